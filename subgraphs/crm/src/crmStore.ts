@@ -1,0 +1,240 @@
+import { z } from 'zod';
+import type { Clock } from '../../kit/clock';
+import type { Database } from '../../kit/database';
+import type { DemoUser } from '../../kit/demoData';
+import type { ItemProblem } from '../../kit/errors';
+import type { ApplyOutcome } from '../../kit/ingest';
+
+export const LOYALTY_TIERS = ['NONE', 'BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
+
+/** A user's profile: the non-critical fields, safe to cache for minutes. */
+export interface UserProfile {
+  id: string;
+  email: string;
+  firstName: string | null;
+  lastName: string | null;
+  locale: string;
+  timezone: string | null;
+  loyaltyTier: (typeof LOYALTY_TIERS)[number];
+  segments: string[];
+}
+
+/** A user's consent: legal data, always read live. */
+export interface Consent {
+  email: boolean;
+  personalization: boolean;
+  updatedAt: number;
+}
+
+const bcp47 = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+/** One item of an `upsertUsers` batch, validated. */
+export const userInputSchema = z.strictObject({
+  id: z.string().trim().min(1, 'id must not be empty').max(128, 'id must be at most 128 characters'),
+  email: z.email({ message: 'email must be a valid email address' }).max(320),
+  firstName: z.string().max(200).nullish(),
+  lastName: z.string().max(200).nullish(),
+  locale: z.string().regex(bcp47, 'locale must be a BCP 47 tag such as en-GB').nullish(),
+  timezone: z
+    .string()
+    .refine((tz) => isTimeZone(tz), 'timezone must be an IANA time zone such as Europe/London')
+    .nullish(),
+  loyaltyTier: z.enum(LOYALTY_TIERS, { message: `loyaltyTier must be one of ${LOYALTY_TIERS.join(', ')}` }).nullish(),
+  segments: z.array(z.string().min(1).max(100)).max(100).nullish(),
+  consent: z.strictObject({ email: z.boolean(), personalization: z.boolean() }).nullish(),
+});
+export type UserInput = z.output<typeof userInputSchema>;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL,
+  email_key TEXT NOT NULL UNIQUE,
+  first_name TEXT,
+  last_name TEXT,
+  locale TEXT NOT NULL,
+  timezone TEXT,
+  loyalty_tier TEXT NOT NULL,
+  segments TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consents (
+  user_id TEXT PRIMARY KEY REFERENCES users(id),
+  email INTEGER NOT NULL,
+  personalization INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+`;
+
+interface UserRow {
+  id: string;
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  locale: string;
+  timezone: string | null;
+  loyalty_tier: UserProfile['loyaltyTier'];
+  segments: string;
+}
+interface ConsentRow {
+  user_id: string;
+  email: number;
+  personalization: number;
+  updated_at: number;
+}
+
+/** The CRM's store: users and consent in SQLite. Every read of many keys is one statement. */
+export interface CrmStore {
+  getUsersByIds(ids: readonly string[]): Map<string, UserProfile>;
+  getConsentsByUserIds(ids: readonly string[]): Map<string, Consent>;
+  /** The id of the user with this email, compared case-insensitively. */
+  getUserIdByEmail(email: string): string | undefined;
+  /** Applies a validated batch atomically; returns problems instead if any item conflicts. */
+  upsertUsers(users: UserInput[]): ApplyOutcome;
+  /** Changes consent flags; `undefined` when the user does not exist. */
+  updateConsent(userId: string, change: { email?: boolean; personalization?: boolean }): Consent | undefined;
+  isEmpty(): boolean;
+  seed(users: DemoUser[]): void;
+}
+
+const emailKey = (email: string) => email.trim().toLowerCase();
+
+/** Creates the CRM store on `db`, creating its tables if needed. */
+export function createCrmStore(db: Database, clock: Clock): CrmStore {
+  db.exec(SCHEMA);
+  const usersByIds = db.statement<UserRow>(
+    'getUsersByIds',
+    'SELECT id, email, first_name, last_name, locale, timezone, loyalty_tier, segments FROM users WHERE id IN (SELECT value FROM json_each(?))',
+  );
+  const consentsByUserIds = db.statement<ConsentRow>(
+    'getConsentsByUserIds',
+    'SELECT user_id, email, personalization, updated_at FROM consents WHERE user_id IN (SELECT value FROM json_each(?))',
+  );
+  const idByEmail = db.statement<{ id: string }>('getUserIdByEmail', 'SELECT id FROM users WHERE email_key = ?');
+  const idsByEmails = db.statement<{ id: string; email_key: string }>(
+    'getUserIdsByEmails',
+    'SELECT id, email_key FROM users WHERE email_key IN (SELECT value FROM json_each(?))',
+  );
+  const upsertUser = db.statement(
+    'upsertUser',
+    `INSERT INTO users (id, email, email_key, first_name, last_name, locale, timezone, loyalty_tier, segments, updated_at)
+     VALUES (@id, @email, @emailKey, @firstName, @lastName, @locale, @timezone, @loyaltyTier, @segments, @now)
+     ON CONFLICT(id) DO UPDATE SET email = excluded.email, email_key = excluded.email_key, first_name = excluded.first_name,
+       last_name = excluded.last_name, locale = excluded.locale, timezone = excluded.timezone,
+       loyalty_tier = excluded.loyalty_tier, segments = excluded.segments, updated_at = excluded.updated_at`,
+  );
+  const upsertConsent = db.statement(
+    'upsertConsent',
+    `INSERT INTO consents (user_id, email, personalization, updated_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT(user_id) DO UPDATE SET email = excluded.email, personalization = excluded.personalization, updated_at = excluded.updated_at`,
+  );
+  const countUsers = db.statement<{ n: number }>('countUsers', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM users LIMIT 1)');
+
+  const toProfile = (row: UserRow): UserProfile => ({
+    id: row.id,
+    email: row.email,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    locale: row.locale,
+    timezone: row.timezone,
+    loyaltyTier: row.loyalty_tier,
+    segments: JSON.parse(row.segments) as string[],
+  });
+  const toConsent = (row: ConsentRow): Consent => ({ email: row.email === 1, personalization: row.personalization === 1, updatedAt: row.updated_at });
+
+  const store: CrmStore = {
+    getUsersByIds(ids) {
+      const rows = usersByIds.all(JSON.stringify(ids));
+      return new Map(rows.map((row) => [row.id, toProfile(row)]));
+    },
+    getConsentsByUserIds(ids) {
+      const rows = consentsByUserIds.all(JSON.stringify(ids));
+      return new Map(rows.map((row) => [row.user_id, toConsent(row)]));
+    },
+    getUserIdByEmail(email) {
+      return idByEmail.get(emailKey(email))?.id;
+    },
+    upsertUsers(users) {
+      const problems: ItemProblem[] = [];
+      const firstIndexOfId = new Map<string, number>();
+      const firstIndexOfEmail = new Map<string, number>();
+      users.forEach((user, index) => {
+        const seenId = firstIndexOfId.get(user.id);
+        if (seenId !== undefined) problems.push({ index, field: 'id', reason: `id ${user.id} is already in this batch at index ${seenId}` });
+        else firstIndexOfId.set(user.id, index);
+        const key = emailKey(user.email);
+        const seenEmail = firstIndexOfEmail.get(key);
+        if (seenEmail !== undefined) problems.push({ index, field: 'email', reason: `email is already in this batch at index ${seenEmail}` });
+        else firstIndexOfEmail.set(key, index);
+      });
+      return db.transaction(() => {
+        const owners = new Map(idsByEmails.all(JSON.stringify([...firstIndexOfEmail.keys()])).map((r) => [r.email_key, r.id]));
+        users.forEach((user, index) => {
+          const owner = owners.get(emailKey(user.email));
+          if (owner !== undefined && owner !== user.id) problems.push({ index, field: 'email', reason: `email belongs to another user (${owner})` });
+        });
+        if (problems.length > 0) return { problems: problems.sort((a, b) => a.index - b.index) };
+        const existing = store.getUsersByIds(users.map((u) => u.id));
+        const consents = store.getConsentsByUserIds(users.map((u) => u.id));
+        const now = clock.now();
+        let accepted = 0;
+        let duplicates = 0;
+        for (const user of users) {
+          const before = existing.get(user.id);
+          const profile: UserProfile = {
+            id: user.id,
+            email: user.email.trim(),
+            firstName: user.firstName ?? null,
+            lastName: user.lastName ?? null,
+            locale: user.locale ?? before?.locale ?? 'en-GB',
+            timezone: user.timezone ?? null,
+            loyaltyTier: user.loyaltyTier ?? 'NONE',
+            segments: user.segments ?? [],
+          };
+          const consentBefore = consents.get(user.id);
+          const consent = user.consent ?? (consentBefore ? undefined : { email: false, personalization: false });
+          const consentChanges = consent !== undefined && (consentBefore?.email !== consent.email || consentBefore?.personalization !== consent.personalization);
+          if (before && JSON.stringify(before) === JSON.stringify(profile) && !consentChanges) {
+            duplicates++;
+            continue;
+          }
+          upsertUser.run({ ...profile, emailKey: emailKey(profile.email), segments: JSON.stringify(profile.segments), now });
+          if (consent && consentChanges) upsertConsent.run(user.id, consent.email ? 1 : 0, consent.personalization ? 1 : 0, now);
+          accepted++;
+        }
+        return { result: { accepted, duplicates, stale: 0 } };
+      });
+    },
+    updateConsent(userId, change) {
+      return db.transaction(() => {
+        const current = store.getConsentsByUserIds([userId]).get(userId);
+        if (!current) return undefined;
+        const next = { email: change.email ?? current.email, personalization: change.personalization ?? current.personalization };
+        if (next.email === current.email && next.personalization === current.personalization) return current;
+        const now = clock.now();
+        upsertConsent.run(userId, next.email ? 1 : 0, next.personalization ? 1 : 0, now);
+        return { ...next, updatedAt: now };
+      });
+    },
+    isEmpty: () => countUsers.get()!.n === 0,
+    seed(users) {
+      const now = clock.now();
+      db.transaction(() => {
+        for (const u of users) {
+          upsertUser.run({ ...u, emailKey: emailKey(u.email), segments: JSON.stringify(u.segments), now });
+          upsertConsent.run(u.id, u.consentEmail ? 1 : 0, u.consentPersonalization ? 1 : 0, now);
+        }
+      });
+    },
+  };
+  return store;
+}

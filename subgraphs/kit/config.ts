@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+/** One setting: where it is read from, how it is validated, and what it means. */
+export interface Setting<T extends z.ZodType = z.ZodType> {
+  /** Environment variable, e.g. `TAILOR_PORT`. */
+  env: string;
+  /** Command-line flag without dashes, e.g. `port` for `--port 4001`. Flags win over the environment. */
+  flag?: string;
+  /** Validates and converts the raw string; carries the default. */
+  schema: T;
+  /** One line for the configuration table. */
+  doc: string;
+}
+
+export type Settings = Record<string, Setting>;
+export type ConfigOf<S extends Settings> = { [K in keyof S]: z.output<S[K]['schema']> };
+
+/** Start-up configuration is invalid; the message names every bad setting. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** What a process is configured from. */
+export interface ConfigSource {
+  env: Record<string, string | undefined>;
+  argv: string[];
+}
+
+/**
+ * Reads and validates every setting at once. Unknown flags and bad values are all collected and
+ * reported in one `ConfigError`, so an operator fixes them in one go.
+ */
+export function loadConfig<S extends Settings>(settings: S, source: ConfigSource): ConfigOf<S> {
+  const problems: string[] = [];
+  const flags = parseFlags(source.argv, problems);
+  const known = new Set(Object.values(settings).flatMap((s) => (s.flag ? [s.flag] : [])));
+  for (const name of flags.keys()) {
+    if (!known.has(name)) problems.push(`--${name}: unknown flag (known: ${[...known].map((f) => `--${f}`).join(', ') || 'none'})`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings)) {
+    const fromFlag = setting.flag ? flags.get(setting.flag) : undefined;
+    const raw = fromFlag ?? emptyToUndefined(source.env[setting.env]);
+    const label = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
+    const parsed = setting.schema.safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${label}=${JSON.stringify(raw ?? '')}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as ConfigOf<S>;
+}
+
+function emptyToUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function parseFlags(argv: string[], problems: string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      problems.push(`${JSON.stringify(arg)}: unexpected argument (settings are given as --name value)`);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+    } else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) {
+      flags.set(arg.slice(2), argv[++i]);
+    } else {
+      problems.push(`${arg}: missing value`);
+    }
+  }
+  return flags;
+}
+
+/** Schemas for the kinds of values settings take. */
+export const settingTypes = {
+  port: (fallback: number) =>
+    z.coerce.number({ message: 'must be a port number' }).int('must be a whole number').min(0, 'must be 0..65535').max(65535, 'must be 0..65535').default(fallback),
+  positiveInt: (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+    z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`).default(fallback),
+  nonNegativeInt: (fallback: number) =>
+    z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(fallback),
+  positiveNumber: (fallback: number) =>
+    z.coerce.number({ message: 'must be a number' }).positive('must be greater than 0').default(fallback),
+  boolean: (fallback: boolean) =>
+    z
+      .enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'], { message: 'must be true or false' })
+      .transform((v) => ['true', '1', 'on', 'yes'].includes(v))
+      .default(fallback),
+  string: (fallback: string) => z.string().min(1).default(fallback),
+  url: (fallback: string) => z.url({ message: 'must be an absolute URL' }).default(fallback),
+  logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  host: () => z.string().min(1).default('127.0.0.1'),
+};
+
+/** Settings every service shares: where it listens and how it logs. */
+export const commonSettings = {
+  host: { env: 'TAILOR_HOST', flag: 'host', schema: settingTypes.host(), doc: 'Interface to listen on.' },
+  logLevel: { env: 'TAILOR_LOG_LEVEL', flag: 'log-level', schema: settingTypes.logLevel(), doc: 'pino log level.' },
+} satisfies Settings;

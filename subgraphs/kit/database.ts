@@ -1,0 +1,63 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Counter } from 'prom-client';
+
+/** A prepared statement that counts every execution in `tailor_db_statements_total`. */
+export interface CountedStatement<Row> {
+  all(...params: unknown[]): Row[];
+  get(...params: unknown[]): Row | undefined;
+  run(...params: unknown[]): BetterSqlite3.RunResult;
+}
+
+/** How hard a commit is pushed to disk: FULL survives power loss, NORMAL survives a killed process. */
+export type SyncMode = 'FULL' | 'NORMAL';
+
+/** A service's embedded SQLite database, with every statement counted. */
+export interface Database {
+  /** Prepares `sql` once; `name` labels its executions in the statement counter. */
+  statement<Row = Record<string, unknown>>(name: string, sql: string): CountedStatement<Row>;
+  /** Runs `fn` in one transaction: all of it is applied, or none of it. */
+  transaction<T>(fn: () => T): T;
+  /** Runs DDL or other multi-statement SQL, uncounted (schema set-up and seeding only). */
+  exec(sql: string): void;
+  close(): void;
+  readonly raw: BetterSqlite3.Database;
+}
+
+/**
+ * Opens (creating if needed) a WAL-mode SQLite database. `:memory:` gives a private in-memory one.
+ * Each acknowledged commit is on disk before the acknowledgement, so it survives `kill -9`.
+ */
+export function openDatabase(file: string, statements: Counter<'statement'>, sync: SyncMode = 'FULL'): Database {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const raw = new BetterSqlite3(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma(`synchronous = ${sync}`);
+  raw.pragma('busy_timeout = 5000');
+  raw.pragma('foreign_keys = ON');
+  return {
+    raw,
+    statement<Row>(name: string, sql: string): CountedStatement<Row> {
+      const prepared = raw.prepare(sql);
+      const counter = statements.labels(name);
+      return {
+        all: (...params) => {
+          counter.inc();
+          return prepared.all(...params) as Row[];
+        },
+        get: (...params) => {
+          counter.inc();
+          return prepared.get(...params) as Row | undefined;
+        },
+        run: (...params) => {
+          counter.inc();
+          return prepared.run(...params);
+        },
+      };
+    },
+    transaction: <T>(fn: () => T): T => raw.transaction(fn)(),
+    exec: (sql) => raw.exec(sql),
+    close: () => raw.close(),
+  };
+}

@@ -1,0 +1,103 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { ErrorCode } from './errors';
+
+/** A request body over the configured size limit. */
+export class BodyTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`Request body is larger than the limit of ${limit} bytes.`);
+  }
+}
+
+/** Reads a request body, refusing it as soon as it passes `limitBytes`. */
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    req.resume();
+    throw new BodyTooLargeError(limitBytes);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) {
+      req.resume();
+      throw new BodyTooLargeError(limitBytes);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Sends a JSON response. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Sends a JSON error body `{ error: { code, message, ... } }`. */
+export function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
+  sendJson(res, status, { error: { code, message, ...extra } }, { 'cache-control': 'no-store' });
+}
+
+/** Options of `handleGraphQLRequest`. */
+export interface GraphQLHttpOptions<TContext extends BaseContext> {
+  maxBodyBytes: number;
+  context: (req: IncomingMessage) => Promise<TContext>;
+}
+
+/**
+ * Serves one GraphQL-over-HTTP request (GET or POST) through Apollo Server, with a body size limit
+ * and a clear answer for a body that is not JSON.
+ */
+export async function handleGraphQLRequest<TContext extends BaseContext>(
+  server: ApolloServer<TContext>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: GraphQLHttpOptions<TContext>,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  let body: unknown;
+  if (req.method === 'POST') {
+    let text: string;
+    try {
+      text = await readBody(req, options.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        return sendGraphQLError(res, 413, ErrorCode.BATCH_TOO_LARGE, error.message);
+      }
+      throw error;
+    }
+    const type = req.headers['content-type'] ?? '';
+    if (type.includes('json')) {
+      try {
+        body = text.length > 0 ? JSON.parse(text) : undefined;
+      } catch {
+        return sendGraphQLError(res, 400, ErrorCode.BAD_USER_INPUT, 'The request body is not valid JSON.');
+      }
+    } else {
+      body = text;
+    }
+  }
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const response = await server.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+    context: () => options.context(req),
+  });
+  for (const [key, value] of response.headers) res.setHeader(key, value);
+  res.statusCode = response.status ?? 200;
+  if (response.body.kind === 'complete') {
+    res.end(response.body.string);
+    return;
+  }
+  for await (const chunk of response.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
+function sendGraphQLError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] }, { 'cache-control': 'no-store' });
+}

@@ -1,0 +1,118 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { GraphQLError } from 'graphql';
+import { ErrorCode, type ItemProblem, batchTooLargeError, invalidBatchError } from './errors';
+import { BodyTooLargeError, readBody, sendError, sendJson } from './http';
+import type { SubgraphMetrics } from './metrics';
+
+/** The outcome of an applied batch, as the `IngestResult` type gives it. */
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  stale: number;
+}
+
+/** What applying a batch found: problems refuse the whole batch, and nothing is written. */
+export type ApplyOutcome = { result: IngestResult } | { problems: ItemProblem[] };
+
+/** One kind of batch a subgraph takes in, over HTTP and as a mutation alike. */
+export interface Ingestor<Item> {
+  /** Names the batch, and its route: `POST /ingest/<kind>`. */
+  readonly kind: string;
+  /** Validates and applies a batch atomically, or throws a `GraphQLError` naming every bad item. */
+  ingest(items: unknown): IngestResult;
+  /** Serves `POST /ingest/<kind>`. */
+  handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  readonly itemSchema: z.ZodType<Item>;
+}
+
+/** Options of `createIngestor`. */
+export interface IngestorOptions<Item> {
+  kind: string;
+  /** Validates one item; its messages become the item's `reason`. */
+  itemSchema: z.ZodType<Item>;
+  /** Applies valid items in one transaction; returns problems to refuse the batch instead. */
+  apply: (items: Item[]) => ApplyOutcome;
+  maxItems: number;
+  maxBodyBytes: number;
+  metrics: SubgraphMetrics;
+}
+
+/** Refused batch, carrying the HTTP status and GraphQL error that say why. */
+class BatchRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: GraphQLError,
+  ) {
+    super(error.message);
+  }
+}
+
+/**
+ * Creates the ingestion path of one kind of batch. The HTTP route and the GraphQL mutation share it,
+ * so both refuse the same batches with the same reasons.
+ */
+export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<Item> {
+  const { kind, itemSchema, apply, maxItems, maxBodyBytes, metrics } = options;
+
+  function run(input: unknown): IngestResult {
+    if (!Array.isArray(input)) {
+      throw new BatchRefused(400, new GraphQLError(`The ${kind} batch must be a JSON array of items, or an object with a "${kind}" array.`, { extensions: { code: ErrorCode.BAD_USER_INPUT } }));
+    }
+    if (input.length > maxItems) throw new BatchRefused(413, batchTooLargeError(kind, input.length, maxItems));
+    const problems: ItemProblem[] = [];
+    const items: Item[] = [];
+    input.forEach((raw, index) => {
+      const parsed = itemSchema.safeParse(raw);
+      if (parsed.success) items.push(parsed.data);
+      else for (const issue of parsed.error.issues) problems.push({ index, field: issue.path.join('.') || undefined, reason: issue.message });
+    });
+    const outcome: ApplyOutcome = problems.length > 0 ? { problems } : apply(items);
+    if ('problems' in outcome) {
+      metrics.ingestItems.labels(kind, 'refused').inc(input.length);
+      throw new BatchRefused(400, invalidBatchError(kind, outcome.problems));
+    }
+    const { accepted, duplicates, stale } = outcome.result;
+    metrics.ingestItems.labels(kind, 'accepted').inc(accepted);
+    metrics.ingestItems.labels(kind, 'duplicate').inc(duplicates);
+    metrics.ingestItems.labels(kind, 'stale').inc(stale);
+    return outcome.result;
+  }
+
+  return {
+    kind,
+    itemSchema,
+    ingest(items) {
+      try {
+        return run(items);
+      } catch (error) {
+        if (error instanceof BatchRefused) throw error.error;
+        throw error;
+      }
+    },
+    async handleHttp(req, res) {
+      let body: unknown;
+      try {
+        const text = await readBody(req, maxBodyBytes);
+        body = JSON.parse(text);
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) {
+          return sendError(res, 413, ErrorCode.BATCH_TOO_LARGE, `${error.message} Split the ${kind} batch into smaller ones.`, { limitBytes: maxBodyBytes });
+        }
+        return sendError(res, 400, ErrorCode.BAD_USER_INPUT, 'The request body is not valid JSON.');
+      }
+      const items = Array.isArray(body) ? body : (body as Record<string, unknown> | null)?.[kind];
+      try {
+        sendJson(res, 200, run(items), { 'cache-control': 'no-store' });
+      } catch (error) {
+        if (!(error instanceof BatchRefused)) throw error;
+        sendError(res, error.status, String(error.error.extensions.code), error.message, withoutCode(error.error.extensions));
+      }
+    },
+  };
+}
+
+function withoutCode(extensions: Record<string, unknown>): Record<string, unknown> {
+  const { code: _code, ...rest } = extensions;
+  return rest;
+}

@@ -1,0 +1,32 @@
+import DataLoader from 'dataloader';
+import type { EntityCache } from './entityCache';
+
+/**
+ * Creates a per-request DataLoader. With `batching` on, every key asked for in one tick goes to the
+ * store in one call; off, each key is its own call (the baseline the benchmark compares against).
+ */
+export function createLoader<K, V>(
+  batch: (keys: readonly K[]) => (V | null)[] | Promise<(V | null)[]>,
+  options: { batching: boolean },
+): DataLoader<K, V | null> {
+  return new DataLoader<K, V | null>(async (keys) => batch(keys), { batch: options.batching });
+}
+
+/**
+ * Answers `keys` from `cache`, asks `fetchMissing` (one store read) for the rest, and caches what it
+ * returns. Keys the store does not know come back as `null` and are not cached.
+ */
+export function readThroughCache<K extends {}, V extends object>(
+  cache: EntityCache<K, V>,
+  keys: readonly K[],
+  fetchMissing: (missing: K[]) => Map<K, V>,
+): (V | null)[] {
+  const { found, missing } = cache.getMany(keys);
+  if (missing.length > 0) {
+    for (const [key, value] of fetchMissing(missing)) {
+      cache.set(key, value);
+      found.set(key, value);
+    }
+  }
+  return keys.map((key) => found.get(key) ?? null);
+}

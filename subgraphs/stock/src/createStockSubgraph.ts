@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'graphql';
+import { readCachePolicy } from '../../../schema/cachePolicy';
+import { type Clock, systemClock } from '../../kit/clock';
+import { openDatabase } from '../../kit/database';
+import { demoCatalog } from '../../kit/demoData';
+import { createEntityCache } from '../../kit/entityCache';
+import { createIngestor } from '../../kit/ingest';
+import { createLogger, type Logger } from '../../kit/logger';
+import { createSubgraphMetrics } from '../../kit/metrics';
+import { DEMO_SCALES } from '../../kit/settings';
+import type { SubgraphDefinition } from '../../kit/subgraphServer';
+import type { StockConfig } from './config';
+import { createStockLoaders } from './stockLoaders';
+import { type StockContext, stockResolvers } from './stockResolvers';
+import { type CatalogProduct, type StockStore, createStockStore, stockLevelInputSchema } from './stockStore';
+import { type TrendingSource, createTrendingSource } from './trendingSource';
+
+export const STOCK_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
+
+/** How many ranked products the trending source keeps. */
+const TRENDING_DEPTH = 500;
+
+/** The stock subgraph, built but not listening, with its store and caches exposed for tests. */
+export interface StockSubgraph {
+  definition: SubgraphDefinition<StockContext>;
+  store: StockStore;
+  catalog: ReturnType<typeof createEntityCache<string, CatalogProduct>>;
+  trending: TrendingSource;
+}
+
+/** Opens (and on first start seeds) the stock database and builds the subgraph definition. */
+export function createStockSubgraph(
+  config: StockConfig,
+  options: { clock?: Clock; logger?: Logger; trending?: TrendingSource } = {},
+): StockSubgraph {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger('stock', config.logLevel);
+  const metrics = createSubgraphMetrics('stock');
+  const typeDefs = parse(readFileSync(STOCK_SCHEMA_FILE, 'utf8'));
+  const policy = readCachePolicy(typeDefs);
+  const db = openDatabase(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'stock.db'), metrics.dbStatements, config.dbSync);
+  const store = createStockStore(db, clock);
+  if (config.seed === 'demo' && store.isEmpty()) {
+    const started = Date.now();
+    const products = demoCatalog(DEMO_SCALES[config.demoScale]);
+    store.seed(products);
+    logger.info({ products: products.length, ms: Date.now() - started }, 'seeded demo catalog');
+  }
+  const catalog = createEntityCache<string, CatalogProduct>({
+    name: 'stock_catalog',
+    maxEntries: config.cacheMaxEntries,
+    ttlMs: policy.typeTtlMs('Product'),
+    enabled: config.cache,
+    requests: metrics.cacheRequests,
+    clock,
+  });
+  const trending =
+    options.trending ??
+    createTrendingSource({ behaviorUrl: config.behaviorUrl, depth: TRENDING_DEPTH, requests: metrics.cacheRequests, clock });
+  const ingestStock = createIngestor({
+    kind: 'stock',
+    itemSchema: stockLevelInputSchema,
+    apply: (levels) => store.recordStockLevels(levels),
+    maxItems: config.ingestMaxItems,
+    maxBodyBytes: config.ingestMaxBytes,
+    metrics,
+  });
+  const definition: SubgraphDefinition<StockContext> = {
+    name: 'stock',
+    typeDefs,
+    resolvers: stockResolvers,
+    createContext: () => ({
+      loaders: createStockLoaders(store, catalog, { batching: config.batching }),
+      store,
+      trending,
+      ingestStock,
+      inStockThreshold: config.inStockThreshold,
+      recommendationsMax: config.recommendationsMax,
+    }),
+    ingestors: [ingestStock],
+    metrics,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    onClose: () => db.close(),
+  };
+  return { definition, store, catalog, trending };
+}

@@ -1,0 +1,23 @@
+import type DataLoader from 'dataloader';
+import type { EntityCache } from '../../kit/entityCache';
+import { createLoader, readThroughCache } from '../../kit/loaders';
+import type { CatalogProduct, StockLevel, StockStore } from './stockStore';
+
+/** The stock service's per-request loaders. */
+export interface StockLoaders {
+  /** Catalog fields, through the catalog cache: one statement per batch of misses. */
+  productBySku: DataLoader<string, CatalogProduct | null>;
+  /** Live stock levels, always from the store: one statement per batch. */
+  stockBySku: DataLoader<string, StockLevel | null>;
+}
+
+/** Creates one request's loaders. */
+export function createStockLoaders(store: StockStore, catalog: EntityCache<string, CatalogProduct>, options: { batching: boolean }): StockLoaders {
+  return {
+    productBySku: createLoader((skus) => readThroughCache(catalog, skus, (missing) => store.getProductsBySkus(missing)), options),
+    stockBySku: createLoader((skus) => {
+      const levels = store.getStockLevelsBySkus(skus);
+      return skus.map((sku) => levels.get(sku) ?? null);
+    }, options),
+  };
+}

@@ -1,0 +1,131 @@
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
+import { DateTimeScalar, formatDateTime } from '../../kit/dateTime';
+import { badArgumentError } from '../../kit/errors';
+import type { Ingestor } from '../../kit/ingest';
+import { type Candidate, type RankingInput, rankRecommendations, trendingWindow } from './rankRecommendations';
+import type { StockLoaders } from './stockLoaders';
+import type { CatalogProduct, StockLevelInput, StockStore } from './stockStore';
+import type { TrendingSource } from './trendingSource';
+
+/** Most SKUs one `products(skus:)` query may ask for. */
+export const MAX_PRODUCTS_PER_QUERY = 500;
+
+/** What stock resolvers see on each request. */
+export interface StockContext {
+  loaders: StockLoaders;
+  store: StockStore;
+  trending: TrendingSource;
+  ingestStock: Ingestor<StockLevelInput>;
+  inStockThreshold: number;
+  recommendationsMax: number;
+}
+
+interface UserWithSignals {
+  id: string;
+  recommendationSignals: { candidates: Candidate[]; purchasedSkus: string[] };
+}
+
+const formatters = new Map<string, Intl.NumberFormat>();
+function formatMoney(cents: number, currency: string): string {
+  let formatter = formatters.get(currency);
+  if (!formatter) {
+    formatter = new Intl.NumberFormat('en-GB', { style: 'currency', currency });
+    formatters.set(currency, formatter);
+  }
+  return formatter.format(cents / 100);
+}
+
+/**
+ * A product the catalog does not know, referenced by another service (an analytics event for a SKU that
+ * was never listed). It keeps the user's history readable and is never in stock, so never recommended.
+ */
+function unlistedProduct(sku: string): CatalogProduct {
+  return { sku, name: 'Unavailable product', brand: '', category: '', priceCents: 0, currency: 'GBP', imageUrl: '', url: '' };
+}
+
+function cappedLimit(limit: number, max: number): number {
+  if (!Number.isInteger(limit) || limit < 0) throw badArgumentError('limit', `must be 0 or more, got ${limit}.`);
+  return Math.min(limit, max);
+}
+
+/**
+ * Ranks one list against live stock. Stock levels go through the request's `stockBySku` loader, so
+ * the lists of every user in one request are checked with one statement per round.
+ */
+async function pickInStock(ctx: StockContext, input: RankingInput): Promise<Candidate[]> {
+  if (input.limit === 0) return [];
+  const ranking = await ctx.trending.ranking();
+  const inStock = new Map<string, boolean>();
+  let toLoad = [
+    ...input.candidates.map((c) => c.sku),
+    ...ranking.slice(0, trendingWindow(input.limit) + input.purchasedSkus.length).map((e) => e.sku),
+  ];
+  for (;;) {
+    const levels = await ctx.loaders.stockBySku.loadMany(toLoad);
+    toLoad.forEach((sku, i) => {
+      const level = levels[i];
+      inStock.set(sku, level !== null && !(level instanceof Error) && level.available >= ctx.inStockThreshold);
+    });
+    const { picked, missing } = rankRecommendations(input, ranking, (sku) => inStock.get(sku));
+    if (missing.length > 0) {
+      toLoad = missing;
+      continue;
+    }
+    if (picked.length < input.limit) {
+      // The ranking ran out: fill from the rest of the in-stock catalog, still live.
+      const exclude = [...picked.map((p) => p.sku), ...input.purchasedSkus];
+      for (const sku of ctx.store.getInStockSkus(ctx.inStockThreshold, exclude, input.limit - picked.length)) {
+        picked.push({ sku, reason: 'TRENDING', score: 0 });
+      }
+    }
+    return picked;
+  }
+}
+
+/** The stock service's resolvers: catalog, live stock, and in-stock recommendations. */
+export const stockResolvers: GraphQLResolverMap<StockContext> = {
+  DateTime: DateTimeScalar,
+  Query: {
+    product: (_: unknown, { sku }: { sku: string }, { loaders }: StockContext) => loaders.productBySku.load(sku),
+    products: (_: unknown, { skus }: { skus: string[] }, { loaders }: StockContext) => {
+      if (skus.length > MAX_PRODUCTS_PER_QUERY) {
+        throw badArgumentError('skus', `at most ${MAX_PRODUCTS_PER_QUERY} SKUs per query, got ${skus.length}.`);
+      }
+      return loaders.productBySku.loadMany(skus);
+    },
+    trendingProducts: async (_: unknown, { limit }: { limit: number }, ctx: StockContext) => {
+      const picked = await pickInStock(ctx, { candidates: [], purchasedSkus: [], limit: cappedLimit(limit, ctx.recommendationsMax) });
+      const products = await ctx.loaders.productBySku.loadMany(picked.map((p) => p.sku));
+      return products.filter((p) => p !== null && !(p instanceof Error));
+    },
+  },
+  Mutation: {
+    recordStockLevels: (_: unknown, { levels }: { levels: unknown[] }, { ingestStock }: StockContext) => ingestStock.ingest(levels),
+  },
+  Product: {
+    __resolveReference: async (ref: { sku: string }, { loaders }: StockContext) => (await loaders.productBySku.load(ref.sku)) ?? unlistedProduct(ref.sku),
+    price: (product: CatalogProduct) => ({
+      amount: (product.priceCents / 100).toFixed(2),
+      currency: product.currency,
+      formatted: formatMoney(product.priceCents, product.currency),
+    }),
+    stock: async (product: CatalogProduct, _: unknown, { loaders }: StockContext) => {
+      const level = await loaders.stockBySku.load(product.sku);
+      return { available: level?.available ?? 0, updatedAt: formatDateTime(level?.observedAt ?? 0) };
+    },
+    inStock: async (product: CatalogProduct, _: unknown, { loaders, inStockThreshold }: StockContext) => {
+      const level = await loaders.stockBySku.load(product.sku);
+      return (level?.available ?? 0) >= inStockThreshold;
+    },
+  },
+  User: {
+    recommendations: async (user: UserWithSignals, { limit }: { limit: number }, ctx: StockContext) => {
+      const { candidates, purchasedSkus } = user.recommendationSignals;
+      const picked = await pickInStock(ctx, { candidates, purchasedSkus, limit: cappedLimit(limit, ctx.recommendationsMax) });
+      return picked.map((p) => ({ sku: p.sku, reason: p.reason, score: p.score }));
+    },
+  },
+  Recommendation: {
+    product: async (rec: { sku: string }, _: unknown, { loaders }: StockContext) => (await loaders.productBySku.load(rec.sku)) ?? unlistedProduct(rec.sku),
+  },
+};

@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import type { Clock } from '../../kit/clock';
+import type { Database } from '../../kit/database';
+import { zDateTime } from '../../kit/dateTime';
+import type { DemoProduct } from '../../kit/demoData';
+import type { ItemProblem } from '../../kit/errors';
+import type { ApplyOutcome } from '../../kit/ingest';
+
+/** A product's catalog fields: non-critical, safe to cache for minutes. */
+export interface CatalogProduct {
+  sku: string;
+  name: string;
+  brand: string;
+  category: string;
+  priceCents: number;
+  currency: string;
+  imageUrl: string;
+  url: string;
+}
+
+/** A live stock level. Never cached. */
+export interface StockLevel {
+  available: number;
+  observedAt: number;
+}
+
+/** One item of a `recordStockLevels` batch, validated. */
+export const stockLevelInputSchema = z.strictObject({
+  sku: z.string().trim().min(1, 'sku must not be empty').max(64, 'sku must be at most 64 characters'),
+  available: z.number({ message: 'available must be a number' }).int('available must be a whole number').min(0, 'available must be 0 or more').max(1e9, 'available is implausibly large'),
+  observedAt: zDateTime,
+});
+export type StockLevelInput = z.output<typeof stockLevelInputSchema>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS products (
+  sku TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  brand TEXT NOT NULL,
+  category TEXT NOT NULL,
+  price_cents INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  image_url TEXT NOT NULL,
+  url TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stock_levels (
+  sku TEXT PRIMARY KEY REFERENCES products(sku),
+  available INTEGER NOT NULL,
+  observed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stock_levels_in_stock ON stock_levels(available, sku);
+`;
+
+interface ProductRow {
+  sku: string;
+  name: string;
+  brand: string;
+  category: string;
+  price_cents: number;
+  currency: string;
+  image_url: string;
+  url: string;
+}
+
+/** The stock service's store: catalog and live stock levels in SQLite. */
+export interface StockStore {
+  getProductsBySkus(skus: readonly string[]): Map<string, CatalogProduct>;
+  getStockLevelsBySkus(skus: readonly string[]): Map<string, StockLevel>;
+  /** In-stock SKUs in SKU order, skipping `exclude`: the last resort to fill a list. */
+  getInStockSkus(threshold: number, exclude: readonly string[], limit: number): string[];
+  /** Applies a validated batch atomically; stale observations are skipped, unknown SKUs refuse it. */
+  recordStockLevels(levels: StockLevelInput[]): ApplyOutcome;
+  isEmpty(): boolean;
+  seed(products: DemoProduct[]): void;
+}
+
+/** Creates the stock store on `db`, creating its tables if needed. */
+export function createStockStore(db: Database, clock: Clock): StockStore {
+  db.exec(SCHEMA);
+  const productsBySkus = db.statement<ProductRow>(
+    'getProductsBySkus',
+    'SELECT sku, name, brand, category, price_cents, currency, image_url, url FROM products WHERE sku IN (SELECT value FROM json_each(?))',
+  );
+  const stockBySkus = db.statement<{ sku: string; available: number; observed_at: number }>(
+    'getStockLevelsBySkus',
+    'SELECT sku, available, observed_at FROM stock_levels WHERE sku IN (SELECT value FROM json_each(?))',
+  );
+  const inStockSkus = db.statement<{ sku: string }>(
+    'getInStockSkus',
+    'SELECT sku FROM stock_levels WHERE available >= ? AND sku NOT IN (SELECT value FROM json_each(?)) ORDER BY sku LIMIT ?',
+  );
+  const knownSkus = db.statement<{ sku: string }>('getKnownSkus', 'SELECT sku FROM products WHERE sku IN (SELECT value FROM json_each(?))');
+  const upsertLevel = db.statement(
+    'upsertStockLevel',
+    `INSERT INTO stock_levels (sku, available, observed_at) VALUES (?, ?, ?)
+     ON CONFLICT(sku) DO UPDATE SET available = excluded.available, observed_at = excluded.observed_at`,
+  );
+  const insertProduct = db.statement(
+    'insertProduct',
+    `INSERT INTO products (sku, name, brand, category, price_cents, currency, image_url, url)
+     VALUES (@sku, @name, @brand, @category, @priceCents, @currency, @imageUrl, @url)`,
+  );
+  const anyProduct = db.statement<{ n: number }>('countProducts', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM products LIMIT 1)');
+
+  const store: StockStore = {
+    getProductsBySkus(skus) {
+      return new Map(
+        productsBySkus.all(JSON.stringify(skus)).map((r) => [
+          r.sku,
+          { sku: r.sku, name: r.name, brand: r.brand, category: r.category, priceCents: r.price_cents, currency: r.currency, imageUrl: r.image_url, url: r.url },
+        ]),
+      );
+    },
+    getStockLevelsBySkus(skus) {
+      return new Map(stockBySkus.all(JSON.stringify(skus)).map((r) => [r.sku, { available: r.available, observedAt: r.observed_at }]));
+    },
+    getInStockSkus(threshold, exclude, limit) {
+      return inStockSkus.all(threshold, JSON.stringify(exclude), limit).map((r) => r.sku);
+    },
+    recordStockLevels(levels) {
+      return db.transaction(() => {
+        const skus = [...new Set(levels.map((l) => l.sku))];
+        const known = new Set(knownSkus.all(JSON.stringify(skus)).map((r) => r.sku));
+        const problems: ItemProblem[] = [];
+        levels.forEach((level, index) => {
+          if (!known.has(level.sku)) problems.push({ index, field: 'sku', reason: `no product has sku ${JSON.stringify(level.sku)}` });
+        });
+        if (problems.length > 0) return { problems };
+        const current = store.getStockLevelsBySkus(skus);
+        let accepted = 0;
+        let duplicates = 0;
+        let stale = 0;
+        for (const level of levels) {
+          const stored = current.get(level.sku);
+          if (stored && level.observedAt < stored.observedAt) {
+            stale++;
+          } else if (stored && level.observedAt === stored.observedAt && level.available === stored.available) {
+            duplicates++;
+          } else {
+            upsertLevel.run(level.sku, level.available, level.observedAt);
+            current.set(level.sku, { available: level.available, observedAt: level.observedAt });
+            accepted++;
+          }
+        }
+        return { result: { accepted, duplicates, stale } };
+      });
+    },
+    isEmpty: () => anyProduct.get()!.n === 0,
+    seed(products) {
+      const now = clock.now();
+      db.transaction(() => {
+        for (const p of products) {
+          insertProduct.run(p);
+          upsertLevel.run(p.sku, p.available, now);
+        }
+      });
+    },
+  };
+  return store;
+}
