@@ -1,3 +1,5 @@
+import { byScoreThenSku } from '../../kit/ranking';
+
 /** Why a product is recommended, strongest first. */
 export type RecommendationReason = 'ADDED_TO_CART' | 'RECENTLY_VIEWED' | 'SIMILAR' | 'TRENDING';
 
@@ -76,9 +78,4 @@ export function rankRecommendations(
 /** How many trending SKUs to load at once to fill `needed` places, with room for some out of stock. */
 export function trendingWindow(needed: number): number {
   return Math.max(needed, 0) * 2 + 8;
-}
-
-/** Orders by score, highest first, then by SKU so that equal scores give a stable order. */
-export function byScoreThenSku(a: Candidate, b: Candidate): number {
-  return b.score - a.score || (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0);
 }

@@ -1,0 +1,50 @@
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { type ConfigOf, type ConfigSource, commonSettings, loadConfig, settingTypes } from '../../subgraphs/kit/config';
+
+/** The supergraph composed by `npm run compose`. */
+export const DEFAULT_SUPERGRAPH = join(__dirname, '..', '..', 'schema', 'supergraph.graphql');
+
+const subgraphUrls = z
+  .string()
+  .default('')
+  .transform((raw, ctx) => {
+    const urls: Record<string, string> = {};
+    for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const match = pair.match(/^([A-Za-z][\w-]*)=(https?:\/\/\S+)$/);
+      if (!match) {
+        ctx.addIssue({ code: 'custom', message: `"${pair}" is not name=http://host:port/graphql` });
+        continue;
+      }
+      urls[match[1]] = match[2];
+    }
+    return urls;
+  });
+
+/** Every setting of the gateway. */
+export const gatewaySettings = {
+  ...commonSettings,
+  port: { env: 'TAILOR_PORT', flag: 'port', schema: settingTypes.port(4000), doc: 'Port to listen on (0 picks a free one).' },
+  supergraph: {
+    env: 'TAILOR_SUPERGRAPH',
+    flag: 'supergraph',
+    schema: z.string().min(1).default(DEFAULT_SUPERGRAPH).transform((p) => resolve(p)),
+    doc: 'Supergraph SDL file to serve (any composed supergraph, not only Tailor\'s).',
+  },
+  subgraphUrls: {
+    env: 'TAILOR_SUBGRAPH_URLS',
+    flag: 'subgraph-urls',
+    schema: subgraphUrls,
+    doc: 'Overrides of routing URLs, e.g. `crm=http://10.0.0.5:4001/graphql,stock=…`.',
+  },
+  maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
+  maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest selection nesting a query may have.' },
+  maxAliases: { env: 'TAILOR_MAX_ALIASES', schema: settingTypes.positiveInt(30, 1000), doc: 'Most aliases one query may use.' },
+  subgraphTimeoutMs: { env: 'TAILOR_SUBGRAPH_TIMEOUT_MS', schema: settingTypes.positiveInt(1500), doc: 'A subgraph fetch slower than this fails with SUBGRAPH_UNAVAILABLE.' },
+  introspection: { env: 'TAILOR_INTROSPECTION', schema: settingTypes.boolean(true), doc: 'Allow schema introspection (sandboxes and codegen need it).' },
+};
+
+export type GatewayConfig = ConfigOf<typeof gatewaySettings>;
+
+/** Reads and validates the gateway's configuration; throws a `ConfigError` naming every bad setting. */
+export const loadGatewayConfig = (source: ConfigSource): GatewayConfig => loadConfig(gatewaySettings, source);

@@ -1,0 +1,154 @@
+import './telemetry';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
+import { type CachePolicy, readCachePolicy } from '../../schema/cachePolicy';
+import { createCacheControlPlugin } from '../../subgraphs/kit/cacheControlPlugin';
+import { ErrorCode, formatClientError } from '../../subgraphs/kit/errors';
+import { handleGraphQLRequest, sendError, sendJson } from '../../subgraphs/kit/http';
+import type { Logger } from '../../subgraphs/kit/logger';
+import { type RunningService, closeServer, listenOn } from '../../subgraphs/kit/subgraphServer';
+import type { GatewayConfig } from './config';
+import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
+import { landingPage } from './landingPage';
+import { createQueryLimitRules } from './queryLimits';
+import { createSubgraphDataSource } from './subgraphDataSource';
+
+/** A running gateway. */
+export interface RunningGateway extends RunningService {
+  metrics: GatewayMetrics;
+  /** The sha256 of the supergraph being served. */
+  supergraphHash(): string;
+}
+
+/**
+ * Starts the gateway: loads the supergraph file, plans every operation across the subgraphs it lists,
+ * and serves `/graphql` (POST and GET), `/health`, `/ready`, `/metrics` and `/`.
+ */
+export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  const metrics = createGatewayMetrics();
+  const supergraphSdl = readFileSync(config.supergraph, 'utf8');
+  let policy: CachePolicy = readCachePolicy(supergraphSdl);
+  let hash = sha256(supergraphSdl);
+  let ready = false;
+
+  const gateway = new ApolloGateway({
+    supergraphSdl,
+    logger,
+    buildService: ({ name, url }) => {
+      const target = config.subgraphUrls[name] ?? url;
+      if (!target) throw new Error(`Subgraph "${name}" has no routing URL; set TAILOR_SUBGRAPH_URLS=${name}=http://…`);
+      logger.info({ subgraph: name, url: target }, 'subgraph route');
+      return createSubgraphDataSource({ name, url: target, timeoutMs: config.subgraphTimeoutMs, metrics });
+    },
+  });
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    policy = readCachePolicy(coreSupergraphSdl);
+    hash = sha256(coreSupergraphSdl);
+  });
+
+  const apollo = new ApolloServer<BaseContext>({
+    gateway,
+    logger,
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: false,
+    // Tailor uses no cookies or other ambient credentials, so a GET cannot be forged into acting for a
+    // user; ESPs that can only GET a URL need GET to work without custom headers.
+    csrfPrevention: false,
+    validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases }),
+    formatError: (formatted) => formatClientError(formatted, (original) => logger.error({ err: original }, 'operation failed')),
+    plugins: [
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginUsageReportingDisabled(),
+      ApolloServerPluginSchemaReportingDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+      createCacheControlPlugin(() => policy),
+      operationMetricsPlugin(metrics),
+    ],
+  });
+  await apollo.start();
+  ready = true;
+
+  async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    switch (path) {
+      case '/graphql':
+        return handleGraphQLRequest(apollo, req, res, { maxBodyBytes: config.maxBodyBytes, context: async () => ({}) });
+      case '/health':
+        return sendJson(res, 200, { status: 'ok', service: 'gateway' }, { 'cache-control': 'no-store' });
+      case '/ready':
+        return ready
+          ? sendJson(res, 200, { status: 'ready', supergraph: hash }, { 'cache-control': 'no-store' })
+          : sendJson(res, 503, { status: 'starting' }, { 'cache-control': 'no-store' });
+      case '/metrics':
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        res.end(await metrics.registry.metrics());
+        return;
+      case '/': {
+        const html = landingPage();
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html), 'cache-control': 'no-store' });
+        res.end(html);
+        return;
+      }
+      default:
+        return sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: /graphql, /health, /ready, /metrics, /.`);
+    }
+  }
+
+  const http = createServer(async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const stop = metrics.httpDuration.startTimer({ route: ['/graphql', '/health', '/ready', '/metrics', '/'].includes(path) ? path : 'other' });
+    try {
+      await route(req, res, path);
+    } catch (error) {
+      logger.error({ err: error, path }, 'request failed');
+      if (!res.headersSent) sendError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error. The details are in the server log.');
+      else res.end();
+    } finally {
+      stop({ status: String(res.statusCode) });
+    }
+  });
+  http.keepAliveTimeout = 65_000;
+  const port = await listenOn(http, config.host, config.port);
+  const url = `http://${config.host}:${port}`;
+  logger.info({ url, port, graphql: `${url}/graphql`, supergraph: config.supergraph }, 'listening');
+  return {
+    url,
+    port,
+    metrics,
+    supergraphHash: () => hash,
+    async close() {
+      ready = false;
+      await closeServer(http);
+      await apollo.stop();
+    },
+  };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Counts answered operations by outcome: `ok`, `partial` (data and errors) or `error`. */
+function operationMetricsPlugin(metrics: GatewayMetrics): ApolloServerPlugin<BaseContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const { data, errors } = response.body.singleResult;
+          metrics.operations.inc({ outcome: !errors?.length ? 'ok' : data ? 'partial' : 'error' });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import type { Clock } from '../../kit/clock';
+import type { Database } from '../../kit/database';
+import { zDateTime } from '../../kit/dateTime';
+import type { DemoEvent } from '../../kit/demoData';
+import type { ApplyOutcome } from '../../kit/ingest';
+import type { BehaviorEvent, CoView } from './signals';
+
+export const EVENT_TYPES = ['VIEW', 'ADD_TO_CART', 'PURCHASE'] as const;
+
+/** How far in the future an event's `occurredAt` may be, for clock skew between systems. */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** Validates one item of a `trackEvents` batch; events from the future (beyond clock skew) are refused. */
+export function eventInputSchema(clock: Clock) {
+  return z.strictObject({
+    eventId: z.string().trim().min(1, 'eventId must not be empty').max(128, 'eventId must be at most 128 characters'),
+    userId: z.string().trim().min(1, 'userId must not be empty').max(128, 'userId must be at most 128 characters'),
+    sku: z.string().trim().min(1, 'sku must not be empty').max(64, 'sku must be at most 64 characters'),
+    type: z.enum(EVENT_TYPES, { message: `type must be one of ${EVENT_TYPES.join(', ')}` }),
+    occurredAt: zDateTime.refine((ms) => ms <= clock.now() + MAX_CLOCK_SKEW_MS, 'occurredAt is in the future'),
+  });
+}
+export type EventInput = z.output<ReturnType<typeof eventInputSchema>>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  event_id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  sku TEXT NOT NULL,
+  type TEXT NOT NULL,
+  occurred_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events(user_id, occurred_at);
+CREATE INDEX IF NOT EXISTS events_by_type_time ON events(type, occurred_at, sku);
+CREATE TABLE IF NOT EXISTS coviews (
+  sku_a TEXT NOT NULL,
+  sku_b TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (sku_a, sku_b)
+) WITHOUT ROWID;
+`;
+
+/** The behaviour service's store: events, and co-view counts kept up to date as events arrive. */
+export interface BehaviorStore {
+  /** Each user's events with `since <= occurredAt <= until`. */
+  getEventsByUserIds(userIds: readonly string[], since: number, until: number): Map<string, BehaviorEvent[]>;
+  /** For each SKU, the SKUs most co-viewed with it (at most `perSku`), most first. */
+  getCoViewsBySkus(skus: readonly string[], perSku: number): Map<string, CoView[]>;
+  /** Products by views in `[since, until]`, most first. */
+  getTrendingRanking(since: number, until: number, limit: number): { sku: string; views: number }[];
+  /** Records a validated batch atomically; replays of a known `eventId` count as duplicates. */
+  trackEvents(events: EventInput[]): ApplyOutcome;
+  isEmpty(): boolean;
+  seed(events: Iterable<DemoEvent>): number;
+}
+
+/**
+ * Creates the behaviour store on `db`. Two events of one user within `sessionMs` of each other, on
+ * different products, are a co-view; each ordered pair counts once, whether it arrived at seeding
+ * or later through ingestion, and in whatever order the events arrive.
+ */
+export function createBehaviorStore(db: Database, options: { sessionMs: number }): BehaviorStore {
+  db.exec(SCHEMA);
+  const { sessionMs } = options;
+  const eventsByUsers = db.statement<{ user_id: string; sku: string; type: BehaviorEvent['type']; occurred_at: number }>(
+    'getEventsByUserIds',
+    `SELECT user_id, sku, type, occurred_at FROM events
+     WHERE user_id IN (SELECT value FROM json_each(?)) AND occurred_at BETWEEN ? AND ?`,
+  );
+  const coViewsBySkus = db.statement<{ sku_a: string; sku_b: string; n: number }>(
+    'getCoViewsBySkus',
+    'SELECT sku_a, sku_b, n FROM coviews WHERE sku_a IN (SELECT value FROM json_each(?)) ORDER BY sku_a, n DESC, sku_b',
+  );
+  const trending = db.statement<{ sku: string; views: number }>(
+    'getTrendingRanking',
+    `SELECT sku, COUNT(*) AS views FROM events WHERE type = 'VIEW' AND occurred_at BETWEEN ? AND ?
+     GROUP BY sku ORDER BY views DESC, sku LIMIT ?`,
+  );
+  const knownEventIds = db.statement<{ event_id: string }>(
+    'getKnownEventIds',
+    'SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))',
+  );
+  const sessionNeighbours = db.statement<{ sku: string; n: number }>(
+    'getSessionNeighbours',
+    `SELECT sku, COUNT(*) AS n FROM events
+     WHERE user_id = ? AND type <> 'PURCHASE' AND occurred_at BETWEEN ? AND ? AND sku <> ? GROUP BY sku`,
+  );
+  const addCoView = db.statement(
+    'addCoView',
+    'INSERT INTO coviews (sku_a, sku_b, n) VALUES (?, ?, ?) ON CONFLICT(sku_a, sku_b) DO UPDATE SET n = n + excluded.n',
+  );
+  const insertEvent = db.statement(
+    'insertEvent',
+    'INSERT INTO events (event_id, user_id, sku, type, occurred_at) VALUES (?, ?, ?, ?, ?)',
+  );
+  const anyEvent = db.statement<{ n: number }>('countEvents', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM events LIMIT 1)');
+
+  return {
+    getEventsByUserIds(userIds, since, until) {
+      const byUser = new Map<string, BehaviorEvent[]>();
+      for (const row of eventsByUsers.all(JSON.stringify(userIds), since, until)) {
+        let list = byUser.get(row.user_id);
+        if (!list) byUser.set(row.user_id, (list = []));
+        list.push({ sku: row.sku, type: row.type, occurredAt: row.occurred_at });
+      }
+      return byUser;
+    },
+    getCoViewsBySkus(skus, perSku) {
+      const bySku = new Map<string, CoView[]>();
+      for (const row of coViewsBySkus.all(JSON.stringify(skus))) {
+        let list = bySku.get(row.sku_a);
+        if (!list) bySku.set(row.sku_a, (list = []));
+        if (list.length < perSku) list.push({ sku: row.sku_b, count: row.n });
+      }
+      return bySku;
+    },
+    getTrendingRanking(since, until, limit) {
+      return trending.all(since, until, limit);
+    },
+    trackEvents(events) {
+      return db.transaction(() => {
+        const known = new Set(knownEventIds.all(JSON.stringify(events.map((e) => e.eventId))).map((r) => r.event_id));
+        let accepted = 0;
+        let duplicates = 0;
+        for (const event of events) {
+          if (known.has(event.eventId)) {
+            duplicates++;
+            continue;
+          }
+          known.add(event.eventId);
+          if (event.type !== 'PURCHASE') {
+            const { userId, sku, occurredAt } = event;
+            for (const neighbour of sessionNeighbours.all(userId, occurredAt - sessionMs, occurredAt + sessionMs, sku)) {
+              addCoView.run(sku, neighbour.sku, neighbour.n);
+              addCoView.run(neighbour.sku, sku, neighbour.n);
+            }
+          }
+          insertEvent.run(event.eventId, event.userId, event.sku, event.type, event.occurredAt);
+          accepted++;
+        }
+        return { result: { accepted, duplicates, stale: 0 } };
+      });
+    },
+    isEmpty: () => anyEvent.get()!.n === 0,
+    seed(events) {
+      let count = 0;
+      db.transaction(() => {
+        const insert = db.raw.prepare('INSERT OR IGNORE INTO events (event_id, user_id, sku, type, occurred_at) VALUES (?, ?, ?, ?, ?)');
+        for (const e of events) {
+          insert.run(e.eventId, e.userId, e.sku, e.type, e.occurredAt);
+          count++;
+        }
+        // The same pairs the ingestion path counts one event at a time, counted in one pass.
+        db.raw
+          .prepare(
+            `INSERT INTO coviews (sku_a, sku_b, n)
+             SELECT a.sku, b.sku, COUNT(*) FROM events a
+             JOIN events b ON b.user_id = a.user_id AND b.occurred_at BETWEEN a.occurred_at - ? AND a.occurred_at + ?
+               AND b.sku <> a.sku AND b.type <> 'PURCHASE'
+             WHERE a.type <> 'PURCHASE'
+             GROUP BY a.sku, b.sku`,
+          )
+          .run(sessionMs, sessionMs);
+      });
+      return count;
+    },
+  };
+}

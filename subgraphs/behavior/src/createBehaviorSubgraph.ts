@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'graphql';
+import { readCachePolicy } from '../../../schema/cachePolicy';
+import { type Clock, systemClock } from '../../kit/clock';
+import { openDatabase } from '../../kit/database';
+import { demoEvents } from '../../kit/demoData';
+import { createEntityCache } from '../../kit/entityCache';
+import { createIngestor } from '../../kit/ingest';
+import { createLogger, type Logger } from '../../kit/logger';
+import { createSubgraphMetrics } from '../../kit/metrics';
+import { DEMO_SCALES } from '../../kit/settings';
+import type { SubgraphDefinition } from '../../kit/subgraphServer';
+import { createBehaviorLoaders } from './behaviorLoaders';
+import { type BehaviorContext, behaviorResolvers } from './behaviorResolvers';
+import { type BehaviorStore, createBehaviorStore, eventInputSchema } from './behaviorStore';
+import type { BehaviorConfig } from './config';
+import type { CoView, SignalSettings } from './signals';
+
+export const BEHAVIOR_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
+const DAY_MS = 86_400_000;
+
+/** The behavior subgraph, built but not listening, with its store and caches exposed for tests. */
+export interface BehaviorSubgraph {
+  definition: SubgraphDefinition<BehaviorContext>;
+  store: BehaviorStore;
+  coViews: ReturnType<typeof createEntityCache<string, { list: CoView[] }>>;
+}
+
+/** Opens (and on first start seeds) the behaviour database and builds the subgraph definition. */
+export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?: Clock; logger?: Logger } = {}): BehaviorSubgraph {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger('behavior', config.logLevel);
+  const metrics = createSubgraphMetrics('behavior');
+  const typeDefs = parse(readFileSync(BEHAVIOR_SCHEMA_FILE, 'utf8'));
+  const policy = readCachePolicy(typeDefs);
+  const db = openDatabase(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'behavior.db'), metrics.dbStatements, config.dbSync);
+  const store = createBehaviorStore(db, { sessionMs: config.sessionMinutes * 60_000 });
+  if (config.seed === 'demo' && store.isEmpty()) {
+    const started = Date.now();
+    const count = store.seed(demoEvents(DEMO_SCALES[config.demoScale], clock.now()));
+    logger.info({ events: count, ms: Date.now() - started }, 'seeded demo events');
+  }
+  const signals: SignalSettings = {
+    windowMs: config.signalWindowDays * DAY_MS,
+    halfLifeMs: config.halfLifeDays * DAY_MS,
+    viewWeight: config.viewWeight,
+    cartWeight: config.cartWeight,
+    maxActed: config.candidatesMax,
+    maxSimilar: config.candidatesMax,
+    seeds: 5,
+  };
+  const cacheOptions = { maxEntries: config.cacheMaxEntries, enabled: config.cache, requests: metrics.cacheRequests, clock };
+  const coViews = createEntityCache<string, { list: CoView[] }>({ name: 'behavior_coviews', ttlMs: policy.fieldTtlMs('Product', 'coViewedSkus'), ...cacheOptions });
+  const trendingCache = createEntityCache<string, { ranking: { sku: string; views: number }[] }>({
+    name: 'behavior_trending',
+    ttlMs: policy.fieldTtlMs('Query', 'trendingRanking'),
+    ...cacheOptions,
+  });
+  const ingestEvents = createIngestor({
+    kind: 'events',
+    itemSchema: eventInputSchema(clock),
+    apply: (events) => store.trackEvents(events),
+    maxItems: config.ingestMaxItems,
+    maxBodyBytes: config.ingestMaxBytes,
+    metrics,
+  });
+  const definition: SubgraphDefinition<BehaviorContext> = {
+    name: 'behavior',
+    typeDefs,
+    resolvers: behaviorResolvers,
+    createContext: () => {
+      const now = clock.now();
+      return {
+        loaders: createBehaviorLoaders(store, coViews, { since: now - signals.windowMs, until: now }, { batching: config.batching }),
+        store,
+        now,
+        clock,
+        signals,
+        trendingCache,
+        ingestEvents,
+      };
+    },
+    ingestors: [ingestEvents],
+    metrics,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    onClose: () => db.close(),
+  };
+  return { definition, store, coViews };
+}
