@@ -1,0 +1,99 @@
+import { createLogger } from '../../subgraphs/kit/logger';
+import { counterTotal } from '../../subgraphs/kit/metrics';
+import { type RunningService, startSubgraph } from '../../subgraphs/kit/subgraphServer';
+import { loadCrmConfig } from '../../subgraphs/crm/src/config';
+import { type CrmSubgraph, createCrmSubgraph } from '../../subgraphs/crm/src/createCrmSubgraph';
+import { loadStockConfig } from '../../subgraphs/stock/src/config';
+import { type StockSubgraph, createStockSubgraph } from '../../subgraphs/stock/src/createStockSubgraph';
+import { loadBehaviorConfig } from '../../subgraphs/behavior/src/config';
+import { type BehaviorSubgraph, createBehaviorSubgraph } from '../../subgraphs/behavior/src/createBehaviorSubgraph';
+import { loadGatewayConfig } from '../../gateway/src/config';
+import { type RunningGateway, startGateway } from '../../gateway/src/startGateway';
+import { type FakeClock, createFakeClock } from './fakeClock';
+
+/** Options of an in-process stack. */
+export interface InProcessOptions {
+  /** `none` (default) starts empty databases; `demo` seeds the small demo data set. */
+  seed?: 'none' | 'demo';
+  /** Extra environment settings for every subgraph, e.g. `{ TAILOR_BATCHING: 'false' }`. */
+  env?: Record<string, string>;
+  clock?: FakeClock;
+}
+
+/** A GraphQL answer as the client sees it. */
+export interface GraphQLAnswer<T = any> {
+  status: number;
+  headers: Headers;
+  body: { data?: T; errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[] };
+}
+
+/** Three subgraphs and a gateway in this process, over real HTTP on free loopback ports. */
+export interface InProcessStack {
+  clock: FakeClock;
+  crm: CrmSubgraph;
+  stock: StockSubgraph;
+  behavior: BehaviorSubgraph;
+  gateway: RunningGateway;
+  urls: { gateway: string; crm: string; stock: string; behavior: string };
+  /** Sends an operation to the gateway. */
+  query<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLAnswer<T>>;
+  /** SQL statements a subgraph has executed so far. */
+  statements(service: 'crm' | 'stock' | 'behavior'): Promise<number>;
+  /** Fetches the gateway has sent to a subgraph so far. */
+  fetches(subgraph: 'crm' | 'stock' | 'behavior'): Promise<number>;
+  /** Cache look-ups of one cache with one result so far. */
+  cacheRequests(service: 'crm' | 'stock' | 'behavior', cache: string, result: 'hit' | 'miss'): Promise<number>;
+  close(): Promise<void>;
+}
+
+const silent = (name: string) => createLogger(name, 'silent');
+
+/** Starts the stack in this process, with in-memory databases and a fake clock. */
+export async function startInProcessStack(options: InProcessOptions = {}): Promise<InProcessStack> {
+  const clock = options.clock ?? createFakeClock();
+  const env = { TAILOR_DATA_DIR: ':memory:', TAILOR_SEED: options.seed ?? 'none', TAILOR_DEMO_SCALE: 'small', TAILOR_DB_SYNC: 'NORMAL', ...options.env };
+  const source = { env, argv: [] };
+  const listen = { host: '127.0.0.1', port: 0 };
+  const crm = createCrmSubgraph(loadCrmConfig(source), { clock, logger: silent('crm') });
+  const behavior = createBehaviorSubgraph(loadBehaviorConfig(source), { clock, logger: silent('behavior') });
+  const running: RunningService[] = [];
+  running.push(await startSubgraph(crm.definition, listen));
+  running.push(await startSubgraph(behavior.definition, listen));
+  const stock = createStockSubgraph(loadStockConfig({ env: { ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] }), {
+    clock,
+    logger: silent('stock'),
+  });
+  running.push(await startSubgraph(stock.definition, listen));
+  const [crmUrl, behaviorUrl, stockUrl] = running.map((r) => r.url);
+  const gateway = await startGateway(
+    loadGatewayConfig({
+      env: { TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
+      argv: ['--port', '0'],
+    }),
+    silent('gateway'),
+  );
+  const metricsOf = { crm: crm.definition.metrics, stock: stock.definition.metrics, behavior: behavior.definition.metrics };
+  return {
+    clock,
+    crm,
+    stock,
+    behavior,
+    gateway,
+    urls: { gateway: gateway.url, crm: crmUrl, stock: stockUrl, behavior: behaviorUrl },
+    async query(query, variables) {
+      const response = await fetch(`${gateway.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLAnswer[`body`] };
+    },
+    statements: (service) => counterTotal(metricsOf[service].dbStatements),
+    fetches: (subgraph) => counterTotal(gateway.metrics.subgraphFetches, { subgraph }),
+    cacheRequests: (service, cache, result) => counterTotal(metricsOf[service].cacheRequests, { cache, result }),
+    async close() {
+      await gateway.close();
+      await Promise.all(running.map((r) => r.close()));
+    },
+  };
+}
