@@ -46,8 +46,7 @@ async function seedScenario(stack: InProcessStack): Promise<void> {
   for (const [sku, views] of [['P09', 40], ['P10', 30], ['P11', 20], ['P12', 10]] as const) {
     for (let v = 0; v < views; v++) crowd.push(event(`crowd-${v}`, sku, 'VIEW', now, (v % 6) * DAY + HOUR + v * 3 * HOUR));
   }
-  const outcome = stack.behavior.store.trackEvents([...history('alice'), ...history('bob'), ...crowd]);
-  if (!('result' in outcome)) throw new Error('fixture events refused');
+  stack.behavior.store.trackEvents([...history('alice'), ...history('bob'), ...crowd]);
 }
 
 describe('User.recommendations', () => {

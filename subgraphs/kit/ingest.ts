@@ -12,8 +12,11 @@ export interface IngestResult {
   stale: number;
 }
 
-/** What applying a batch found: problems refuse the whole batch, and nothing is written. */
-export type ApplyOutcome = { result: IngestResult } | { problems: ItemProblem[] };
+/** An item that passed its schema, with its place in the batch. */
+export interface IndexedItem<Item> {
+  index: number;
+  item: Item;
+}
 
 /** One kind of batch a subgraph takes in, over HTTP and as a mutation alike. */
 export interface Ingestor<Item> {
@@ -31,8 +34,13 @@ export interface IngestorOptions<Item> {
   kind: string;
   /** Validates one item; its messages become the item's `reason`. */
   itemSchema: z.ZodType<Item>;
-  /** Applies valid items in one transaction; returns problems to refuse the batch instead. */
-  apply: (items: Item[]) => ApplyOutcome;
+  /**
+   * Checks what the schema cannot see (unknown ids, conflicts with stored data). It gets every item
+   * that passed the schema, so a refusal names all bad items at once, not only the first kind found.
+   */
+  check?: (items: IndexedItem<Item>[]) => ItemProblem[];
+  /** Applies a batch that passed every check, atomically. */
+  apply: (items: Item[]) => IngestResult;
   maxItems: number;
   maxBodyBytes: number;
   metrics: SubgraphMetrics;
@@ -53,7 +61,7 @@ class BatchRefused extends Error {
  * so both refuse the same batches with the same reasons.
  */
 export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<Item> {
-  const { kind, itemSchema, apply, maxItems, maxBodyBytes, metrics } = options;
+  const { kind, itemSchema, check, apply, maxItems, maxBodyBytes, metrics } = options;
 
   function run(input: unknown): IngestResult {
     if (!Array.isArray(input)) {
@@ -61,22 +69,23 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
     }
     if (input.length > maxItems) throw new BatchRefused(413, batchTooLargeError(kind, input.length, maxItems));
     const problems: ItemProblem[] = [];
-    const items: Item[] = [];
+    const valid: IndexedItem<Item>[] = [];
     input.forEach((raw, index) => {
       const parsed = itemSchema.safeParse(raw);
-      if (parsed.success) items.push(parsed.data);
+      if (parsed.success) valid.push({ index, item: parsed.data });
       else for (const issue of parsed.error.issues) problems.push({ index, field: issue.path.join('.') || undefined, reason: issue.message });
     });
-    const outcome: ApplyOutcome = problems.length > 0 ? { problems } : apply(items);
-    if ('problems' in outcome) {
+    // Checking and applying run in one synchronous step: no other write can come in between.
+    problems.push(...(check?.(valid) ?? []));
+    if (problems.length > 0) {
       metrics.ingestItems.labels(kind, 'refused').inc(input.length);
-      throw new BatchRefused(400, invalidBatchError(kind, outcome.problems));
+      throw new BatchRefused(400, invalidBatchError(kind, problems.sort((a, b) => a.index - b.index)));
     }
-    const { accepted, duplicates, stale } = outcome.result;
-    metrics.ingestItems.labels(kind, 'accepted').inc(accepted);
-    metrics.ingestItems.labels(kind, 'duplicate').inc(duplicates);
-    metrics.ingestItems.labels(kind, 'stale').inc(stale);
-    return outcome.result;
+    const result = apply(valid.map((v) => v.item));
+    metrics.ingestItems.labels(kind, 'accepted').inc(result.accepted);
+    metrics.ingestItems.labels(kind, 'duplicate').inc(result.duplicates);
+    metrics.ingestItems.labels(kind, 'stale').inc(result.stale);
+    return result;
   }
 
   return {

@@ -3,7 +3,7 @@ import type { Clock } from '../../kit/clock';
 import type { Database } from '../../kit/database';
 import { zDateTime } from '../../kit/dateTime';
 import type { DemoEvent } from '../../kit/demoData';
-import type { ApplyOutcome } from '../../kit/ingest';
+import type { IngestResult } from '../../kit/ingest';
 import type { BehaviorEvent, CoView } from './signals';
 
 export const EVENT_TYPES = ['VIEW', 'ADD_TO_CART', 'PURCHASE'] as const;
@@ -50,7 +50,7 @@ export interface BehaviorStore {
   /** Products by views in `[since, until]`, most first. */
   getTrendingRanking(since: number, until: number, limit: number): { sku: string; views: number }[];
   /** Records a validated batch atomically; replays of a known `eventId` count as duplicates. */
-  trackEvents(events: EventInput[]): ApplyOutcome;
+  trackEvents(events: EventInput[]): IngestResult;
   isEmpty(): boolean;
   seed(events: Iterable<DemoEvent>): number;
 }
@@ -139,7 +139,7 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
           insertEvent.run(event.eventId, event.userId, event.sku, event.type, event.occurredAt);
           accepted++;
         }
-        return { result: { accepted, duplicates, stale: 0 } };
+        return { accepted, duplicates, stale: 0 };
       });
     },
     isEmpty: () => anyEvent.get()!.n === 0,

@@ -51,11 +51,12 @@ export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; l
   const ingestUsers = createIngestor({
     kind: 'users',
     itemSchema: userInputSchema,
+    check: (users) => store.findUserConflicts(users),
     apply: (users) => {
-      const outcome = store.upsertUsers(users);
+      const result = store.upsertUsers(users);
       // Dropped after the commit: the very next read sees the new profile.
-      if ('result' in outcome) for (const user of users) profiles.delete(user.id);
-      return outcome;
+      for (const user of users) profiles.delete(user.id);
+      return result;
     },
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,

@@ -3,7 +3,7 @@ import type { Clock } from '../../kit/clock';
 import type { Database } from '../../kit/database';
 import type { DemoUser } from '../../kit/demoData';
 import type { ItemProblem } from '../../kit/errors';
-import type { ApplyOutcome } from '../../kit/ingest';
+import type { IndexedItem, IngestResult } from '../../kit/ingest';
 
 export const LOYALTY_TIERS = ['NONE', 'BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;
 
@@ -98,8 +98,10 @@ export interface CrmStore {
   getConsentsByUserIds(ids: readonly string[]): Map<string, Consent>;
   /** The id of the user with this email, compared case-insensitively. */
   getUserIdByEmail(email: string): string | undefined;
-  /** Applies a validated batch atomically; returns problems instead if any item conflicts. */
-  upsertUsers(users: UserInput[]): ApplyOutcome;
+  /** Items that repeat an id or an email of the batch, or take another user's email. */
+  findUserConflicts(users: IndexedItem<UserInput>[]): ItemProblem[];
+  /** Applies a checked batch atomically; an unchanged user counts as a duplicate. */
+  upsertUsers(users: UserInput[]): IngestResult;
   /** Changes consent flags; `undefined` when the user does not exist. */
   updateConsent(userId: string, change: { email?: boolean; personalization?: boolean }): Consent | undefined;
   isEmpty(): boolean;
@@ -163,26 +165,28 @@ export function createCrmStore(db: Database, clock: Clock): CrmStore {
     getUserIdByEmail(email) {
       return idByEmail.get(emailKey(email))?.id;
     },
-    upsertUsers(users) {
+    findUserConflicts(users) {
       const problems: ItemProblem[] = [];
       const firstIndexOfId = new Map<string, number>();
       const firstIndexOfEmail = new Map<string, number>();
-      users.forEach((user, index) => {
-        const seenId = firstIndexOfId.get(user.id);
-        if (seenId !== undefined) problems.push({ index, field: 'id', reason: `id ${user.id} is already in this batch at index ${seenId}` });
-        else firstIndexOfId.set(user.id, index);
-        const key = emailKey(user.email);
+      for (const { index, item } of users) {
+        const seenId = firstIndexOfId.get(item.id);
+        if (seenId !== undefined) problems.push({ index, field: 'id', reason: `id ${item.id} is already in this batch at index ${seenId}` });
+        else firstIndexOfId.set(item.id, index);
+        const key = emailKey(item.email);
         const seenEmail = firstIndexOfEmail.get(key);
         if (seenEmail !== undefined) problems.push({ index, field: 'email', reason: `email is already in this batch at index ${seenEmail}` });
         else firstIndexOfEmail.set(key, index);
-      });
+      }
+      const owners = new Map(idsByEmails.all(JSON.stringify([...firstIndexOfEmail.keys()])).map((r) => [r.email_key, r.id]));
+      for (const { index, item } of users) {
+        const owner = owners.get(emailKey(item.email));
+        if (owner !== undefined && owner !== item.id) problems.push({ index, field: 'email', reason: `email belongs to another user (${owner})` });
+      }
+      return problems;
+    },
+    upsertUsers(users) {
       return db.transaction(() => {
-        const owners = new Map(idsByEmails.all(JSON.stringify([...firstIndexOfEmail.keys()])).map((r) => [r.email_key, r.id]));
-        users.forEach((user, index) => {
-          const owner = owners.get(emailKey(user.email));
-          if (owner !== undefined && owner !== user.id) problems.push({ index, field: 'email', reason: `email belongs to another user (${owner})` });
-        });
-        if (problems.length > 0) return { problems: problems.sort((a, b) => a.index - b.index) };
         const existing = store.getUsersByIds(users.map((u) => u.id));
         const consents = store.getConsentsByUserIds(users.map((u) => u.id));
         const now = clock.now();
@@ -211,7 +215,7 @@ export function createCrmStore(db: Database, clock: Clock): CrmStore {
           if (consent && consentChanges) upsertConsent.run(user.id, consent.email ? 1 : 0, consent.personalization ? 1 : 0, now);
           accepted++;
         }
-        return { result: { accepted, duplicates, stale: 0 } };
+        return { accepted, duplicates, stale: 0 };
       });
     },
     updateConsent(userId, change) {

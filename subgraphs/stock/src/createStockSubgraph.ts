@@ -62,6 +62,7 @@ export function createStockSubgraph(
   const ingestStock = createIngestor({
     kind: 'stock',
     itemSchema: stockLevelInputSchema,
+    check: (levels) => store.findUnknownSkus(levels),
     apply: (levels) => store.recordStockLevels(levels),
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,

@@ -4,7 +4,7 @@ import type { Database } from '../../kit/database';
 import { zDateTime } from '../../kit/dateTime';
 import type { DemoProduct } from '../../kit/demoData';
 import type { ItemProblem } from '../../kit/errors';
-import type { ApplyOutcome } from '../../kit/ingest';
+import type { IndexedItem, IngestResult } from '../../kit/ingest';
 
 /** A product's catalog fields: non-critical, safe to cache for minutes. */
 export interface CatalogProduct {
@@ -68,8 +68,10 @@ export interface StockStore {
   getStockLevelsBySkus(skus: readonly string[]): Map<string, StockLevel>;
   /** In-stock SKUs in SKU order, skipping `exclude`: the last resort to fill a list. */
   getInStockSkus(threshold: number, exclude: readonly string[], limit: number): string[];
-  /** Applies a validated batch atomically; stale observations are skipped, unknown SKUs refuse it. */
-  recordStockLevels(levels: StockLevelInput[]): ApplyOutcome;
+  /** Items whose SKU is not in the catalog. */
+  findUnknownSkus(levels: IndexedItem<StockLevelInput>[]): ItemProblem[];
+  /** Applies a checked batch atomically, in order; an observation older than the stored one is stale. */
+  recordStockLevels(levels: StockLevelInput[]): IngestResult;
   isEmpty(): boolean;
   seed(products: DemoProduct[]): void;
 }
@@ -117,15 +119,15 @@ export function createStockStore(db: Database, clock: Clock): StockStore {
     getInStockSkus(threshold, exclude, limit) {
       return inStockSkus.all(threshold, JSON.stringify(exclude), limit).map((r) => r.sku);
     },
+    findUnknownSkus(levels) {
+      const known = new Set(knownSkus.all(JSON.stringify([...new Set(levels.map((l) => l.item.sku))])).map((r) => r.sku));
+      return levels
+        .filter(({ item }) => !known.has(item.sku))
+        .map(({ index, item }) => ({ index, field: 'sku', reason: `no product has sku ${JSON.stringify(item.sku)}` }));
+    },
     recordStockLevels(levels) {
       return db.transaction(() => {
         const skus = [...new Set(levels.map((l) => l.sku))];
-        const known = new Set(knownSkus.all(JSON.stringify(skus)).map((r) => r.sku));
-        const problems: ItemProblem[] = [];
-        levels.forEach((level, index) => {
-          if (!known.has(level.sku)) problems.push({ index, field: 'sku', reason: `no product has sku ${JSON.stringify(level.sku)}` });
-        });
-        if (problems.length > 0) return { problems };
         const current = store.getStockLevelsBySkus(skus);
         let accepted = 0;
         let duplicates = 0;
@@ -142,7 +144,7 @@ export function createStockStore(db: Database, clock: Clock): StockStore {
             accepted++;
           }
         }
-        return { result: { accepted, duplicates, stale } };
+        return { accepted, duplicates, stale };
       });
     },
     isEmpty: () => anyProduct.get()!.n === 0,

@@ -1,0 +1,211 @@
+import { product, user } from './support/fixtures';
+import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
+
+const TRACK = 'mutation($events: [BrowsingEventInput!]!) { trackEvents(events: $events) { accepted duplicates stale } }';
+const RECORD = 'mutation($levels: [StockLevelInput!]!) { recordStockLevels(levels: $levels) { accepted duplicates stale } }';
+const UPSERT = 'mutation($users: [UserInput!]!) { upsertUsers(users: $users) { accepted duplicates stale } }';
+
+async function post(url: string, body: string) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+describe('ingestion', () => {
+  let stack: InProcessStack;
+  let now: number;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  beforeEach(async () => {
+    stack = await startInProcessStack();
+    now = stack.clock.now();
+    stack.stock.store.seed([product('A1', 5), product('A2', 3)]);
+    stack.crm.store.seed([user('u1')]);
+  });
+  afterEach(() => stack.close());
+
+  const stockOf = async (sku: string) => (await stack.query(`{ product(sku: "${sku}") { stock { available updatedAt } } }`)).body.data.product.stock;
+
+  describe('a batch with an invalid item', () => {
+    it('is refused whole over GraphQL, naming each bad item, and nothing is applied', async () => {
+      const res = await stack.query(RECORD, {
+        levels: [
+          { sku: 'A1', available: 1, observedAt: iso(now + 1000) },
+          { sku: 'NOPE', available: 1, observedAt: iso(now + 1000) },
+          { sku: 'A2', available: -4, observedAt: iso(now + 1000) },
+        ],
+      });
+      expect(res.body).toEqual({
+        data: null,
+        errors: [
+          {
+            message: 'The stock batch was refused: 2 items are invalid, and nothing was applied.',
+            path: ['recordStockLevels'],
+            extensions: {
+              code: 'BAD_USER_INPUT',
+              items: [
+                { index: 1, field: 'sku', reason: 'no product has sku "NOPE"' },
+                { index: 2, field: 'available', reason: 'available must be 0 or more' },
+              ],
+              serviceName: 'stock',
+            },
+          },
+        ],
+      });
+      expect((await stockOf('A1')).available).toBe(5);
+    });
+
+    it('is refused whole over HTTP with 400 and every bad item, and nothing is applied', async () => {
+      const res = await post(
+        `${stack.urls.behavior}/ingest/events`,
+        JSON.stringify([
+          { eventId: 'e1', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now - 1000) },
+          { eventId: 'e2', userId: 'u1', sku: 'A1', type: 'CLICK', occurredAt: iso(now - 1000) },
+          { eventId: 'e3', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: 'yesterday' },
+          { eventId: 'e4', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now + 3_600_000) },
+          { eventId: 'e5', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now), extra: 1 },
+        ]),
+      );
+      expect(res).toEqual({
+        status: 400,
+        body: {
+          error: {
+            code: 'BAD_USER_INPUT',
+            message: 'The events batch was refused: 4 items are invalid, and nothing was applied.',
+            items: [
+              { index: 1, field: 'type', reason: 'type must be one of VIEW, ADD_TO_CART, PURCHASE' },
+              { index: 2, field: 'occurredAt', reason: 'must be an ISO-8601 date and time with a time zone, e.g. "2026-11-28T09:30:00Z"' },
+              { index: 3, field: 'occurredAt', reason: 'occurredAt is in the future' },
+              { index: 4, reason: 'Unrecognized key: "extra"' },
+            ],
+          },
+        },
+      });
+      const recent = await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }');
+      expect(recent.body).toEqual({ data: { user: { recentlyViewed: [] } } });
+    });
+
+    it('refuses users with a conflicting email, naming the item', async () => {
+      stack.crm.store.seed([user('u2')]);
+      const res = await post(`${stack.urls.crm}/ingest/users`, JSON.stringify({ users: [{ id: 'u3', email: 'new@example.com' }, { id: 'u4', email: 'U2@example.com' }] }));
+      expect(res).toEqual({
+        status: 400,
+        body: {
+          error: {
+            code: 'BAD_USER_INPUT',
+            message: 'The users batch was refused: 1 item is invalid, and nothing was applied.',
+            items: [{ index: 1, field: 'email', reason: 'email belongs to another user (u2)' }],
+          },
+        },
+      });
+      expect((await stack.query('{ user(id: "u3") { id } }')).body).toEqual({ data: { user: null } });
+    });
+  });
+
+  describe('events', () => {
+    it('count a replayed eventId once, as a duplicate', async () => {
+      const events = [{ eventId: 'e1', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now - 60_000) }];
+      expect((await stack.query(TRACK, { events })).body).toEqual({ data: { trackEvents: { accepted: 1, duplicates: 0, stale: 0 } } });
+      expect((await stack.query(TRACK, { events: [...events, ...events] })).body).toEqual({ data: { trackEvents: { accepted: 0, duplicates: 2, stale: 0 } } });
+      const res = await post(`${stack.urls.behavior}/ingest/events`, JSON.stringify({ events }));
+      expect(res).toEqual({ status: 200, body: { accepted: 0, duplicates: 1, stale: 0 } });
+    });
+
+    it('are visible to the very next query', async () => {
+      await post(`${stack.urls.behavior}/ingest/events`, JSON.stringify([{ eventId: 'e9', userId: 'u1', sku: 'A2', type: 'VIEW', occurredAt: iso(now - 1000) }]));
+      const res = await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }');
+      expect(res.body).toEqual({ data: { user: { recentlyViewed: [{ product: { sku: 'A2' } }] } } });
+    });
+  });
+
+  describe('stock levels', () => {
+    it('ignore an observation older than the stored one, as stale', async () => {
+      const newer = { sku: 'A1', available: 9, observedAt: iso(now + 10_000) };
+      const older = { sku: 'A1', available: 1, observedAt: iso(now + 5_000) };
+      expect((await stack.query(RECORD, { levels: [newer] })).body).toEqual({ data: { recordStockLevels: { accepted: 1, duplicates: 0, stale: 0 } } });
+      expect((await stack.query(RECORD, { levels: [older, newer] })).body).toEqual({ data: { recordStockLevels: { accepted: 0, duplicates: 1, stale: 1 } } });
+      expect(await stockOf('A1')).toEqual({ available: 9, updatedAt: iso(now + 10_000) });
+    });
+
+    it('apply in order within a batch, so a late item in the same batch is stale too', async () => {
+      const res = await post(
+        `${stack.urls.stock}/ingest/stock`,
+        JSON.stringify([
+          { sku: 'A2', available: 0, observedAt: iso(now + 2_000) },
+          { sku: 'A2', available: 8, observedAt: iso(now + 1_000) },
+        ]),
+      );
+      expect(res).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 1 } });
+      expect((await stockOf('A2')).available).toBe(0);
+    });
+  });
+
+  describe('users', () => {
+    it('are created with no consent by default, and an unchanged replay is a duplicate', async () => {
+      const users = [{ id: 'u9', email: 'u9@example.com', firstName: 'Nine' }];
+      expect((await stack.query(UPSERT, { users })).body).toEqual({ data: { upsertUsers: { accepted: 1, duplicates: 0, stale: 0 } } });
+      expect((await stack.query(UPSERT, { users })).body).toEqual({ data: { upsertUsers: { accepted: 0, duplicates: 1, stale: 0 } } });
+      const res = await stack.query('{ userByEmail(email: "U9@EXAMPLE.com") { id firstName locale loyaltyTier consent { email personalization } } }');
+      expect(res.body).toEqual({
+        data: { userByEmail: { id: 'u9', firstName: 'Nine', locale: 'en-GB', loyaltyTier: 'NONE', consent: { email: false, personalization: false } } },
+      });
+    });
+
+    it('refuses updateConsent for an unknown user with BAD_USER_INPUT', async () => {
+      const res = await stack.query('mutation { updateConsent(userId: "ghost", email: true) { email } }');
+      expect(res.body).toEqual({
+        data: null,
+        errors: [
+          {
+            message: 'Argument "userId": no user has id "ghost".',
+            path: ['updateConsent'],
+            extensions: { code: 'BAD_USER_INPUT', argument: 'userId', serviceName: 'crm' },
+          },
+        ],
+      });
+    });
+  });
+
+  describe('HTTP bodies', () => {
+    it('answer malformed JSON with 400', async () => {
+      expect(await post(`${stack.urls.stock}/ingest/stock`, '{"sku": ')).toEqual({
+        status: 400,
+        body: { error: { code: 'BAD_USER_INPUT', message: 'The request body is not valid JSON.' } },
+      });
+    });
+
+    it('answer a body that is not a list of items with 400', async () => {
+      expect(await post(`${stack.urls.stock}/ingest/stock`, '{"levels": 3}')).toEqual({
+        status: 400,
+        body: { error: { code: 'BAD_USER_INPUT', message: 'The stock batch must be a JSON array of items, or an object with a "stock" array.' } },
+      });
+    });
+  });
+});
+
+describe('ingestion size limits', () => {
+  let stack: InProcessStack;
+  beforeAll(async () => {
+    stack = await startInProcessStack({ env: { TAILOR_INGEST_MAX_ITEMS: '3', TAILOR_INGEST_MAX_BYTES: '2048' } });
+    stack.stock.store.seed([product('A1', 5)]);
+  });
+  afterAll(() => stack.close());
+
+  const level = { sku: 'A1', available: 1, observedAt: '2026-11-28T12:00:00Z' };
+
+  it('answer a body over the byte limit with 413', async () => {
+    const res = await post(`${stack.urls.stock}/ingest/stock`, JSON.stringify([{ ...level, pad: 'x'.repeat(4096) }]));
+    expect(res).toEqual({
+      status: 413,
+      body: { error: { code: 'BATCH_TOO_LARGE', message: 'Request body is larger than the limit of 2048 bytes. Split the stock batch into smaller ones.', limitBytes: 2048 } },
+    });
+  });
+
+  it('answer a batch over the item limit with 413 over HTTP and BATCH_TOO_LARGE over GraphQL', async () => {
+    const levels = [level, level, level, level];
+    expect(await post(`${stack.urls.stock}/ingest/stock`, JSON.stringify(levels))).toEqual({
+      status: 413,
+      body: { error: { code: 'BATCH_TOO_LARGE', message: 'The stock batch has 4 items; the limit is 3. Split it into smaller batches.', limit: 3, size: 4 } },
+    });
+    const res = await stack.query(RECORD, { levels });
+    expect(res.body.errors?.[0].extensions).toEqual({ code: 'BATCH_TOO_LARGE', limit: 3, size: 4, serviceName: 'stock' });
+  });
+});
