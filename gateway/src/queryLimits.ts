@@ -7,15 +7,17 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
-import { ErrorCode } from '../../subgraphs/kit/errors';
 
-/** Limits that stop deep and aliased query bombs before they are planned. */
+/** Limits that stop deep and aliased query bombs before they are planned (GRAPHQL_VALIDATION_FAILED). */
 export interface QueryLimits {
   maxDepth: number;
   maxAliases: number;
 }
 
-/** Validation rules that refuse operations deeper than `maxDepth` or with more than `maxAliases` aliases. */
+/**
+ * Validation rules that refuse operations deeper than `maxDepth` (not counting introspection) or
+ * with more than `maxAliases` aliases.
+ */
 export function createQueryLimitRules(limits: QueryLimits): ValidationRule[] {
   return [depthLimit(limits.maxDepth), aliasLimit(limits.maxAliases)];
 }
@@ -32,7 +34,7 @@ function depthLimit(maxDepth: number): ValidationRule {
         context.reportError(
           new GraphQLError(`The operation is ${depth} levels deep; the limit is ${maxDepth}.`, {
             nodes: [operation],
-            extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, limit: maxDepth },
+            extensions: { limit: maxDepth, setting: 'TAILOR_MAX_QUERY_DEPTH' },
           }),
         );
       }
@@ -44,6 +46,8 @@ function selectionDepth(set: SelectionSetNode, fragments: Map<string, FragmentDe
   let deepest = 0;
   for (const selection of set.selections) {
     if (selection.kind === Kind.FIELD) {
+      // Introspection has its own depth rule in graphql-js; sandboxes' standard query is 15 deep.
+      if (selection.name.value.startsWith('__')) continue;
       deepest = Math.max(deepest, 1 + (selection.selectionSet ? selectionDepth(selection.selectionSet, fragments, visiting) : 0));
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       deepest = Math.max(deepest, selectionDepth(selection.selectionSet, fragments, visiting));
@@ -72,7 +76,7 @@ function aliasLimit(maxAliases: number): ValidationRule {
             context.reportError(
               new GraphQLError(`The operation uses ${aliases} aliases; the limit is ${maxAliases}.`, {
                 nodes: [document],
-                extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, limit: maxAliases },
+                extensions: { limit: maxAliases, setting: 'TAILOR_MAX_ALIASES' },
               }),
             );
           }

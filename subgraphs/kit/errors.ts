@@ -9,8 +9,6 @@ export enum ErrorCode {
   BAD_USER_INPUT = 'BAD_USER_INPUT',
   /** A batch is larger than the configured limit: split it, then retry. */
   BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
-  /** A query is too deep, too wide or too aliased to run. */
-  QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   /** A service the answer needs could not be reached: retry later. */
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
   /** Something failed inside Tailor; details are in the server log, never in the response. */
@@ -50,7 +48,7 @@ export function batchTooLargeError(kind: string, size: number, limit: number): G
 
 /** Codes a client may see as they are; anything else is masked as an internal error. */
 const CLIENT_CODES = new Set<string>([
-  ...Object.values(ErrorCode),
+  ...Object.values(ErrorCode).filter((code) => code !== ErrorCode.INTERNAL_SERVER_ERROR),
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'PERSISTED_QUERY_NOT_FOUND',

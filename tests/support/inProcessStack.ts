@@ -17,6 +17,8 @@ export interface InProcessOptions {
   seed?: 'none' | 'demo';
   /** Extra environment settings for every subgraph, e.g. `{ TAILOR_BATCHING: 'false' }`. */
   env?: Record<string, string>;
+  /** Extra environment settings for the gateway, e.g. `{ TAILOR_MAX_QUERY_DEPTH: '3' }`. */
+  gatewayEnv?: Record<string, string>;
   clock?: FakeClock;
 }
 
@@ -67,7 +69,7 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
   const [crmUrl, behaviorUrl, stockUrl] = running.map((r) => r.url);
   const gateway = await startGateway(
     loadGatewayConfig({
-      env: { TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
+      env: { ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
       argv: ['--port', '0'],
     }),
     silent('gateway'),
