@@ -93,7 +93,7 @@ export const settingTypes = {
       .transform((v) => ['true', '1', 'on', 'yes'].includes(v))
       .default(fallback),
   string: (fallback: string) => z.string().min(1).default(fallback),
-  url: (fallback: string) => z.url({ message: 'must be an absolute URL' }).default(fallback),
+  url: (fallback: string) => z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }).default(fallback),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   host: () => z.string().min(1).default('127.0.0.1'),
 };
