@@ -1,15 +1,15 @@
 import { resolve } from 'node:path';
-import { ConfigError, type ConfigSource, loadConfig, settingTypes } from '../subgraphs/kit/config';
+import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../subgraphs/kit/config';
 import { type Stack, startStack } from './startStack';
 
 /** Settings of `npm start`: where the data lives and which ports the four processes use. */
-const stackSettings = {
+export const stackSettings = {
   dataDir: { env: 'TAILOR_DATA_DIR', flag: 'data-dir', schema: settingTypes.string('data'), doc: 'Folder of the SQLite databases.' },
   gatewayPort: { env: 'TAILOR_GATEWAY_PORT', flag: 'gateway-port', schema: settingTypes.port(4000), doc: 'Gateway port.' },
   crmPort: { env: 'TAILOR_CRM_PORT', flag: 'crm-port', schema: settingTypes.port(4001), doc: 'CRM subgraph port.' },
   stockPort: { env: 'TAILOR_STOCK_PORT', flag: 'stock-port', schema: settingTypes.port(4002), doc: 'Stock subgraph port.' },
   behaviorPort: { env: 'TAILOR_BEHAVIOR_PORT', flag: 'behavior-port', schema: settingTypes.port(4003), doc: 'Behavior subgraph port.' },
-};
+} satisfies Settings;
 
 async function main(source: ConfigSource): Promise<void> {
   const config = loadConfig(stackSettings, source);
@@ -58,7 +58,9 @@ async function main(source: ConfigSource): Promise<void> {
   );
 }
 
-main({ env: process.env, argv: process.argv.slice(2) }).catch((error) => {
-  process.stderr.write(error instanceof ConfigError ? `${error.message}\n` : `Tailor failed to start: ${(error as Error).message}\n`);
-  process.exit(error instanceof ConfigError ? 2 : 1);
-});
+if (require.main === module) {
+  main({ env: process.env, argv: process.argv.slice(2) }).catch((error) => {
+    process.stderr.write(error instanceof ConfigError ? `${error.message}\n` : `Tailor failed to start: ${(error as Error).message}\n`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  });
+}

@@ -155,8 +155,9 @@ export function demoUsers(scale: DemoScale): DemoUser[] {
       loyaltyTier: pickWeighted<DemoTier>(random, TIERS),
       segments,
       consentEmail: random() < 0.9,
-      // The first users are showcase recipients named in the README: u-00001 consents, u-00002 does not.
-      consentPersonalization: n === 1 ? true : n === 2 ? false : random() < 0.85,
+      // The first users are showcase recipients named in the README: u-00001 and u-00003 consent,
+      // u-00002 does not.
+      consentPersonalization: n === 1 ? true : n === 2 ? false : random() < 0.85 || n === 3,
     });
   }
   return users;

@@ -1,0 +1,155 @@
+/**
+ * End-to-end durability and start-up checks on the real processes (small demo data set): an
+ * acknowledged ingest batch survives `kill -9` of the subgraph that acknowledged it, and a bad setting
+ * stops a process at start-up with a message naming it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { LOOPBACK_ONLY, type ProcessStack, REPO_ROOT, gql, startProcessStack } from './support/processStack';
+
+jest.setTimeout(120_000);
+
+type Subgraph = 'crm' | 'stock' | 'behavior';
+
+/** Waits for a child process to have exited; resolves with how it ended. */
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+describe('ingestion durability across kill -9', () => {
+  let tailor: ProcessStack;
+
+  beforeAll(async () => {
+    tailor = await startProcessStack({ scale: 'small' });
+  }, 180_000);
+
+  afterAll(async () => {
+    await tailor?.stop();
+  }, 60_000);
+
+  /**
+   * POSTs a batch to `/ingest/<kind>` of `service`, and as soon as the 200 acknowledgement is in,
+   * kills that process with SIGKILL (no drain, no shutdown hook), then starts it again on the same
+   * data folder. Returns the acknowledgement.
+   */
+  async function ingestThenKill(service: Subgraph, kind: string, items: unknown[]): Promise<{ status: number; body: unknown }> {
+    const child = tailor.stack.services[service].child;
+    const response = await fetch(`${tailor.url(service)}/ingest/${kind}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(items),
+    });
+    const body = (await response.json()) as unknown;
+    child.kill('SIGKILL');
+    expect(await exited(child)).toEqual({ code: null, signal: 'SIGKILL' });
+    const fresh = await tailor.stack.restart(service);
+    expect(fresh.child.pid).not.toBe(child.pid);
+    return { status: response.status, body };
+  }
+
+  it('keeps an acknowledged users batch after the crm process is killed at once', async () => {
+    const user = {
+      id: 'u-durable-01',
+      email: 'Durable.One@example.com',
+      firstName: 'Dura',
+      lastName: 'Ble',
+      locale: 'fr-FR',
+      timezone: 'Europe/Paris',
+      loyaltyTier: 'PLATINUM',
+      segments: ['vip', 'newsletter'],
+      consent: { email: true, personalization: false },
+    };
+    const ack = await ingestThenKill('crm', 'users', [user]);
+    expect(ack).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
+
+    const answer = await gql(
+      tailor.graphqlUrl,
+      `{ user(id: "u-durable-01") { id email firstName lastName locale timezone loyaltyTier segments consent { email personalization } }
+         userByEmail(email: "durable.one@EXAMPLE.com") { id } }`,
+    );
+    expect(answer.body).toEqual({
+      data: {
+        user: {
+          id: user.id,
+          email: user.email,
+          firstName: 'Dura',
+          lastName: 'Ble',
+          locale: 'fr-FR',
+          timezone: 'Europe/Paris',
+          loyaltyTier: 'PLATINUM',
+          segments: ['vip', 'newsletter'],
+          consent: { email: true, personalization: false },
+        },
+        userByEmail: { id: user.id },
+      },
+    });
+  });
+
+  it('keeps an acknowledged stock batch after the stock process is killed at once', async () => {
+    const observedAt = new Date().toISOString();
+    const ack = await ingestThenKill('stock', 'stock', [
+      { sku: 'DRS-0001', available: 4242, observedAt },
+      { sku: 'DRS-0002', available: 0, observedAt },
+    ]);
+    expect(ack).toEqual({ status: 200, body: { accepted: 2, duplicates: 0, stale: 0 } });
+
+    const answer = await gql(
+      tailor.graphqlUrl,
+      `{ a: product(sku: "DRS-0001") { inStock stock { available updatedAt } } b: product(sku: "DRS-0002") { inStock stock { available updatedAt } } }`,
+    );
+    expect(answer.body).toEqual({
+      data: {
+        a: { inStock: true, stock: { available: 4242, updatedAt: observedAt } },
+        b: { inStock: false, stock: { available: 0, updatedAt: observedAt } },
+      },
+    });
+  });
+
+  it('keeps an acknowledged events batch after the behavior process is killed at once, and still knows its eventIds', async () => {
+    const viewedAt = new Date().toISOString();
+    const event = { eventId: 'durable-ev-01', userId: 'u-00001', sku: 'ACC-0007', type: 'VIEW', occurredAt: viewedAt };
+    const ack = await ingestThenKill('behavior', 'events', [event]);
+    expect(ack).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
+
+    const answer = await gql(tailor.graphqlUrl, `{ user(id: "u-00001") { consent { personalization } recentlyViewed(limit: 1) { viewedAt product { sku } } } }`);
+    expect(answer.body).toEqual({
+      data: { user: { consent: { personalization: true }, recentlyViewed: [{ viewedAt, product: { sku: 'ACC-0007' } }] } },
+    });
+
+    const replay = await fetch(`${tailor.url('behavior')}/ingest/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([event]),
+    });
+    expect({ status: replay.status, body: await replay.json() }).toEqual({ status: 200, body: { accepted: 0, duplicates: 1, stale: 0 } });
+  });
+});
+
+describe('gateway start-up configuration', () => {
+  it('stops with exit code 2 and a message naming every bad setting', async () => {
+    const child = spawn(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join('gateway', 'src', 'main.ts'), '--port', 'notaport'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, TAILOR_MAX_QUERY_DEPTH: 'abc', TAILOR_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    // A safety net, not a timing assertion: a process that never exits is killed so it cannot outlive the test.
+    const safetyNet = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    try {
+      const { code, signal } = await exited(child);
+      expect({ code, signal }).toEqual({ code: 2, signal: null });
+    } finally {
+      clearTimeout(safetyNet);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    expect(stderr).toContain('--port');
+    expect(stderr).toContain('TAILOR_MAX_QUERY_DEPTH');
+    expect(stderr).toMatch(/Invalid configuration/);
+    expect(stderr).not.toMatch(/\n\s+at .*:\d+:\d+/); // a readable message, not a stack trace
+    expect(stdout).not.toMatch(/"msg":"listening"/);
+  });
+});
