@@ -4,17 +4,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
-import {
-  ApolloServerPluginCacheControlDisabled,
-  ApolloServerPluginInlineTraceDisabled,
-  ApolloServerPluginLandingPageDisabled,
-  ApolloServerPluginSchemaReportingDisabled,
-  ApolloServerPluginUsageReportingDisabled,
-} from '@apollo/server/plugin/disabled';
 import { type CachePolicy, readCachePolicy } from '../../schema/cachePolicy';
 import { createCacheControlPlugin } from '../../subgraphs/kit/cacheControlPlugin';
-import { ErrorCode, formatClientError } from '../../subgraphs/kit/errors';
-import { handleGraphQLRequest, sendError, sendJson } from '../../subgraphs/kit/http';
+import { apolloDefaults } from '../../subgraphs/kit/apolloDefaults';
+import { createRequestHandler, handleGraphQLRequest, sendError, sendJson, sendMetrics } from '../../subgraphs/kit/http';
 import type { Logger } from '../../subgraphs/kit/logger';
 import { type RunningService, closeServer, listenOn } from '../../subgraphs/kit/subgraphServer';
 import type { GatewayConfig } from './config';
@@ -56,25 +49,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     hash = sha256(coreSupergraphSdl);
   });
 
+  const defaults = apolloDefaults<BaseContext>(logger);
   const apollo = new ApolloServer<BaseContext>({
+    ...defaults,
     gateway,
     logger,
     introspection: config.introspection,
-    includeStacktraceInErrorResponses: false,
     // Tailor uses no cookies or other ambient credentials, so a GET cannot be forged into acting for a
     // user; ESPs that can only GET a URL need GET to work without custom headers.
     csrfPrevention: false,
     validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases }),
-    formatError: (formatted) => formatClientError(formatted, (original) => logger.error({ err: original }, 'operation failed')),
-    plugins: [
-      ApolloServerPluginCacheControlDisabled(),
-      ApolloServerPluginLandingPageDisabled(),
-      ApolloServerPluginUsageReportingDisabled(),
-      ApolloServerPluginSchemaReportingDisabled(),
-      ApolloServerPluginInlineTraceDisabled(),
-      createCacheControlPlugin(() => policy),
-      operationMetricsPlugin(metrics),
-    ],
+    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics)],
   });
   await apollo.start();
   ready = true;
@@ -90,9 +75,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           ? sendJson(res, 200, { status: 'ready', supergraph: hash }, { 'cache-control': 'no-store' })
           : sendJson(res, 503, { status: 'starting' }, { 'cache-control': 'no-store' });
       case '/metrics':
-        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-        res.end(await metrics.registry.metrics());
-        return;
+        return sendMetrics(res, metrics.registry);
       case '/': {
         const html = landingPage();
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html), 'cache-control': 'no-store' });
@@ -104,19 +87,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }
   }
 
-  const http = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const stop = metrics.httpDuration.startTimer({ route: ['/graphql', '/health', '/ready', '/metrics', '/'].includes(path) ? path : 'other' });
-    try {
-      await route(req, res, path);
-    } catch (error) {
-      logger.error({ err: error, path }, 'request failed');
-      if (!res.headersSent) sendError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error. The details are in the server log.');
-      else res.end();
-    } finally {
-      stop({ status: String(res.statusCode) });
-    }
+  const known = new Set(['/graphql', '/health', '/ready', '/metrics', '/']);
+  const handle = createRequestHandler({
+    route,
+    routeLabel: (path) => (known.has(path) ? path : 'other'),
+    httpDuration: metrics.httpDuration,
+    logger,
   });
+  const http = createServer((req, res) => void handle(req, res));
   http.keepAliveTimeout = 65_000;
   const port = await listenOn(http, config.host, config.port);
   const url = `http://${config.host}:${port}`;

@@ -1,18 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type BaseContext } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginSchemaReportingDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import type { DocumentNode } from 'graphql';
 import { type CachePolicy, readCachePolicy } from '../../schema/cachePolicy';
 import { createCacheControlPlugin } from './cacheControlPlugin';
-import { ErrorCode, formatClientError } from './errors';
-import { handleGraphQLRequest, sendError, sendJson } from './http';
+import { apolloDefaults } from './apolloDefaults';
+import { ErrorCode } from './errors';
+import { createRequestHandler, handleGraphQLRequest, sendError, sendJson, sendMetrics } from './http';
 import type { Ingestor } from './ingest';
 import type { Logger } from './logger';
 import type { SubgraphMetrics } from './metrics';
@@ -54,18 +50,11 @@ export interface SubgraphServer<TContext extends BaseContext> {
 /** Builds a subgraph's server from its definition and starts Apollo (no port is opened). */
 export async function createSubgraphServer<TContext extends BaseContext>(def: SubgraphDefinition<TContext>): Promise<SubgraphServer<TContext>> {
   const policy = readCachePolicy(def.typeDefs);
+  const defaults = apolloDefaults<TContext>(def.logger);
   const apollo = new ApolloServer<TContext>({
+    ...defaults,
     schema: buildSubgraphSchema({ typeDefs: def.typeDefs, resolvers: def.resolvers as GraphQLResolverMap<unknown> }),
-    includeStacktraceInErrorResponses: false,
-    formatError: (formatted) => formatClientError(formatted, (original) => def.logger.error({ err: original }, 'resolver failed')),
-    plugins: [
-      ApolloServerPluginCacheControlDisabled(),
-      ApolloServerPluginLandingPageDisabled(),
-      ApolloServerPluginUsageReportingDisabled(),
-      ApolloServerPluginSchemaReportingDisabled(),
-      ApolloServerPluginInlineTraceDisabled(),
-      createCacheControlPlugin(() => policy),
-    ],
+    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy)],
   });
   await apollo.start();
   const ingestRoutes = new Map(def.ingestors.map((i) => [`/ingest/${i.kind}`, i]));
@@ -80,32 +69,21 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
       return ingestor.handleHttp(req, res);
     }
     if (path === '/health') return sendJson(res, 200, { status: 'ok', service: def.name }, { 'cache-control': 'no-store' });
-    if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': def.metrics.registry.contentType, 'cache-control': 'no-store' });
-      res.end(await def.metrics.registry.metrics());
-      return;
-    }
+    if (path === '/metrics') return sendMetrics(res, def.metrics.registry);
     const known = ['/graphql', ...ingestRoutes.keys(), '/health', '/metrics'];
     sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: ${known.join(', ')}.`);
   }
 
+  const known = new Set(['/graphql', '/health', '/metrics', ...ingestRoutes.keys()]);
   return {
     apollo,
     policy,
-    async handle(req, res) {
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      const routeLabel = path.startsWith('/ingest/') || path === '/graphql' || path === '/health' || path === '/metrics' ? path : 'other';
-      const stop = def.metrics.httpDuration.startTimer({ route: routeLabel });
-      try {
-        await route(req, res, path);
-      } catch (error) {
-        def.logger.error({ err: error, path }, 'request failed');
-        if (!res.headersSent) sendError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error. The details are in the server log.');
-        else res.end();
-      } finally {
-        stop({ status: String(res.statusCode) });
-      }
-    },
+    handle: createRequestHandler({
+      route,
+      routeLabel: (path) => (known.has(path) ? path : 'other'),
+      httpDuration: def.metrics.httpDuration,
+      logger: def.logger,
+    }),
   };
 }
 

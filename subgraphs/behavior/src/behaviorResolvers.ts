@@ -1,5 +1,4 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
-import type { Clock } from '../../kit/clock';
 import { DateTimeScalar, formatDateTime } from '../../kit/dateTime';
 import { badArgumentError } from '../../kit/errors';
 import type { EntityCache } from '../../kit/entityCache';
@@ -18,7 +17,6 @@ export interface BehaviorContext {
   store: BehaviorStore;
   /** "Now" for this request: every signal of one request is computed at the same instant. */
   now: number;
-  clock: Clock;
   signals: SignalSettings;
   trendingCache: EntityCache<string, { ranking: { sku: string; views: number }[] }>;
   ingestEvents: Ingestor<EventInput>;

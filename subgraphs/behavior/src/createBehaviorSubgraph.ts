@@ -1,15 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'graphql';
-import { readCachePolicy } from '../../../schema/cachePolicy';
-import { type Clock, systemClock } from '../../kit/clock';
-import { openDatabase } from '../../kit/database';
+import type { Clock } from '../../kit/clock';
 import { demoEvents } from '../../kit/demoData';
 import { createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
-import { createLogger, type Logger } from '../../kit/logger';
-import { createSubgraphMetrics } from '../../kit/metrics';
+import type { Logger } from '../../kit/logger';
 import { DEMO_SCALES } from '../../kit/settings';
+import { openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import { createBehaviorLoaders } from './behaviorLoaders';
 import { type BehaviorContext, behaviorResolvers } from './behaviorResolvers';
@@ -29,12 +25,7 @@ export interface BehaviorSubgraph {
 
 /** Opens (and on first start seeds) the behaviour database and builds the subgraph definition. */
 export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?: Clock; logger?: Logger } = {}): BehaviorSubgraph {
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger('behavior', config.logLevel);
-  const metrics = createSubgraphMetrics('behavior');
-  const typeDefs = parse(readFileSync(BEHAVIOR_SCHEMA_FILE, 'utf8'));
-  const policy = readCachePolicy(typeDefs);
-  const db = openDatabase(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'behavior.db'), metrics.dbStatements, config.dbSync);
+  const { clock, logger, metrics, typeDefs, policy, db, cacheOptions } = openSubgraphBase('behavior', BEHAVIOR_SCHEMA_FILE, config, options);
   const store = createBehaviorStore(db, { sessionMs: config.sessionMinutes * 60_000 });
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -50,7 +41,6 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     maxSimilar: config.candidatesMax,
     seeds: 5,
   };
-  const cacheOptions = { maxEntries: config.cacheMaxEntries, enabled: config.cache, requests: metrics.cacheRequests, clock };
   const coViews = createEntityCache<string, { list: CoView[] }>({ name: 'behavior_coviews', ttlMs: policy.fieldTtlMs('Product', 'coViewedSkus'), ...cacheOptions });
   const trendingCache = createEntityCache<string, { ranking: { sku: string; views: number }[] }>({
     name: 'behavior_trending',
@@ -75,7 +65,6 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
         loaders: createBehaviorLoaders(store, coViews, { since: now - signals.windowMs, until: now }, { batching: config.batching }),
         store,
         now,
-        clock,
         signals,
         trendingCache,
         ingestEvents,

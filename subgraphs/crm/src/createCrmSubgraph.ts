@@ -1,15 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'graphql';
-import { readCachePolicy } from '../../../schema/cachePolicy';
-import { type Clock, systemClock } from '../../kit/clock';
-import { openDatabase } from '../../kit/database';
+import type { Clock } from '../../kit/clock';
 import { demoUsers } from '../../kit/demoData';
 import { createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
-import { createLogger, type Logger } from '../../kit/logger';
-import { createSubgraphMetrics } from '../../kit/metrics';
+import type { Logger } from '../../kit/logger';
 import { DEMO_SCALES } from '../../kit/settings';
+import { openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { CrmConfig } from './config';
 import { createCrmLoaders } from './crmLoaders';
@@ -27,12 +23,7 @@ export interface CrmSubgraph {
 
 /** Opens (and on first start seeds) the CRM database and builds the subgraph definition. */
 export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; logger?: Logger } = {}): CrmSubgraph {
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger('crm', config.logLevel);
-  const metrics = createSubgraphMetrics('crm');
-  const typeDefs = parse(readFileSync(CRM_SCHEMA_FILE, 'utf8'));
-  const policy = readCachePolicy(typeDefs);
-  const db = openDatabase(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'crm.db'), metrics.dbStatements, config.dbSync);
+  const { clock, logger, metrics, typeDefs, policy, db, cacheOptions } = openSubgraphBase('crm', CRM_SCHEMA_FILE, config, options);
   const store = createCrmStore(db, clock);
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -40,14 +31,7 @@ export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; l
     store.seed(users);
     logger.info({ users: users.length, ms: Date.now() - started }, 'seeded demo users');
   }
-  const profiles = createEntityCache<string, UserProfile>({
-    name: 'crm_user_profile',
-    maxEntries: config.cacheMaxEntries,
-    ttlMs: policy.typeTtlMs('User'),
-    enabled: config.cache,
-    requests: metrics.cacheRequests,
-    clock,
-  });
+  const profiles = createEntityCache<string, UserProfile>({ name: 'crm_user_profile', ttlMs: policy.typeTtlMs('User'), ...cacheOptions });
   const ingestUsers = createIngestor({
     kind: 'users',
     itemSchema: userInputSchema,

@@ -1,15 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'graphql';
-import { readCachePolicy } from '../../../schema/cachePolicy';
-import { type Clock, systemClock } from '../../kit/clock';
-import { openDatabase } from '../../kit/database';
+import type { Clock } from '../../kit/clock';
 import { demoCatalog } from '../../kit/demoData';
 import { createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
-import { createLogger, type Logger } from '../../kit/logger';
-import { createSubgraphMetrics } from '../../kit/metrics';
+import type { Logger } from '../../kit/logger';
 import { DEMO_SCALES } from '../../kit/settings';
+import { openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { StockConfig } from './config';
 import { createStockLoaders } from './stockLoaders';
@@ -35,12 +31,7 @@ export function createStockSubgraph(
   config: StockConfig,
   options: { clock?: Clock; logger?: Logger; trending?: TrendingSource } = {},
 ): StockSubgraph {
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger('stock', config.logLevel);
-  const metrics = createSubgraphMetrics('stock');
-  const typeDefs = parse(readFileSync(STOCK_SCHEMA_FILE, 'utf8'));
-  const policy = readCachePolicy(typeDefs);
-  const db = openDatabase(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'stock.db'), metrics.dbStatements, config.dbSync);
+  const { clock, logger, metrics, typeDefs, policy, db, cacheOptions } = openSubgraphBase('stock', STOCK_SCHEMA_FILE, config, options);
   const store = createStockStore(db, clock);
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -48,14 +39,7 @@ export function createStockSubgraph(
     store.seed(products);
     logger.info({ products: products.length, ms: Date.now() - started }, 'seeded demo catalog');
   }
-  const catalog = createEntityCache<string, CatalogProduct>({
-    name: 'stock_catalog',
-    maxEntries: config.cacheMaxEntries,
-    ttlMs: policy.typeTtlMs('Product'),
-    enabled: config.cache,
-    requests: metrics.cacheRequests,
-    clock,
-  });
+  const catalog = createEntityCache<string, CatalogProduct>({ name: 'stock_catalog', ttlMs: policy.typeTtlMs('Product'), ...cacheOptions });
   const trending =
     options.trending ??
     createTrendingSource({ behaviorUrl: config.behaviorUrl, depth: TRENDING_DEPTH, requests: metrics.cacheRequests, clock });

@@ -1,0 +1,29 @@
+import type { ApolloServerOptions, ApolloServerPlugin, BaseContext } from '@apollo/server';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
+import { formatClientError } from './errors';
+import type { Logger } from './logger';
+
+/**
+ * Apollo Server options every Tailor server shares: nothing is reported off the machine (usage and
+ * schema reporting, inline traces), no hosted landing page is served, Tailor's own `Cache-Control`
+ * replaces Apollo's, and clients never see a stack trace or an internal message.
+ */
+export function apolloDefaults<TContext extends BaseContext>(logger: Logger): Pick<ApolloServerOptions<TContext>, 'includeStacktraceInErrorResponses' | 'formatError'> & { plugins: ApolloServerPlugin<TContext>[] } {
+  return {
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted) => formatClientError(formatted, (original) => logger.error({ err: original }, 'operation failed')),
+    plugins: [
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginUsageReportingDisabled(),
+      ApolloServerPluginSchemaReportingDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+    ],
+  };
+}
