@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compose, readRegistry } from '../schema/compose';
+import { loadGatewayConfig } from '../gateway/src/config';
+import { startGateway } from '../gateway/src/startGateway';
+import { createLogger } from '../subgraphs/kit/logger';
+import { user } from './support/fixtures';
+import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
+
+describe('gateway', () => {
+  let stack: InProcessStack;
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+    stack.crm.store.seed([user('u1')]);
+  });
+  afterAll(() => stack.close());
+
+  it('serves any supergraph file it is given, e.g. one composed from the crm subgraph alone', async () => {
+    const crmOnly = compose(readRegistry().filter((s) => s.name === 'crm'));
+    if (!('supergraphSdl' in crmOnly)) throw new Error(crmOnly.errors.join('\n'));
+    const dir = mkdtempSync(join(tmpdir(), 'tailor-supergraph-'));
+    const file = join(dir, 'crm-only.graphql');
+    writeFileSync(file, crmOnly.supergraphSdl);
+    const gateway = await startGateway(
+      loadGatewayConfig({ env: { TAILOR_SUBGRAPH_URLS: `crm=${stack.urls.crm}/graphql` }, argv: ['--supergraph', file, '--port', '0'] }),
+      createLogger('gateway', 'silent'),
+    );
+    try {
+      const ask = (query: string) =>
+        fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) }).then((r) => r.json());
+      expect(await ask('{ user(id: "u1") { id firstName } }')).toEqual({ data: { user: { id: 'u1', firstName: 'First u1' } } });
+      expect(await ask('{ product(sku: "A1") { sku } }')).toEqual({
+        errors: [
+          {
+            message: 'Cannot query field "product" on type "Query".',
+            locations: [{ line: 1, column: 3 }],
+            extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+          },
+        ],
+      });
+    } finally {
+      await gateway.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers GET /graphql without custom headers, for ESPs that can only GET a URL', async () => {
+    const query = encodeURIComponent('{ user(id: "u1") { firstName } }');
+    const response = await fetch(`${stack.urls.gateway}/graphql?query=${query}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('max-age=300, private');
+    expect(await response.json()).toEqual({ data: { user: { firstName: 'First u1' } } });
+  });
+
+  it('refuses a mutation over GET', async () => {
+    const query = encodeURIComponent('mutation { updateConsent(userId: "u1", email: false) { email } }');
+    const response = await fetch(`${stack.urls.gateway}/graphql?query=${query}`);
+    expect(response.status).toBe(405);
+    expect((await stack.query('{ user(id: "u1") { consent { email } } }')).body).toEqual({ data: { user: { consent: { email: true } } } });
+  });
+
+  it('reports readiness with the sha256 of the supergraph it serves', async () => {
+    const response = await fetch(`${stack.urls.gateway}/ready`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ready', supergraph: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+
+  it('counts every fetch it sends to a subgraph', async () => {
+    const before = await stack.fetches('crm');
+    await stack.query('{ user(id: "u1") { id } }');
+    await stack.query('{ a: user(id: "u1") { id } b: user(id: "u2") { id } }');
+    expect((await stack.fetches('crm')) - before).toBe(2);
+  });
+});
