@@ -53,27 +53,30 @@ export interface Stack {
 /**
  * Starts the whole stack the way `npm start` does: crm and behavior, then stock (which needs the
  * behavior URL), then the gateway with the subgraphs' actual URLs. Each is a separate Node.js
- * process running its own entry point; each seeds its own database on first start.
+ * process running its own entry point; each seeds its own database on first start, and reports
+ * that it listens over an IPC channel, whatever its log level.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const host = options.host ?? '127.0.0.1';
   const running = new Map<ServiceName, ServiceProcess>();
+  // Every child is tracked from the moment it is spawned, so a failed start leaves none behind.
+  const spawned = new Set<ChildProcess>();
   const stopAll = async () => {
-    await Promise.all([...running.values()].map((s) => stopProcess(s.child)));
+    await Promise.all([...spawned].map((child) => stopProcess(child)));
   };
-  const launch = (name: ServiceName, args: string[], env: Record<string, string> = {}) =>
-    startService(name, [...args, '--port', String(options.ports[name]), '--host', host], { ...options.env, ...env }, options);
-  const launchSubgraph = (name: Exclude<ServiceName, 'gateway'>): Promise<ServiceProcess> => {
+  const launch = (name: ServiceName, port: number, args: string[]) =>
+    startService(name, [...args, '--port', String(port), '--host', host], options, spawned);
+  const launchSubgraph = (name: Exclude<ServiceName, 'gateway'>, port: number): Promise<ServiceProcess> => {
     const args = ['--data-dir', options.dataDir];
     if (name === 'stock') args.push('--behavior-url', `${running.get('behavior')!.url}/graphql`);
-    return launch(name, args);
+    return launch(name, port, args);
   };
   try {
-    const [crm, behavior] = await Promise.all([launchSubgraph('crm'), launchSubgraph('behavior')]);
+    const [crm, behavior] = await Promise.all([launchSubgraph('crm', options.ports.crm), launchSubgraph('behavior', options.ports.behavior)]);
     running.set('crm', crm).set('behavior', behavior);
-    running.set('stock', await launchSubgraph('stock'));
+    running.set('stock', await launchSubgraph('stock', options.ports.stock));
     const routes = (['crm', 'stock', 'behavior'] as const).map((n) => `${n}=${running.get(n)!.url}/graphql`).join(',');
-    running.set('gateway', await launch('gateway', ['--subgraph-urls', routes]));
+    running.set('gateway', await launch('gateway', options.ports.gateway, ['--subgraph-urls', routes]));
   } catch (error) {
     await stopAll();
     throw error;
@@ -84,8 +87,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     graphqlUrl: `${services.gateway.url}/graphql`,
     stop: stopAll,
     async restart(name) {
-      await stopProcess(running.get(name)!.child);
-      const fresh = await launchSubgraph(name);
+      const previous = running.get(name)!;
+      await stopProcess(previous.child);
+      // The same port as before: the gateway (and stock, for behavior) route to it.
+      const fresh = await launchSubgraph(name, previous.port);
       running.set(name, fresh);
       services[name] = fresh;
       return fresh;
@@ -93,47 +98,47 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 }
 
-/** Spawns one service and resolves once it logs that it is listening. */
-function startService(name: ServiceName, args: string[], env: Record<string, string>, options: StackOptions): Promise<ServiceProcess> {
+/** The message a service sends its launcher over IPC once it listens (see `runService`). */
+interface ListeningMessage {
+  type: 'listening';
+  url: string;
+  port: number;
+}
+
+/** Spawns one service and resolves once it reports over IPC that it is listening. */
+function startService(name: ServiceName, args: string[], options: StackOptions, spawned: Set<ChildProcess>): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', join(ROOT, ENTRY[name]), ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  spawned.add(child);
+  child.once('exit', () => spawned.delete(child));
   const onLine = options.onLine ?? ((_service, line) => process.stdout.write(`${line}\n`));
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => onLine(name, line));
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    stderr.push(line);
+    onLine(name, line);
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${name} did not start listening within ${options.startTimeoutMs ?? 60_000} ms`));
-    }, options.startTimeoutMs ?? 60_000);
-    const stderr: string[] = [];
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      onLine(name, line);
-      const port = listeningPort(line);
-      if (port !== undefined) {
-        clearTimeout(timer);
-        resolve({ name, child, port, url: `http://${args[args.indexOf('--host') + 1]}:${port}` });
-      }
-    });
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      stderr.push(line);
-      onLine(name, line);
-    });
-    child.once('exit', (code, signal) => {
+      reject(new Error(`${name} did not start listening within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited during start-up (${signal ?? `code ${code}`}):\n${stderr.join('\n')}`));
+    };
+    child.once('exit', onExit);
+    child.on('message', (message: ListeningMessage) => {
+      if (message?.type !== 'listening') return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve({ name, child, port: message.port, url: message.url });
     });
   });
-}
-
-function listeningPort(line: string): number | undefined {
-  if (!line.startsWith('{')) return undefined;
-  try {
-    const entry = JSON.parse(line) as { msg?: string; port?: number };
-    return entry.msg === 'listening' && typeof entry.port === 'number' ? entry.port : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Sends SIGTERM, waits for a drain, then SIGKILL if the process is still there. */

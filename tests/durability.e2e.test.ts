@@ -4,7 +4,10 @@
  * stops a process at start-up with a message naming it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startStack } from '../scripts/startStack';
 import { LOOPBACK_ONLY, type ProcessStack, REPO_ROOT, gql, startProcessStack } from './support/processStack';
 
 jest.setTimeout(120_000);
@@ -22,7 +25,7 @@ describe('ingestion durability across kill -9', () => {
 
   beforeAll(async () => {
     tailor = await startProcessStack({ scale: 'small' });
-  }, 180_000);
+  }, 200_000);
 
   afterAll(async () => {
     await tailor?.stop();
@@ -153,3 +156,37 @@ describe('gateway start-up configuration', () => {
     expect(stdout).not.toMatch(/"msg":"listening"/);
   });
 });
+
+describe('stack start-up failure', () => {
+  it('reports the failing service and leaves no process of the stack running', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tailor-fail-'));
+    try {
+      await expect(
+        startStack({
+          dataDir,
+          ports: { gateway: 0, crm: 0, stock: 0, behavior: 0 },
+          env: { TAILOR_DEMO_SCALE: 'small', TAILOR_SIGNAL_WINDOW_DAYS: 'abc' },
+          nodeArgs: ['--require', LOOPBACK_ONLY],
+          onLine: () => undefined,
+        }),
+      ).rejects.toThrow(/behavior exited during start-up \(code 2\)[\s\S]*TAILOR_SIGNAL_WINDOW_DAYS/);
+      expect(processesUsing(dataDir)).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Pids of live processes whose command line mentions `dir` (Linux /proc). */
+function processesUsing(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}

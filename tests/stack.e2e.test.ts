@@ -17,7 +17,7 @@ beforeAll(async () => {
   // The gateway's per-fetch timeout (1.5 s by default) is raised so that a slow, loaded test machine
   // cannot turn into SUBGRAPH_UNAVAILABLE: these tests assert behaviour and counts, never speed.
   tailor = await startProcessStack({ scale: 'full', env: { TAILOR_SUBGRAPH_TIMEOUT_MS: '30000' } });
-}, 240_000);
+}, 200_000);
 
 afterAll(async () => {
   await tailor?.stop();
@@ -725,5 +725,11 @@ describe('gateway with a subgraph down', () => {
     }
     const recovered = await gql(tailor.graphqlUrl, query);
     expect(recovered.body).toEqual({ data: { user: { firstName }, product: { name: productName } } });
+  });
+});
+
+describe('network', () => {
+  it('saw no process of the stack try to connect beyond 127.0.0.1', () => {
+    expect(tailor.logs.filter(({ line }) => line.includes('Refused a connection'))).toEqual([]);
   });
 });

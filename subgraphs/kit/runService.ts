@@ -8,6 +8,9 @@ import type { RunningService } from './subgraphServer';
 export function runService(name: string, main: () => Promise<RunningService>): void {
   main().then(
     (service) => {
+      // A launcher that spawned this process with an IPC channel (npm start, the tests) learns here
+      // that it is up, whatever the log level.
+      process.send?.({ type: 'listening', url: service.url, port: service.port });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

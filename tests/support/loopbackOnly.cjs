@@ -22,7 +22,10 @@ const originalConnect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function connect(...args) {
   const { host, path } = targetOf(args);
   if (!path && !isLoopbackHost(host)) {
-    throw new Error(`Refused a connection to ${host}: tests may only connect to 127.0.0.1 (tests/support/loopbackOnly.cjs).`);
+    const message = `Refused a connection to ${host}: tests may only connect to 127.0.0.1 (tests/support/loopbackOnly.cjs).`;
+    // Also on stderr: a library may swallow the error, but the test harness reads every line.
+    process.stderr.write(`${message}\n`);
+    throw new Error(message);
   }
   return originalConnect.apply(this, args);
 };

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServiceName, type Stack, type StackOptions, startStack } from '../../scripts/startStack';
+import { type ServiceName, type Stack, startStack } from '../../scripts/startStack';
 
 /** The preload that refuses any connection off the loopback interface, for every spawned process. */
 export const LOOPBACK_ONLY = join(__dirname, 'loopbackOnly.cjs');
@@ -39,35 +39,27 @@ export interface ProcessStack {
 
 /**
  * Starts the stack exactly as `npm start` does (scripts/startStack.ts), each process preloading
- * tests/support/loopbackOnly.cjs, with a fresh temporary data folder that is deleted on `stop()`.
- *
- * Two accommodations, both to work around behaviour of scripts/startStack.ts reported as bugs:
- * - The log level is `info`, not `warn`: startStack detects start-up by the `listening` log line,
- *   which is logged at `info`, so with `TAILOR_LOG_LEVEL=warn` no process is ever seen to start.
- * - Once started, each service's port is pinned (options.ports is read at each launch), so that
- *   `stack.restart(name)` binds the same port again. With port 0 a restarted subgraph would get a
- *   new port that neither the gateway nor the stock service (for behavior) knows about.
+ * tests/support/loopbackOnly.cjs and logging at `warn`, with a fresh temporary data folder that is
+ * deleted on `stop()`.
  */
 export async function startProcessStack(options: ProcessStackOptions): Promise<ProcessStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tailor-e2e-'));
   const logs: LogLine[] = [];
-  const stackOptions: StackOptions = {
-    dataDir,
-    ports: { gateway: 0, crm: 0, stock: 0, behavior: 0 },
-    host: '127.0.0.1',
-    env: { TAILOR_DEMO_SCALE: options.scale, TAILOR_LOG_LEVEL: 'info', ...options.env },
-    nodeArgs: ['--require', LOOPBACK_ONLY],
-    onLine: (service, line) => void logs.push({ service, line }),
-    startTimeoutMs: 180_000,
-  };
   let stack: Stack;
   try {
-    stack = await startStack(stackOptions);
+    stack = await startStack({
+      dataDir,
+      ports: { gateway: 0, crm: 0, stock: 0, behavior: 0 },
+      host: '127.0.0.1',
+      env: { TAILOR_DEMO_SCALE: options.scale, TAILOR_LOG_LEVEL: 'warn', ...options.env },
+      nodeArgs: ['--require', LOOPBACK_ONLY],
+      onLine: (service, line) => void logs.push({ service, line }),
+      startTimeoutMs: 60_000,
+    });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
-  for (const name of Object.keys(stack.services) as ServiceName[]) stackOptions.ports[name] = stack.services[name].port;
   let stopped = false;
   return {
     stack,
