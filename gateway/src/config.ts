@@ -2,6 +2,9 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { type ConfigOf, type ConfigSource, commonSettings, loadConfig, settingTypes } from '../../subgraphs/kit/config';
 
+/** The persisted operations built by `npm run operations`. */
+export const DEFAULT_MANIFEST = join(__dirname, '..', '..', 'schema', 'operations', 'manifest.json');
+
 /** The supergraph composed by `npm run compose`. */
 export const DEFAULT_SUPERGRAPH = join(__dirname, '..', '..', 'schema', 'supergraph.graphql');
 
@@ -41,6 +44,22 @@ export const gatewaySettings = {
   maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest selection nesting a query may have.' },
   maxAliases: { env: 'TAILOR_MAX_ALIASES', schema: settingTypes.positiveInt(30, 1000), doc: 'Most aliases one query may use.' },
   subgraphTimeoutMs: { env: 'TAILOR_SUBGRAPH_TIMEOUT_MS', schema: settingTypes.positiveInt(1500), doc: 'A subgraph fetch slower than this fails with SUBGRAPH_UNAVAILABLE.' },
+  maxBatchOperations: {
+    env: 'TAILOR_MAX_BATCH_OPERATIONS',
+    schema: settingTypes.positiveInt(25, 500),
+    doc: 'Most operations in one HTTP-batched request (a JSON array); 413 above.',
+  },
+  operationManifest: {
+    env: 'TAILOR_OPERATION_MANIFEST',
+    flag: 'operation-manifest',
+    schema: z.string().min(1).default(DEFAULT_MANIFEST).transform((p) => resolve(p)),
+    doc: 'Persisted operations answered by hash alone (`npm run operations` builds it).',
+  },
+  adHocQueries: {
+    env: 'TAILOR_AD_HOC_QUERIES',
+    schema: settingTypes.boolean(true),
+    doc: 'Accept operations that are not in the manifest. `false` accepts persisted operations only.',
+  },
   introspection: { env: 'TAILOR_INTROSPECTION', schema: settingTypes.boolean(true), doc: 'Allow schema introspection (sandboxes and codegen need it).' },
 };
 

@@ -5,6 +5,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { type CachePolicy, readCachePolicy } from '../../schema/cachePolicy';
+import { restRoutes } from '../../schema/operations/restRoutes';
+import { createPersistedQueryCache, readManifest } from '../../schema/persistedOperations';
 import { createCacheControlPlugin } from '../../subgraphs/kit/cacheControlPlugin';
 import { apolloDefaults } from '../../subgraphs/kit/apolloDefaults';
 import { createRequestHandler, handleGraphQLRequest, sendError, sendJson, sendMetrics } from '../../subgraphs/kit/http';
@@ -14,6 +16,7 @@ import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
 import { landingPage } from './landingPage';
 import { createQueryLimitRules } from './queryLimits';
+import { createRestApi } from './restApi';
 import { createSubgraphDataSource } from './subgraphDataSource';
 
 /** A running gateway. */
@@ -30,6 +33,8 @@ export interface RunningGateway extends RunningService {
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
   const supergraphSdl = readFileSync(config.supergraph, 'utf8');
+  const manifest = readManifest(config.operationManifest);
+  const persistedIds = new Set(manifest.operations.map((op) => op.id));
   let policy: CachePolicy = readCachePolicy(supergraphSdl);
   let hash = sha256(supergraphSdl);
   let ready = false;
@@ -58,16 +63,34 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     // Tailor uses no cookies or other ambient credentials, so a GET cannot be forged into acting for a
     // user; ESPs that can only GET a URL need GET to work without custom headers.
     csrfPrevention: false,
+    // Campaign tools send many recipients' operations in one POST; each is answered on its own.
+    allowBatchedHttpRequests: true,
+    persistedQueries: { cache: createPersistedQueryCache(manifest), ttl: null },
     validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases }),
     plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics)],
   });
   await apollo.start();
+  const rest = createRestApi(apollo, manifest, restRoutes);
   ready = true;
+
+  /** With ad-hoc queries off, only a hash from the manifest (and its exact text, if sent) passes. */
+  const vetOperation = config.adHocQueries
+    ? undefined
+    : (operation: { query?: unknown; extensions?: unknown }) => {
+        const hash = (operation.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery?.sha256Hash;
+        const known = typeof hash === 'string' && persistedIds.has(hash) && (operation.query === undefined || sha256(String(operation.query)) === hash);
+        return known ? undefined : 'This gateway answers persisted operations only: send extensions.persistedQuery.sha256Hash of an operation in its manifest.';
+      };
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     switch (path) {
       case '/graphql':
-        return handleGraphQLRequest(apollo, req, res, { maxBodyBytes: config.maxBodyBytes, context: async () => ({}) });
+        return handleGraphQLRequest(apollo, req, res, {
+          maxBodyBytes: config.maxBodyBytes,
+          maxBatchOperations: config.maxBatchOperations,
+          vetOperation,
+          context: async () => ({}),
+        });
       case '/health':
         return sendJson(res, 200, { status: 'ok', service: 'gateway' }, { 'cache-control': 'no-store' });
       case '/ready':
@@ -83,14 +106,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return;
       }
       default:
-        return sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: /graphql, /health, /ready, /metrics, /.`);
+        if (await rest.handle(req, res, path)) return;
+        return sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: /graphql, /api/v1/…, /health, /ready, /metrics, /.`);
     }
   }
 
   const known = new Set(['/graphql', '/health', '/ready', '/metrics', '/']);
   const handle = createRequestHandler({
     route,
-    routeLabel: (path) => (known.has(path) ? path : 'other'),
+    routeLabel: (path) => (known.has(path) ? path : path.startsWith('/api/') ? '/api' : 'other'),
     httpDuration: metrics.httpDuration,
     logger,
   });

@@ -107,8 +107,11 @@ function pickWeighted<T>(random: () => number, items: readonly (readonly [...unk
   return items[items.length - 1][valueIndex] as T;
 }
 
-/** The demo catalog: `productsPerCategory` products in each of 12 categories, about 10% out of stock. */
-export function demoCatalog(scale: DemoScale): DemoProduct[] {
+/**
+ * The demo catalog: `productsPerCategory` products in each of 12 categories, about 10% out of stock.
+ * Images are served by the stock service at `<assetUrl>/images/<sku>.svg`.
+ */
+export function demoCatalog(scale: DemoScale, assetUrl = 'http://127.0.0.1:4002'): DemoProduct[] {
   const random = createRandom(1);
   const products: DemoProduct[] = [];
   for (const category of CATEGORIES) {
@@ -124,7 +127,7 @@ export function demoCatalog(scale: DemoScale): DemoProduct[] {
         category: category.name,
         priceCents: pounds * 100 + pence,
         currency: 'GBP',
-        imageUrl: `https://images.tailor.example/products/${sku}.jpg`,
+        imageUrl: `${assetUrl}/images/${sku}.svg`,
         url: `https://shop.tailor.example/p/${sku}`,
         available: random() < 0.1 ? 0 : 1 + Math.floor(random() * 120),
       });

@@ -9,6 +9,8 @@ export enum ErrorCode {
   BAD_USER_INPUT = 'BAD_USER_INPUT',
   /** A batch is larger than the configured limit: split it, then retry. */
   BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
+  /** Only the persisted operations of the manifest are accepted here: send a known hash. */
+  PERSISTED_QUERY_REQUIRED = 'PERSISTED_QUERY_REQUIRED',
   /** A service the answer needs could not be reached: retry later. */
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
   /** Something failed inside Tailor; details are in the server log, never in the response. */

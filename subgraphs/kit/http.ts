@@ -47,6 +47,13 @@ export function sendError(res: ServerResponse, status: number, code: string, mes
 export interface GraphQLHttpOptions<TContext extends BaseContext> {
   maxBodyBytes: number;
   context: (req: IncomingMessage) => Promise<TContext>;
+  /** Most operations in one HTTP-batched request (a JSON array); more get 413. Unset: no batches. */
+  maxBatchOperations?: number;
+  /**
+   * Looks at each operation of a request (`{ query, extensions }`) before it runs; a returned
+   * message refuses the whole request with 400 and `PERSISTED_QUERY_REQUIRED`.
+   */
+  vetOperation?: (operation: { query?: unknown; extensions?: unknown }) => string | undefined;
 }
 
 /**
@@ -82,6 +89,21 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
       body = text;
     }
   }
+  const operations: unknown[] = req.method === 'POST' ? (Array.isArray(body) ? body : [body]) : [operationFromSearch(url.searchParams)];
+  if (Array.isArray(body) && options.maxBatchOperations !== undefined && body.length > options.maxBatchOperations) {
+    return sendGraphQLError(
+      res,
+      413,
+      ErrorCode.BATCH_TOO_LARGE,
+      `The batch has ${body.length} operations; the limit is ${options.maxBatchOperations}. Split it into smaller batches.`,
+    );
+  }
+  if (options.vetOperation) {
+    for (const operation of operations) {
+      const refusal = operation && typeof operation === 'object' ? options.vetOperation(operation) : undefined;
+      if (refusal) return sendGraphQLError(res, 400, ErrorCode.PERSISTED_QUERY_REQUIRED, refusal);
+    }
+  }
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
@@ -98,6 +120,16 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
   }
   for await (const chunk of response.body.asyncIterator) res.write(chunk);
   res.end();
+}
+
+function operationFromSearch(search: URLSearchParams): { query?: string; extensions?: unknown } {
+  let extensions: unknown;
+  try {
+    extensions = search.has('extensions') ? JSON.parse(search.get('extensions')!) : undefined;
+  } catch {
+    extensions = undefined;
+  }
+  return { query: search.get('query') ?? undefined, extensions };
 }
 
 function sendGraphQLError(res: ServerResponse, status: number, code: string, message: string): void {

@@ -27,6 +27,8 @@ export interface SubgraphDefinition<TContext extends BaseContext> {
   logger: Logger;
   /** Largest `/graphql` body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Extra GET routes under a path prefix, e.g. `/images/` (answer `false` to fall through to 404). */
+  extraRoutes?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> | boolean }[];
   /** Called once the HTTP server has stopped, e.g. to close the database. */
   onClose?: () => void | Promise<void>;
 }
@@ -70,17 +72,21 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
     }
     if (path === '/health') return sendJson(res, 200, { status: 'ok', service: def.name }, { 'cache-control': 'no-store' });
     if (path === '/metrics') return sendMetrics(res, def.metrics.registry);
-    const known = ['/graphql', ...ingestRoutes.keys(), '/health', '/metrics'];
+    for (const extra of def.extraRoutes ?? []) {
+      if (path.startsWith(extra.prefix) && (await extra.handle(req, res, path))) return;
+    }
+    const known = ['/graphql', ...ingestRoutes.keys(), '/health', '/metrics', ...(def.extraRoutes ?? []).map((r) => `${r.prefix}…`)];
     sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: ${known.join(', ')}.`);
   }
 
   const known = new Set(['/graphql', '/health', '/metrics', ...ingestRoutes.keys()]);
+  const prefixes = (def.extraRoutes ?? []).map((r) => r.prefix);
   return {
     apollo,
     policy,
     handle: createRequestHandler({
       route,
-      routeLabel: (path) => (known.has(path) ? path : 'other'),
+      routeLabel: (path) => (known.has(path) ? path : (prefixes.find((p) => path.startsWith(p)) ?? 'other')),
       httpDuration: def.metrics.httpDuration,
       logger: def.logger,
     }),

@@ -15,6 +15,11 @@ export const stockSettings = {
     schema: settingTypes.url('http://127.0.0.1:4003/graphql'),
     doc: 'GraphQL endpoint of the behavior subgraph, for the trending ranking.',
   },
+  demoAssetUrl: {
+    env: 'TAILOR_DEMO_ASSET_URL',
+    schema: settingTypes.url('http://127.0.0.1:4002'),
+    doc: 'Base URL of demo product images (`<url>/images/<sku>.svg`, served by this service), written at seeding.',
+  },
   recommendationsMax: {
     env: 'TAILOR_RECOMMENDATIONS_MAX',
     schema: settingTypes.positiveInt(50, 200),

@@ -8,6 +8,7 @@ import { DEMO_SCALES } from '../../kit/settings';
 import { openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { StockConfig } from './config';
+import { productImageSvg } from './productImage';
 import { createStockLoaders } from './stockLoaders';
 import { type StockContext, stockResolvers } from './stockResolvers';
 import { type CatalogProduct, type StockStore, createStockStore, stockLevelInputSchema } from './stockStore';
@@ -35,7 +36,7 @@ export function createStockSubgraph(
   const store = createStockStore(db, clock);
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
-    const products = demoCatalog(DEMO_SCALES[config.demoScale]);
+    const products = demoCatalog(DEMO_SCALES[config.demoScale], config.demoAssetUrl);
     store.seed(products);
     logger.info({ products: products.length, ms: Date.now() - started }, 'seeded demo catalog');
   }
@@ -65,6 +66,20 @@ export function createStockSubgraph(
       recommendationsMax: config.recommendationsMax,
     }),
     ingestors: [ingestStock],
+    extraRoutes: [
+      {
+        prefix: '/images/',
+        handle: (_req, res, path) => {
+          const sku = decodeURIComponent(path.slice('/images/'.length)).replace(/\.svg$/, '');
+          const product = store.getProductsBySkus([sku]).get(sku);
+          if (!product) return false;
+          const svg = productImageSvg(product);
+          res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400', 'content-length': Buffer.byteLength(svg) });
+          res.end(svg);
+          return true;
+        },
+      },
+    ],
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,

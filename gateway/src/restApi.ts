@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApolloServer, BaseContext } from '@apollo/server';
+import { Kind, type OperationDefinitionNode, parse, print } from 'graphql';
+import type { OperationManifest, PersistedOperation } from '../../schema/persistedOperations';
+import type { RestRoute } from '../../schema/operations/restRoutes';
+import { ErrorCode } from '../../subgraphs/kit/errors';
+import { sendError } from '../../subgraphs/kit/http';
+
+/** Seconds an ESP should wait before retrying when a subgraph is down. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** The REST face: GET routes that each run one persisted operation and answer flat JSON. */
+export interface RestApi {
+  /** Serves `path` if it is a REST route (or under `/api/`), and says whether it did. */
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean>;
+}
+
+interface CompiledRoute {
+  route: RestRoute;
+  pattern: RegExp;
+  pathParams: string[];
+  operation: PersistedOperation;
+  /** Variable name → GraphQL type name (without `!`/list), for coercing query parameters. */
+  variables: Map<string, { type: string; required: boolean }>;
+}
+
+/** Builds the REST face over the gateway's own Apollo Server; throws if a route names no known operation. */
+export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: OperationManifest, routes: RestRoute[]): RestApi {
+  const compiled = routes.map((route) => compile(route, manifest));
+
+  return {
+    async handle(req, res, path) {
+      const match = compiled.map((c) => ({ c, m: c.pattern.exec(path) })).find((x) => x.m);
+      if (!match) {
+        if (!path.startsWith('/api/')) return false;
+        sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: ${routes.map((r) => r.path).join(', ')}.`);
+        return true;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        sendError(res, 405, ErrorCode.BAD_USER_INPUT, `Use GET for ${match.c.route.path}.`);
+        return true;
+      }
+      await serve(req, res, match.c, match.m!);
+      return true;
+    },
+  };
+
+  async function serve(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, match: RegExpExecArray): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const variables: Record<string, unknown> = {};
+    route.pathParams.forEach((name, i) => (variables[name] = decodeURIComponent(match[i + 1])));
+    for (const [name, raw] of url.searchParams) {
+      const variable = route.variables.get(name);
+      if (!variable || route.pathParams.includes(name)) {
+        const known = [...route.variables.keys()].filter((v) => !route.pathParams.includes(v));
+        return sendError(res, 400, ErrorCode.BAD_USER_INPUT, `Unknown parameter "${name}". Known: ${known.join(', ') || 'none'}.`, { parameter: name });
+      }
+      const value = coerce(variable.type, raw);
+      if (value === undefined) {
+        return sendError(res, 400, ErrorCode.BAD_USER_INPUT, `Parameter "${name}" must be ${describe(variable.type)}, got ${JSON.stringify(raw)}.`, { parameter: name });
+      }
+      variables[name] = value;
+    }
+    const response = await apollo.executeOperation({ query: route.operation.body, operationName: route.operation.name, variables });
+    if (response.body.kind !== 'single') throw new Error('REST routes run single-result operations only');
+    const { data, errors } = response.body.singleResult;
+    const codes = (errors ?? []).map((e) => String(e.extensions?.code ?? ''));
+    if (codes.includes(ErrorCode.SUBGRAPH_UNAVAILABLE)) {
+      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+      const service = errors!.find((e) => e.extensions?.code === ErrorCode.SUBGRAPH_UNAVAILABLE)!.extensions?.service;
+      return sendError(res, 503, ErrorCode.SUBGRAPH_UNAVAILABLE, `A service this answer needs is unavailable; retry in ${RETRY_AFTER_SECONDS} s.`, { service });
+    }
+    if (errors?.length) {
+      const badInput = errors.find((e) => e.extensions?.code === ErrorCode.BAD_USER_INPUT || e.extensions?.code === 'GRAPHQL_VALIDATION_FAILED');
+      if (badInput) {
+        const argument = badInput.extensions?.argument;
+        return sendError(res, 400, ErrorCode.BAD_USER_INPUT, badInput.message, argument ? { parameter: argument } : {});
+      }
+      return sendError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error. The details are in the server log.');
+    }
+    const root = (data as Record<string, unknown> | undefined)?.[route.route.root];
+    if (root === null || root === undefined) {
+      const id = variables.id === undefined ? '' : ` with id ${JSON.stringify(variables.id)}`;
+      return sendError(res, 404, 'NOT_FOUND', `No ${route.route.root}${id}.`);
+    }
+    const text = JSON.stringify(hoist(root, new Set(route.route.hoist ?? [])));
+    const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+    const cacheControl = response.http.headers.get('cache-control') ?? 'no-store';
+    if (matchesEtag(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, { etag, 'cache-control': cacheControl });
+      res.end();
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': cacheControl,
+      etag,
+    });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+}
+
+function compile(route: RestRoute, manifest: OperationManifest): CompiledRoute {
+  const operation = manifest.operations.find((op) => op.name === route.operation);
+  if (!operation) throw new Error(`REST route ${route.path} names operation ${route.operation}, which is not in the manifest`);
+  const definition = parse(operation.body).definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)!;
+  const variables = new Map<string, { type: string; required: boolean }>();
+  for (const v of definition.variableDefinitions ?? []) {
+    const printed = print(v.type);
+    variables.set(v.variable.name.value, { type: printed.replace(/[!\[\]]/g, ''), required: printed.endsWith('!') && !v.defaultValue });
+  }
+  const pathParams: string[] = [];
+  const source = route.path.replace(/:([A-Za-z]\w*)/g, (_, name: string) => {
+    if (!variables.has(name)) throw new Error(`REST route ${route.path}: operation ${route.operation} has no variable $${name}`);
+    pathParams.push(name);
+    return '([^/]+)';
+  });
+  return { route, pattern: new RegExp(`^${source}$`), pathParams, operation, variables };
+}
+
+function coerce(type: string, raw: string): unknown {
+  switch (type) {
+    case 'Int':
+      return /^-?\d{1,9}$/.test(raw) ? Number(raw) : undefined;
+    case 'Float':
+      return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : undefined;
+    case 'Boolean':
+      return raw === 'true' ? true : raw === 'false' ? false : undefined;
+    default:
+      return raw;
+  }
+}
+
+function describe(type: string): string {
+  return type === 'Int' ? 'a whole number' : type === 'Float' ? 'a number' : type === 'Boolean' ? 'true or false' : `a ${type}`;
+}
+
+/** Merges the named object fields into the object that holds them, at any depth. */
+export function hoist(value: unknown, names: Set<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => hoist(v, names));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (names.has(key) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [innerKey, innerValue] of Object.entries(hoist(v, names) as object)) {
+        if (!(innerKey in value)) out[innerKey] = innerValue;
+      }
+    } else {
+      out[key] = hoist(v, names);
+    }
+  }
+  return out;
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim().replace(/^W\//, '');
+    return tag === '*' || tag === etag;
+  });
+}
