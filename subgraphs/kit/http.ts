@@ -114,6 +114,9 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
   });
   for (const [key, value] of response.headers) res.setHeader(key, value);
   res.statusCode = response.status ?? 200;
+  // Apollo gives a batch the status of one of its failed operations; but each operation of a batch
+  // carries its own errors, so the batch as a whole succeeded.
+  if (Array.isArray(body) && response.body.kind === 'complete' && response.body.string.startsWith('[')) res.statusCode = 200;
   if (response.body.kind === 'complete') {
     res.end(response.body.string);
     return;

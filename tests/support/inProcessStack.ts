@@ -43,6 +43,8 @@ export interface InProcessStack {
   statements(service: 'crm' | 'stock' | 'behavior'): Promise<number>;
   /** Fetches the gateway has sent to a subgraph so far. */
   fetches(subgraph: 'crm' | 'stock' | 'behavior'): Promise<number>;
+  /** Stops one subgraph's server, as if its process had died. */
+  stopSubgraph(name: 'crm' | 'stock' | 'behavior'): Promise<void>;
   /** Cache look-ups of one cache with one result so far. */
   cacheRequests(service: 'crm' | 'stock' | 'behavior', cache: string, result: 'hit' | 'miss'): Promise<number>;
   close(): Promise<void>;
@@ -67,6 +69,8 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
   });
   running.push(await startSubgraph(stock.definition, listen));
   const [crmUrl, behaviorUrl, stockUrl] = running.map((r) => r.url);
+  const byName = { crm: running[0], behavior: running[1], stock: running[2] };
+  const stopped = new Set<RunningService>();
   const gateway = await startGateway(
     loadGatewayConfig({
       env: { ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
@@ -91,11 +95,15 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
       return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLAnswer[`body`] };
     },
     statements: (service) => counterTotal(metricsOf[service].dbStatements),
+    async stopSubgraph(name) {
+      stopped.add(byName[name]);
+      await byName[name].close();
+    },
     fetches: (subgraph) => counterTotal(gateway.metrics.subgraphFetches, { subgraph }),
     cacheRequests: (service, cache, result) => counterTotal(metricsOf[service].cacheRequests, { cache, result }),
     async close() {
       await gateway.close();
-      await Promise.all(running.map((r) => r.close()));
+      await Promise.all(running.filter((r) => !stopped.has(r)).map((r) => r.close()));
     },
   };
 }
