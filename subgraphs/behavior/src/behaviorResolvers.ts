@@ -63,7 +63,7 @@ export const behaviorResolvers: GraphQLResolverMap<BehaviorContext> = {
     },
     recommendationSignals: async (user: UserReference, _: unknown, { loaders, now, signals }: BehaviorContext) => {
       // Without personalization consent no behavioural signal is read at all, purchases included.
-      if (!personalized(user)) return { candidates: [], purchasedSkus: [] };
+      if (!personalized(user)) return { skus: [], reasons: [], scores: [], purchasedSkus: [] };
       const events = (await loaders.eventsByUserId.load(user.id)) ?? [];
       const summary = summarizeEvents(events, now, signals);
       const lists = await loaders.coViewsBySku.loadMany(summary.seeds);
@@ -72,7 +72,13 @@ export const behaviorResolvers: GraphQLResolverMap<BehaviorContext> = {
         const entry = lists[i];
         if (entry && !(entry instanceof Error)) coViews.set(sku, entry.list);
       });
-      return { candidates: buildCandidates(summary, coViews, signals), purchasedSkus: [...summary.purchased].sort() };
+      const candidates = buildCandidates(summary, coViews, signals);
+      return {
+        skus: candidates.map((c) => c.sku),
+        reasons: candidates.map((c) => c.reason),
+        scores: candidates.map((c) => c.score),
+        purchasedSkus: [...summary.purchased].sort(),
+      };
     },
   },
   Product: {

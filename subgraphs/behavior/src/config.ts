@@ -9,7 +9,16 @@ export const behaviorSettings = {
   viewWeight: { env: 'TAILOR_VIEW_WEIGHT', schema: settingTypes.positiveNumber(1), doc: 'Weight of a VIEW event.' },
   cartWeight: { env: 'TAILOR_CART_WEIGHT', schema: settingTypes.positiveNumber(3), doc: 'Weight of an ADD_TO_CART event.' },
   sessionMinutes: { env: 'TAILOR_SESSION_MINUTES', schema: settingTypes.positiveInt(30, 24 * 60), doc: 'Two views this close together are a co-view (SIMILAR).' },
-  candidatesMax: { env: 'TAILOR_CANDIDATES_MAX', schema: settingTypes.positiveInt(50, 500), doc: 'Acted-on and SIMILAR candidates kept per user, each.' },
+  actedMax: {
+    env: 'TAILOR_ACTED_MAX',
+    schema: settingTypes.positiveInt(50, 500),
+    doc: 'Products the user acted on kept as candidates, strongest first (at least the recommendations cap).',
+  },
+  similarMax: {
+    env: 'TAILOR_SIMILAR_MAX',
+    schema: settingTypes.positiveInt(20, 500),
+    doc: 'Co-viewed (SIMILAR) candidates kept per user; TRENDING fills any place beyond them.',
+  },
 };
 
 export type BehaviorConfig = ConfigOf<typeof behaviorSettings>;

@@ -37,8 +37,8 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     halfLifeMs: config.halfLifeDays * DAY_MS,
     viewWeight: config.viewWeight,
     cartWeight: config.cartWeight,
-    maxActed: config.candidatesMax,
-    maxSimilar: config.candidatesMax,
+    maxActed: config.actedMax,
+    maxSimilar: config.similarMax,
     seeds: 5,
   };
   const coViews = createEntityCache<string, { list: CoView[] }>({ name: 'behavior_coviews', ttlMs: policy.fieldTtlMs('Product', 'coViewedSkus'), ...cacheOptions });

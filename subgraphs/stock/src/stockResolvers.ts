@@ -20,9 +20,10 @@ export interface StockContext {
   recommendationsMax: number;
 }
 
+/** A user as the gateway hands it over, with the signals this subgraph `@requires`. */
 interface UserWithSignals {
   id: string;
-  recommendationSignals: { candidates: Candidate[]; purchasedSkus: string[] };
+  recommendationSignals: { skus: string[]; reasons: Candidate['reason'][]; scores: number[]; purchasedSkus: string[] };
 }
 
 const formatters = new Map<string, Intl.NumberFormat>();
@@ -120,7 +121,8 @@ export const stockResolvers: GraphQLResolverMap<StockContext> = {
   },
   User: {
     recommendations: async (user: UserWithSignals, { limit }: { limit: number }, ctx: StockContext) => {
-      const { candidates, purchasedSkus } = user.recommendationSignals;
+      const { skus, reasons, scores, purchasedSkus } = user.recommendationSignals;
+      const candidates = skus.map((sku, i) => ({ sku, reason: reasons[i], score: scores[i] }));
       const picked = await pickInStock(ctx, { candidates, purchasedSkus, limit: cappedLimit(limit, ctx.recommendationsMax) });
       return picked.map((p) => ({ sku: p.sku, reason: p.reason, score: p.score }));
     },
