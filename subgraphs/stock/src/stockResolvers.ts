@@ -36,6 +36,17 @@ function formatMoney(cents: number, currency: string): string {
   return formatter.format(cents / 100);
 }
 
+// Catalog entries are shared through the cache, so each one's Money is built once, not per query.
+const prices = new WeakMap<CatalogProduct, { amount: string; currency: string; formatted: string }>();
+function priceOf(product: CatalogProduct) {
+  let price = prices.get(product);
+  if (!price) {
+    price = { amount: (product.priceCents / 100).toFixed(2), currency: product.currency, formatted: formatMoney(product.priceCents, product.currency) };
+    prices.set(product, price);
+  }
+  return price;
+}
+
 /**
  * A product the catalog does not know, referenced by another service (an analytics event for a SKU that
  * was never listed). It keeps the user's history readable and is never in stock, so never recommended.
@@ -105,11 +116,7 @@ export const stockResolvers: GraphQLResolverMap<StockContext> = {
   },
   Product: {
     __resolveReference: async (ref: { sku: string }, { loaders }: StockContext) => (await loaders.productBySku.load(ref.sku)) ?? unlistedProduct(ref.sku),
-    price: (product: CatalogProduct) => ({
-      amount: (product.priceCents / 100).toFixed(2),
-      currency: product.currency,
-      formatted: formatMoney(product.priceCents, product.currency),
-    }),
+    price: (product: CatalogProduct) => priceOf(product),
     stock: async (product: CatalogProduct, _: unknown, { loaders }: StockContext) => {
       const level = await loaders.stockBySku.load(product.sku);
       return { available: level?.available ?? 0, updatedAt: formatDateTime(level?.observedAt ?? 0) };
