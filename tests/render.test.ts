@@ -232,9 +232,9 @@ describe('renderCampaign', () => {
   });
 
   it('counts nulls as failed, not as unknown ids, when the gateway reports a subgraph down, after retrying', async () => {
-    // What the gateway answers while stock is down: 200, a pathless error, and a null for every user.
+    // What the gateway answers while stock is down: 503, a pathless error, and a null for every user.
     const proxy = await startProxy(gatewayUrl, async (body) => ({
-      status: 200,
+      status: 503,
       json: {
         errors: [{ message: 'The stock service is unavailable.', extensions: { code: 'SUBGRAPH_UNAVAILABLE', service: 'stock' } }],
         data: { users: body.variables.ids.map(() => null) },
@@ -244,8 +244,8 @@ describe('renderCampaign', () => {
       const summary = await render({ gatewayUrl: proxy.url, users: ['u-001', 'u-404'], retries: 1 });
       expect(summary).toMatchObject({ requests: 2, rendered: 0, unknown: [] });
       expect(summary.failed).toEqual([
-        { id: 'u-001', reason: 'The stock service is unavailable. (SUBGRAPH_UNAVAILABLE)' },
-        { id: 'u-404', reason: 'The stock service is unavailable. (SUBGRAPH_UNAVAILABLE)' },
+        { id: 'u-001', reason: 'the gateway answered HTTP 503: The stock service is unavailable.' },
+        { id: 'u-404', reason: 'the gateway answered HTTP 503: The stock service is unavailable.' },
       ]);
     } finally {
       await proxy.close();

@@ -200,6 +200,16 @@ describe('REST routes with a subgraph down', () => {
     });
   });
 
+  it('make /graphql answer 503 with Retry-After too, keeping the data it could get', async () => {
+    const res = await post(`${stack.urls.gateway}/graphql`, { query: '{ user(id: "u1") { firstName } product(sku: "A1") { name } }' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(res.body).toEqual({
+      data: { user: { firstName: 'First u1' }, product: null },
+      errors: [{ message: 'The stock service is unavailable.', extensions: { code: 'SUBGRAPH_UNAVAILABLE', service: 'stock' } }],
+    });
+  });
+
   it('still answer a route that does not need the stopped subgraph', async () => {
     expect((await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`)).status).toBe(200);
   });

@@ -689,7 +689,7 @@ describe('operational endpoints', () => {
 });
 
 describe('gateway with a subgraph down', () => {
-  it('answers SUBGRAPH_UNAVAILABLE for the stock service, with the data it could get and no internal message, while stock is killed', async () => {
+  it('answers 503 with Retry-After and SUBGRAPH_UNAVAILABLE for the stock service, with the data it could get and no internal message, while stock is killed', async () => {
     const query = `{ user(id: "u-00001") { firstName } product(sku: "DRS-0001") { name } }`;
     const healthy = await gql(tailor.graphqlUrl, query);
     expect(healthy.body.errors).toBeUndefined();
@@ -701,8 +701,9 @@ describe('gateway with a subgraph down', () => {
     await exited(stock);
     try {
       const answer = await gql(tailor.graphqlUrl, query);
+      expect(answer.headers.get('retry-after')).toBe('5');
       expect({ status: answer.status, body: answer.body }).toEqual({
-        status: 200,
+        status: 503,
         body: {
           data: { user: { firstName }, product: null },
           errors: [{ message: 'The stock service is unavailable.', extensions: { code: 'SUBGRAPH_UNAVAILABLE', service: 'stock' } }],
@@ -711,7 +712,7 @@ describe('gateway with a subgraph down', () => {
 
       const recommendations = await gql(tailor.graphqlUrl, '{ user(id: "u-00001") { firstName recommendations { product { name } } } }');
       expect({ status: recommendations.status, body: recommendations.body }).toEqual({
-        status: 200,
+        status: 503,
         body: {
           data: { user: null },
           errors: [{ message: 'The stock service is unavailable.', extensions: { code: 'SUBGRAPH_UNAVAILABLE', service: 'stock' } }],

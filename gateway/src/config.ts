@@ -43,7 +43,11 @@ export const gatewaySettings = {
   maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
   maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest selection nesting a query may have.' },
   maxAliases: { env: 'TAILOR_MAX_ALIASES', schema: settingTypes.positiveInt(30, 1000), doc: 'Most aliases one query may use.' },
-  subgraphTimeoutMs: { env: 'TAILOR_SUBGRAPH_TIMEOUT_MS', schema: settingTypes.positiveInt(1500), doc: 'A subgraph fetch slower than this fails with SUBGRAPH_UNAVAILABLE.' },
+  subgraphTimeoutMs: {
+    env: 'TAILOR_SUBGRAPH_TIMEOUT_MS',
+    schema: settingTypes.positiveInt(5000),
+    doc: 'A subgraph fetch slower than this fails with SUBGRAPH_UNAVAILABLE (a 500-recipient batch under load needs seconds).',
+  },
   maxBatchOperations: {
     env: 'TAILOR_MAX_BATCH_OPERATIONS',
     schema: settingTypes.positiveInt(25, 500),

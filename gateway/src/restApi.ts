@@ -6,9 +6,8 @@ import type { OperationManifest, PersistedOperation } from '../../schema/persist
 import type { RestRoute } from '../../schema/operations/restRoutes';
 import { ErrorCode } from '../../subgraphs/kit/errors';
 import { sendError } from '../../subgraphs/kit/http';
+import { RETRY_AFTER_SECONDS } from './subgraphUnavailablePlugin';
 
-/** Seconds an ESP should wait before retrying when a subgraph is down. */
-export const RETRY_AFTER_SECONDS = 5;
 
 /** The REST face: GET routes that each run one persisted operation and answer flat JSON. */
 export interface RestApi {

@@ -18,6 +18,7 @@ import { landingPage } from './landingPage';
 import { createQueryLimitRules } from './queryLimits';
 import { createRestApi } from './restApi';
 import { createSubgraphDataSource } from './subgraphDataSource';
+import { subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
 
 /** A running gateway. */
 export interface RunningGateway extends RunningService {
@@ -67,7 +68,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     allowBatchedHttpRequests: true,
     persistedQueries: { cache: createPersistedQueryCache(manifest), ttl: null },
     validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases }),
-    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics)],
+    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics), subgraphUnavailablePlugin()],
   });
   await apollo.start();
   const rest = createRestApi(apollo, manifest, restRoutes);
