@@ -1,0 +1,311 @@
+import { execFileSync } from 'node:child_process';
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
+import type { ServiceName } from '../scripts/startStack';
+import type { BenchPlan } from './config';
+import { SERVICES, type Variant } from './stack';
+import type { CampaignRun, SingleRun } from './workloads';
+
+/** The machine a run measured, from `os`. */
+export interface MachineInfo {
+  cpuModel: string;
+  cpuCount: number;
+  totalMemoryMb: number;
+  node: string;
+  platform: string;
+  release: string;
+  arch: string;
+  /** 1, 5 and 15 minute load averages when the run started and ended: other work on the machine skews results. */
+  loadAverage: { start: number[]; end: number[] };
+}
+
+/** The version of the code a run measured. */
+export interface CodeVersion {
+  commit: string;
+  /** Uncommitted changes (`git status --porcelain`, at most 50 lines); the run measured them too. */
+  uncommitted: string[];
+}
+
+/** Reads the commit and uncommitted changes of `root` ("unknown" outside a git checkout). */
+export function codeVersion(root: string): CodeVersion {
+  const git = (args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const uncommitted = git(['status', '--porcelain']).split('\n').filter(Boolean);
+    return { commit: git(['rev-parse', 'HEAD']).trim(), uncommitted: uncommitted.slice(0, 50) };
+  } catch {
+    return { commit: 'unknown', uncommitted: [] };
+  }
+}
+
+/** Describes this machine; `loadAverageAtStart` is `os.loadavg()` read when the run started. */
+export function machineInfo(loadAverageAtStart: number[]): MachineInfo {
+  const list = cpus();
+  return {
+    cpuModel: list[0]?.model?.trim() ?? 'unknown',
+    cpuCount: list.length,
+    totalMemoryMb: Math.round(totalmem() / 1024 / 1024),
+    node: process.version,
+    platform: platform(),
+    release: release(),
+    arch: arch(),
+    loadAverage: { start: loadAverageAtStart.map(round2), end: loadavg().map(round2) },
+  };
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** The middle value (mean of the two middle ones for an even count); NaN for none. */
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Per-field medians of single-recipient runs. */
+export interface SingleMedian {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** Problems of single-recipient runs, summed over the measured runs. */
+export interface SingleProblems {
+  non2xx: number;
+  errors: number;
+  badBodies: number;
+}
+
+/** Summarizes measured single-recipient runs: medians of speed, sums of problems. */
+export function summarizeSingle(runs: SingleRun[]): { median: SingleMedian; problems: SingleProblems } {
+  const sum = (pick: (r: SingleRun) => number) => runs.reduce((total, r) => total + pick(r), 0);
+  return {
+    median: {
+      requestsPerSecond: median(runs.map((r) => r.requestsPerSecond)),
+      p50Ms: median(runs.map((r) => r.p50Ms)),
+      p99Ms: median(runs.map((r) => r.p99Ms)),
+    },
+    problems: { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), badBodies: sum((r) => r.badBodies) },
+  };
+}
+
+/** CPU and peak memory of one process over one measured campaign run. */
+export interface ProcessCost {
+  cpuSeconds: number;
+  cpuSecondsPer1000Recipients: number;
+  peakRssMb: number;
+}
+
+/** Cost of every process over one measured campaign run. */
+export interface CostRun {
+  personalized: number;
+  processes: Record<ServiceName, ProcessCost>;
+  /** The benchmark's own process (load generator and response checks), for context. */
+  loadGenerator: { cpuSeconds: number; cpuSecondsPer1000Recipients: number };
+}
+
+/** Medians of the cost runs, per process. */
+export interface CostSummary {
+  perProcess: Record<ServiceName, { cpuSecondsPer1000Recipients: number; peakRssMb: number }>;
+  /** Median over runs of the four processes' CPU seconds per 1,000 recipients. */
+  totalCpuSecondsPer1000Recipients: number;
+  /** Median over runs of the peak RSS summed over the four processes. */
+  totalPeakRssMb: number;
+  loadGeneratorCpuSecondsPer1000Recipients: number;
+}
+
+/** Per-process medians of cost runs. */
+export function summarizeCost(runs: CostRun[]): CostSummary {
+  const perProcess = Object.fromEntries(
+    SERVICES.map((name) => [
+      name,
+      {
+        cpuSecondsPer1000Recipients: median(runs.map((r) => r.processes[name].cpuSecondsPer1000Recipients)),
+        peakRssMb: median(runs.map((r) => r.processes[name].peakRssMb)),
+      },
+    ]),
+  ) as CostSummary['perProcess'];
+  return {
+    perProcess,
+    totalCpuSecondsPer1000Recipients: median(runs.map((r) => SERVICES.reduce((t, n) => t + r.processes[n].cpuSecondsPer1000Recipients, 0))),
+    totalPeakRssMb: median(runs.map((r) => SERVICES.reduce((t, n) => t + r.processes[n].peakRssMb, 0))),
+    loadGeneratorCpuSecondsPer1000Recipients: median(runs.map((r) => r.loadGenerator.cpuSecondsPer1000Recipients)),
+  };
+}
+
+/** Everything measured on one variant (Tailor or the baseline). */
+export interface VariantResult {
+  variant: Variant;
+  /** Environment given to every process of the stack. */
+  env: Record<string, string>;
+  /** Seconds to start (and, the first time, seed) the stack. */
+  startSeconds: number;
+  single: { connections: number; durationSeconds: number; median: SingleMedian; problems: SingleProblems; warmup: SingleRun; runs: SingleRun[] };
+  campaign: {
+    recipients: number;
+    /** The best pair of the grid search, used for the measured runs. */
+    batchSize: number;
+    concurrency: number;
+    warmup: CampaignRun;
+    grid: CampaignRun[];
+    median: { recipientsPerSecond: number; elapsedSeconds: number };
+    /** Recipients not personalized, summed over the measured runs. */
+    failedRecipients: number;
+    runs: CampaignRun[];
+  };
+  cost: CostSummary & { peakRssReset: boolean; runs: CostRun[] };
+}
+
+/** Tailor divided by the baseline. */
+export interface Ratios {
+  singleRequestsPerSecond: number;
+  /** Below 1 means Tailor's p99 is lower (better). */
+  singleP99: number;
+  campaignRecipientsPerSecond: number;
+  /** Below 1 means Tailor spends less CPU per recipient. */
+  campaignCpuPer1000Recipients: number;
+}
+
+/** Tailor / baseline ratios of the medians. */
+export function ratiosOf(tailor: VariantResult, baseline: VariantResult): Ratios {
+  const div = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+  return {
+    singleRequestsPerSecond: div(tailor.single.median.requestsPerSecond, baseline.single.median.requestsPerSecond),
+    singleP99: div(tailor.single.median.p99Ms, baseline.single.median.p99Ms),
+    campaignRecipientsPerSecond: div(tailor.campaign.median.recipientsPerSecond, baseline.campaign.median.recipientsPerSecond),
+    campaignCpuPer1000Recipients: div(tailor.cost.totalCpuSecondsPer1000Recipients, baseline.cost.totalCpuSecondsPer1000Recipients),
+  };
+}
+
+/** One performance target and whether the run met it (reported, never enforced). */
+export interface TargetResult {
+  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline';
+  description: string;
+  threshold: number;
+  actual: number;
+  pass: boolean;
+  /** How far from the threshold, in words. */
+  detail: string;
+}
+
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
+
+/** Checks the three targets of issue #3 against the medians. */
+export function evaluateTargets(tailor: VariantResult, ratios: Ratios): TargetResult[] {
+  const campaign = tailor.campaign.median.recipientsPerSecond;
+  const p99 = tailor.single.median.p99Ms;
+  const vsBaseline = ratios.campaignRecipientsPerSecond;
+  const atLeast = (actual: number, threshold: number, unit: string, digits = 0) =>
+    actual >= threshold
+      ? `met: ${fmt(actual, digits)}${unit} (${fmt((actual / threshold - 1) * 100)}% above ${fmt(threshold, digits)}${unit})`
+      : `missed by ${fmt(threshold - actual, digits)}${unit}: ${fmt(actual, digits)}${unit} is ${fmt((1 - actual / threshold) * 100)}% below ${fmt(threshold, digits)}${unit}`;
+  return [
+    {
+      id: 'campaignThroughput',
+      description: 'campaign ≥ 2,000 recipients/s',
+      threshold: 2000,
+      actual: campaign,
+      pass: campaign >= 2000,
+      detail: atLeast(campaign, 2000, ' recipients/s'),
+    },
+    {
+      id: 'singleP99',
+      description: `single-recipient p99 < 100 ms at ${tailor.single.connections} connections`,
+      threshold: 100,
+      actual: p99,
+      pass: p99 < 100,
+      detail:
+        p99 < 100
+          ? `met: ${fmt(p99, 1)} ms (${fmt(100 - p99, 1)} ms to spare)`
+          : `missed by ${fmt(p99 - 100, 1)} ms: ${fmt(p99, 1)} ms is ${fmt((p99 / 100) * 100 - 100)}% over 100 ms`,
+    },
+    {
+      id: 'campaignVsBaseline',
+      description: 'campaign ≥ 3× the baseline',
+      threshold: 3,
+      actual: vsBaseline,
+      pass: vsBaseline >= 3,
+      detail: atLeast(vsBaseline, 3, '×', 2),
+    },
+  ];
+}
+
+/** The whole JSON result file. */
+export interface BenchResult {
+  tool: 'tailor-bench';
+  formatVersion: 1;
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  /** The code measured: `git rev-parse HEAD` and `git status --porcelain` lines when the run started. */
+  code: CodeVersion;
+  machine: MachineInfo;
+  settings: {
+    mode: BenchPlan['mode'];
+    demoScale: BenchPlan['demoScale'];
+    userCount: number;
+    single: BenchPlan['single'] & { operation: 'PersonalizeRecipient'; transport: string };
+    campaign: BenchPlan['campaign'] & { operation: 'CampaignBatch' };
+    repetitions: number;
+    statistic: string;
+    clockTicksPerSecond: number;
+    /** TAILOR_* variables of the benchmark's environment that every process also inherited. */
+    inheritedEnv: Record<string, string>;
+    notes: string[];
+  };
+  tailor: VariantResult;
+  baseline: VariantResult;
+  ratios: Ratios;
+  targets: TargetResult[];
+}
+
+/** The terminal table of a result: Tailor, baseline and ratio side by side, then the targets. */
+export function formatTable(result: BenchResult): string {
+  const { tailor: t, baseline: b, ratios: r, settings: s, machine: m } = result;
+  const x = (n: number) => (Number.isFinite(n) ? `${fmt(n, 2)}×` : 'n/a');
+  const rows: (string[] | string)[] = [
+    ['', 'Tailor', 'baseline', 'Tailor/baseline'],
+    `Single recipient: PersonalizeRecipient by hash, ${t.single.connections} connections, ${s.single.durationSeconds} s per run`,
+    ['  requests/s', fmt(t.single.median.requestsPerSecond), fmt(b.single.median.requestsPerSecond), x(r.singleRequestsPerSecond)],
+    ['  p50 latency (ms)', fmt(t.single.median.p50Ms, 1), fmt(b.single.median.p50Ms, 1), x(t.single.median.p50Ms / b.single.median.p50Ms)],
+    ['  p99 latency (ms)', fmt(t.single.median.p99Ms, 1), fmt(b.single.median.p99Ms, 1), x(r.singleP99)],
+    [
+      '  non-2xx / errors / bad bodies (all runs)',
+      `${t.single.problems.non2xx} / ${t.single.problems.errors} / ${t.single.problems.badBodies}`,
+      `${b.single.problems.non2xx} / ${b.single.problems.errors} / ${b.single.problems.badBodies}`,
+      '',
+    ],
+    `Campaign: CampaignBatch (users(ids:)), ${fmt(t.campaign.recipients)} recipients per run`,
+    ['  recipients/s', fmt(t.campaign.median.recipientsPerSecond), fmt(b.campaign.median.recipientsPerSecond), x(r.campaignRecipientsPerSecond)],
+    ['  batch size × concurrency (grid best)', `${t.campaign.batchSize} × ${t.campaign.concurrency}`, `${b.campaign.batchSize} × ${b.campaign.concurrency}`, ''],
+    ['  seconds per run', fmt(t.campaign.median.elapsedSeconds, 1), fmt(b.campaign.median.elapsedSeconds, 1), ''],
+    ['  failed recipients (all runs)', fmt(t.campaign.failedRecipients), fmt(b.campaign.failedRecipients), ''],
+    'Cost over the campaign: CPU seconds per 1,000 recipients, peak RSS',
+    ...SERVICES.map((n) => [
+      `  ${n} CPU s/1k · peak MB`,
+      `${fmt(t.cost.perProcess[n].cpuSecondsPer1000Recipients, 3)} · ${fmt(t.cost.perProcess[n].peakRssMb)}`,
+      `${fmt(b.cost.perProcess[n].cpuSecondsPer1000Recipients, 3)} · ${fmt(b.cost.perProcess[n].peakRssMb)}`,
+      x(t.cost.perProcess[n].cpuSecondsPer1000Recipients / b.cost.perProcess[n].cpuSecondsPer1000Recipients),
+    ]),
+    [
+      '  all four CPU s/1k · peak MB',
+      `${fmt(t.cost.totalCpuSecondsPer1000Recipients, 3)} · ${fmt(t.cost.totalPeakRssMb)}`,
+      `${fmt(b.cost.totalCpuSecondsPer1000Recipients, 3)} · ${fmt(b.cost.totalPeakRssMb)}`,
+      x(r.campaignCpuPer1000Recipients),
+    ],
+    ['  load generator CPU s/1k', fmt(t.cost.loadGeneratorCpuSecondsPer1000Recipients, 3), fmt(b.cost.loadGeneratorCpuSecondsPer1000Recipients, 3), ''],
+  ];
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.filter((row): row is string[] => Array.isArray(row)).map((row) => row[c].length)));
+  const lines = [
+    `Tailor benchmark (${s.mode} mode, demo scale ${s.demoScale}: ${fmt(s.userCount)} users) — ${s.statistic}`,
+    `Code: ${result.code.commit.slice(0, 12)}${result.code.uncommitted.length > 0 ? ` + ${result.code.uncommitted.length} uncommitted change(s)` : ''}`,
+    `Machine: ${m.cpuCount} × ${m.cpuModel}, ${fmt(m.totalMemoryMb / 1024, 1)} GB, Node.js ${m.node} (${m.platform} ${m.release}); ` +
+      `load average ${m.loadAverage.start[0]} before the run (${m.loadAverage.end[0]} at its end, its own processes included)`,
+    '',
+    ...rows.map((row) => (typeof row === 'string' ? row : row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   '))),
+    '',
+    'Targets (reported only; they never fail the run):',
+    ...result.targets.map((target) => `  ${target.pass ? 'PASS' : 'MISS'}  ${target.description}: ${target.detail}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}

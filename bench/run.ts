@@ -1,0 +1,272 @@
+/**
+ * `npm run bench`: starts the real four-process stack twice, one after the other (Tailor as configured,
+ * then the baseline with DataLoader batching and LRU caches off), runs the same single-recipient and
+ * campaign workloads on each, and prints a table and writes a JSON result file. See README "Performance".
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import type { Stack } from '../scripts/startStack';
+import { ConfigError, type ConfigSource } from '../subgraphs/kit/config';
+import { type BenchPlan, REPO_ROOT, loadBenchConfig, planFor } from './config';
+import { clockTicksPerSecond, readCpuSeconds, readPeakRssMb, resetPeakRss } from './procStats';
+import {
+  type BenchResult,
+  type CostRun,
+  type ProcessCost,
+  type VariantResult,
+  codeVersion,
+  evaluateTargets,
+  formatTable,
+  machineInfo,
+  median,
+  ratiosOf,
+  summarizeCost,
+  summarizeSingle,
+} from './report';
+import { SERVICES, type Variant, startBenchStack, variantEnv } from './stack';
+import { type CampaignRun, demoIds, gridSearch, runCampaign, runSingle } from './workloads';
+
+/** Thrown when the run is interrupted (Ctrl-C); the stack is still stopped. */
+export class InterruptedError extends Error {
+  constructor() {
+    super('Benchmark interrupted');
+    this.name = 'InterruptedError';
+  }
+}
+
+/** What `benchmarkVariant` needs besides the plan. */
+export interface VariantContext {
+  plan: BenchPlan;
+  dataDir: string;
+  ticksPerSecond: number;
+  signal: AbortSignal;
+  /** Progress output. */
+  log: (line: string) => void;
+  /** Told about the running stack (and `undefined` once it is stopped), for the SIGINT handler. */
+  onStack?: (stack: Stack | undefined) => void;
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+function checkAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new InterruptedError();
+}
+
+/** Reads a service's CPU seconds, with a message naming the service if its process is gone. */
+function cpuOf(stack: Stack, name: (typeof SERVICES)[number], ticks: number): number {
+  const { child } = stack.services[name];
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) throw new Error(`The ${name} process stopped during the benchmark`);
+  return readCpuSeconds(child.pid, ticks);
+}
+
+/**
+ * Starts one variant's stack, runs every workload on it (single-recipient warm-up and runs, campaign
+ * warm-up, grid search, measured campaign runs with their cost), and always stops it.
+ */
+export async function benchmarkVariant(variant: Variant, context: VariantContext): Promise<VariantResult> {
+  const { plan, signal, log } = context;
+  const env = variantEnv(variant, plan.demoScale);
+  log(`\n== ${variant}: starting the stack (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}) …`);
+  const started = process.hrtime.bigint();
+  const stack = await startBenchStack({ variant, demoScale: plan.demoScale, dataDir: context.dataDir });
+  context.onStack?.(stack);
+  try {
+    const startSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    log(`   started in ${fmt(startSeconds, 1)} s; gateway ${stack.graphqlUrl}`);
+    checkAborted(signal);
+    const url = stack.graphqlUrl;
+    const ids = demoIds(plan.userCount);
+    const singleOptions = { url, ids, connections: plan.single.connections, timeoutSeconds: plan.single.timeoutSeconds, signal };
+
+    log(`   single recipient: warm-up ${plan.single.warmupSeconds} s …`);
+    const warmup = await runSingle({ ...singleOptions, durationSeconds: plan.single.warmupSeconds });
+    const singleRuns = [];
+    for (let rep = 1; rep <= plan.repetitions; rep++) {
+      checkAborted(signal);
+      const run = await runSingle({ ...singleOptions, durationSeconds: plan.single.durationSeconds });
+      singleRuns.push(run);
+      log(
+        `   single recipient run ${rep}/${plan.repetitions}: ${fmt(run.requestsPerSecond)} req/s, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
+          `non-2xx ${run.non2xx}, errors ${run.errors}, bad bodies ${run.badBodies}`,
+      );
+    }
+    checkAborted(signal);
+
+    const campaignBase = { url, ids, requestTimeoutMs: plan.campaign.requestTimeoutMs, signal };
+    const describe = (run: CampaignRun) =>
+      `batch ${run.batchSize} × ${run.concurrency}: ${fmt(run.recipientsPerSecond)} recipients/s (${fmt(run.personalized)}/${fmt(run.recipients)} in ${fmt(run.elapsedSeconds, 2)} s)` +
+      (run.problems.length > 0 ? `; problems: ${run.problems.join(' | ')}` : '');
+    log(`   campaign: warm-up ${fmt(plan.campaign.warmupRecipients)} recipients …`);
+    const campaignWarmup = await runCampaign({ ...campaignBase, recipients: plan.campaign.warmupRecipients, batchSize: 250, concurrency: 2 });
+    checkAborted(signal);
+    const { grid } = plan.campaign;
+    log(`   campaign grid search: batch ${grid.batchSizes.join('/')} × concurrency ${grid.concurrencies.join('/')}, ${fmt(grid.trialRecipients)} recipients per trial`);
+    const search = await gridSearch({ ...campaignBase, ...grid, onTrial: (trial) => log(`     ${describe(trial)}`) });
+    const { batchSize, concurrency } = search.best;
+    log(`   best: batch ${batchSize} × concurrency ${concurrency}`);
+
+    const campaignRuns: CampaignRun[] = [];
+    const costRuns: CostRun[] = [];
+    let peakRssReset = true;
+    for (let rep = 1; rep <= plan.repetitions; rep++) {
+      checkAborted(signal);
+      for (const name of SERVICES) peakRssReset = resetPeakRss(stack.services[name].child.pid!) && peakRssReset;
+      const cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuOf(stack, n, context.ticksPerSecond)]));
+      const selfBefore = process.cpuUsage();
+      const run = await runCampaign({ ...campaignBase, recipients: plan.campaign.recipients, batchSize, concurrency });
+      const self = process.cpuUsage(selfBefore);
+      checkAborted(signal);
+      const thousands = Math.max(run.personalized, 1) / 1000;
+      const processes = Object.fromEntries(
+        SERVICES.map((n) => {
+          const cpuSeconds = cpuOf(stack, n, context.ticksPerSecond) - cpuBefore[n];
+          const cost: ProcessCost = { cpuSeconds, cpuSecondsPer1000Recipients: cpuSeconds / thousands, peakRssMb: readPeakRssMb(stack.services[n].child.pid!) };
+          return [n, cost];
+        }),
+      ) as CostRun['processes'];
+      const selfSeconds = (self.user + self.system) / 1e6;
+      campaignRuns.push(run);
+      costRuns.push({ personalized: run.personalized, processes, loadGenerator: { cpuSeconds: selfSeconds, cpuSecondsPer1000Recipients: selfSeconds / thousands } });
+      log(`   campaign run ${rep}/${plan.repetitions}: ${describe(run)}`);
+    }
+
+    const single = summarizeSingle(singleRuns);
+    return {
+      variant,
+      env,
+      startSeconds,
+      single: { connections: plan.single.connections, durationSeconds: plan.single.durationSeconds, ...single, warmup, runs: singleRuns },
+      campaign: {
+        recipients: plan.campaign.recipients,
+        batchSize,
+        concurrency,
+        warmup: campaignWarmup,
+        grid: search.trials,
+        median: { recipientsPerSecond: median(campaignRuns.map((r) => r.recipientsPerSecond)), elapsedSeconds: median(campaignRuns.map((r) => r.elapsedSeconds)) },
+        failedRecipients: campaignRuns.reduce((t, r) => t + r.failedRecipients, 0),
+        runs: campaignRuns,
+      },
+      cost: { ...summarizeCost(costRuns), peakRssReset, runs: costRuns },
+    };
+  } finally {
+    log(`   stopping the ${variant} stack …`);
+    await stack.stop();
+    context.onStack?.(undefined);
+  }
+}
+
+/** TAILOR_* variables of this process's environment (inherited by every started process), except the benchmark's own. */
+function inheritedTailorEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('TAILOR_') && !e[0].startsWith('TAILOR_BENCH_') && e[1] !== undefined));
+}
+
+/** Runs the whole benchmark; resolves to the process exit code (0 done, 1 failed, 2 bad flags, 130 interrupted). */
+export async function main(source: ConfigSource): Promise<number> {
+  let config;
+  try {
+    config = loadBenchConfig(source);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nUsage: npm run bench -- [--short] [--out FILE] [--duration SECONDS] [--connections N] [--repetitions N]\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (process.platform !== 'linux') {
+    process.stderr.write('npm run bench reads CPU time and peak memory from /proc: it runs on Linux only.\n');
+    return 1;
+  }
+  const startedAt = new Date();
+  const loadAtStart = loadavg();
+  const code = codeVersion(REPO_ROOT);
+  const plan = planFor(config, startedAt);
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const controller = new AbortController();
+  let running: Stack | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tailor-bench-'));
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write(`\n${signal}: stopping the benchmark and its processes (again to force) …\n`);
+      controller.abort();
+      return;
+    }
+    for (const service of Object.values(running?.services ?? {})) service.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const ticksPerSecond = clockTicksPerSecond();
+  log(
+    `Tailor benchmark, ${plan.mode} mode: demo scale ${plan.demoScale} (${fmt(plan.userCount)} users), ${plan.repetitions} run(s) per workload, ` +
+      `single ${plan.single.durationSeconds} s at ${plan.single.connections} connections, campaign ${fmt(plan.campaign.recipients)} recipients.`,
+  );
+  try {
+    const context: VariantContext = { plan, dataDir, ticksPerSecond, signal: controller.signal, log, onStack: (stack) => void (running = stack) };
+    // One after the other, never both at once: they would share the same cores.
+    const tailor = await benchmarkVariant('tailor', context);
+    const baseline = await benchmarkVariant('baseline', context);
+    const ratios = ratiosOf(tailor, baseline);
+    const result: BenchResult = {
+      tool: 'tailor-bench',
+      formatVersion: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      command: ['node --import tsx bench/run.ts', ...source.argv].join(' '),
+      code,
+      machine: machineInfo(loadAtStart),
+      settings: {
+        mode: plan.mode,
+        demoScale: plan.demoScale,
+        userCount: plan.userCount,
+        single: { ...plan.single, operation: 'PersonalizeRecipient', transport: 'autocannon 9, POST with extensions.persistedQuery.sha256Hash only, ids cycling' },
+        campaign: { ...plan.campaign, operation: 'CampaignBatch' },
+        repetitions: plan.repetitions,
+        statistic: `median of ${plan.repetitions} run(s), each figure's median taken on its own`,
+        clockTicksPerSecond: ticksPerSecond,
+        inheritedEnv: inheritedTailorEnv(process.env),
+        notes: [
+          'Tailor runs first and seeds a fresh temporary data folder; the baseline reuses the same data, then the folder is deleted.',
+          'Each variant gets a single-recipient warm-up and a campaign warm-up before its measured runs; caches stay warm across runs of one variant.',
+          'Grid trials use successive slices of the demo ids; measured campaign runs send u-00001 onwards, every id once per run (cycling only when the run is larger than the demo).',
+          'CPU seconds are utime+stime from /proc/<pid>/stat over each measured campaign run; peak RSS is VmHWM, reset before each run via /proc/<pid>/clear_refs.',
+          'The benchmark process (autocannon and the campaign client) shares the same cores as the four services.',
+        ],
+      },
+      tailor,
+      baseline,
+      ratios,
+      targets: evaluateTargets(tailor, ratios),
+    };
+    mkdirSync(dirname(plan.outFile), { recursive: true });
+    writeFileSync(plan.outFile, `${JSON.stringify(result, null, 2)}\n`);
+    log(`\n${formatTable(result)}`);
+    const shown = relative(REPO_ROOT, plan.outFile);
+    log(`JSON: ${shown.startsWith('..') ? plan.outFile : shown}`);
+    return 0;
+  } catch (error) {
+    if (error instanceof InterruptedError || controller.signal.aborted) {
+      process.stderr.write('Benchmark interrupted; every process was stopped.\n');
+      return 130;
+    }
+    process.stderr.write(`Benchmark failed: ${(error as Error).stack ?? error}\n`);
+    return 1;
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+if (require.main === module) {
+  main({ env: process.env, argv: process.argv.slice(2) }).then(
+    (code) => process.exit(code),
+    (error) => {
+      process.stderr.write(`Benchmark failed: ${(error as Error).stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
+}
