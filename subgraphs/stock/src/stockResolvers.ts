@@ -68,9 +68,11 @@ async function pickInStock(ctx: StockContext, input: RankingInput): Promise<Cand
   if (input.limit === 0) return [];
   const ranking = await ctx.trending.ranking();
   const inStock = new Map<string, boolean>();
+  // Most users have enough candidates to fill their list: only those without read trending stock up front.
+  const trendingLikely = input.candidates.length < input.limit * 2;
   let toLoad = [
     ...input.candidates.map((c) => c.sku),
-    ...ranking.slice(0, trendingWindow(input.limit) + input.purchasedSkus.length).map((e) => e.sku),
+    ...(trendingLikely ? ranking.slice(0, trendingWindow(input.limit) + input.purchasedSkus.length).map((e) => e.sku) : []),
   ];
   for (;;) {
     const levels = await ctx.loaders.stockBySku.loadMany(toLoad);
