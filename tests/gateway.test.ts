@@ -63,7 +63,7 @@ describe('gateway', () => {
   it('reports readiness with the sha256 of the supergraph it serves', async () => {
     const response = await fetch(`${stack.urls.gateway}/ready`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ready', supergraph: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(await response.json()).toEqual({ status: 'ready', supergraph: expect.stringMatching(/^[0-9a-f]{64}$/), loadedAt: expect.any(String) });
   });
 
   it('counts every fetch it sends to a subgraph', async () => {

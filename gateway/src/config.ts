@@ -34,6 +34,11 @@ export const gatewaySettings = {
     schema: z.string().min(1).default(DEFAULT_SUPERGRAPH).transform((p) => resolve(p)),
     doc: 'Supergraph SDL file to serve (any composed supergraph, not only Tailor\'s).',
   },
+  watchSupergraph: {
+    env: 'TAILOR_WATCH_SUPERGRAPH',
+    schema: settingTypes.boolean(true),
+    doc: 'Swap to a new supergraph when the file changes, without a restart; a file that does not load is refused.',
+  },
   subgraphUrls: {
     env: 'TAILOR_SUBGRAPH_URLS',
     flag: 'subgraph-urls',

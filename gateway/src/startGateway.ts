@@ -16,6 +16,7 @@ import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
 import { landingPage } from './landingPage';
 import { createQueryLimitRules } from './queryLimits';
+import { createSupergraphFile } from './supergraphFile';
 import { createRestApi } from './restApi';
 import { createSubgraphDataSource } from './subgraphDataSource';
 import { subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
@@ -33,15 +34,14 @@ export interface RunningGateway extends RunningService {
  */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
-  const supergraphSdl = readFileSync(config.supergraph, 'utf8');
+  const supergraph = createSupergraphFile(config.supergraph, { watch: config.watchSupergraph, logger });
   const manifest = readManifest(config.operationManifest);
   const persistedIds = new Set(manifest.operations.map((op) => op.id));
-  let policy: CachePolicy = readCachePolicy(supergraphSdl);
-  let hash = sha256(supergraphSdl);
+  let policy: CachePolicy = readCachePolicy(readFileSync(config.supergraph, 'utf8'));
   let ready = false;
 
   const gateway = new ApolloGateway({
-    supergraphSdl,
+    supergraphSdl: supergraph.hook,
     logger,
     buildService: ({ name, url }) => {
       const target = config.subgraphUrls[name] ?? url;
@@ -52,7 +52,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
     policy = readCachePolicy(coreSupergraphSdl);
-    hash = sha256(coreSupergraphSdl);
   });
 
   const defaults = apolloDefaults<BaseContext>(logger);
@@ -96,7 +95,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return sendJson(res, 200, { status: 'ok', service: 'gateway' }, { 'cache-control': 'no-store' });
       case '/ready':
         return ready
-          ? sendJson(res, 200, { status: 'ready', supergraph: hash }, { 'cache-control': 'no-store' })
+          ? sendJson(res, 200, { status: 'ready', supergraph: supergraph.status().hash, ...readyDetails() }, { 'cache-control': 'no-store' })
           : sendJson(res, 503, { status: 'starting' }, { 'cache-control': 'no-store' });
       case '/metrics':
         return sendMetrics(res, metrics.registry);
@@ -111,6 +110,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: /graphql, /api/v1/…, /health, /ready, /metrics, /.`);
     }
   }
+
+  /** When the served supergraph was loaded, and the last file refused, for operators. */
+  const readyDetails = () => {
+    const { loadedAt, lastRefusal } = supergraph.status();
+    return lastRefusal ? { loadedAt, lastRefusal } : { loadedAt };
+  };
 
   const known = new Set(['/graphql', '/health', '/ready', '/metrics', '/']);
   const handle = createRequestHandler({
@@ -128,7 +133,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     url,
     port,
     metrics,
-    supergraphHash: () => hash,
+    supergraphHash: () => supergraph.status().hash,
     async close() {
       ready = false;
       await closeServer(http);
