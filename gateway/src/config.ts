@@ -70,6 +70,11 @@ export const gatewaySettings = {
     doc: 'Accept operations that are not in the manifest. `false` accepts persisted operations only.',
   },
   introspection: { env: 'TAILOR_INTROSPECTION', schema: settingTypes.boolean(true), doc: 'Allow schema introspection (sandboxes and codegen need it).' },
+  sandbox: {
+    env: 'TAILOR_SANDBOX',
+    schema: settingTypes.boolean(true),
+    doc: 'Serve the GraphiQL sandbox at `/` (and at `GET /graphql` for a browser), from bundled assets that need no internet. `false` serves a plain landing page.',
+  },
 };
 
 export type GatewayConfig = ConfigOf<typeof gatewaySettings>;

@@ -18,6 +18,7 @@ import { landingPage } from './landingPage';
 import { createQueryLimitRules } from './queryLimits';
 import { createSupergraphFile } from './supergraphFile';
 import { createRestApi } from './restApi';
+import { createSandbox } from './sandbox/createSandbox';
 import { createSubgraphDataSource } from './subgraphDataSource';
 import { subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
 
@@ -82,7 +83,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return known ? undefined : 'This gateway answers persisted operations only: send extensions.persistedQuery.sha256Hash of an operation in its manifest.';
       };
 
+  const sandbox = config.sandbox ? createSandbox() : undefined;
+
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (sandbox?.serve(req, res, path)) return;
     switch (path) {
       case '/graphql':
         return handleGraphQLRequest(apollo, req, res, {
