@@ -1,5 +1,6 @@
 import './telemetry';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
 import { ErrorCode } from '../../subgraphs/kit/errors';
@@ -14,7 +15,7 @@ export interface SubgraphDataSourceOptions {
 }
 
 /**
- * The gateway's connection to one subgraph: a keep-alive `node:http` client (lighter per request than
+ * The gateway's connection to one subgraph: a keep-alive `node:http(s)` client (lighter per request than
  * `fetch`, which matters at campaign scale), a timeout, every request counted in
  * `tailor_subgraph_fetches_total`, and a failure to reach the subgraph reported to the client as
  * `SUBGRAPH_UNAVAILABLE` (retry later) instead of a network error message.
@@ -22,8 +23,10 @@ export interface SubgraphDataSourceOptions {
 export function createSubgraphDataSource(options: SubgraphDataSourceOptions): GraphQLDataSource {
   const { name, timeoutMs, metrics } = options;
   const url = new URL(options.url);
-  if (url.protocol !== 'http:') throw new Error(`Subgraph ${name}: only http:// routing URLs are supported, got ${options.url}`);
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`Subgraph ${name}: routing URL must be http(s)://, got ${options.url}`);
+  const secure = url.protocol === 'https:';
+  const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  const send = secure ? httpsRequest : httpRequest;
   const fetches = metrics.subgraphFetches.labels(name);
   const unavailable = (timedOut: boolean) =>
     new GraphQLError(timedOut ? `The ${name} service did not answer within ${timeoutMs} ms.` : `The ${name} service is unavailable.`, {
@@ -32,11 +35,11 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Gr
 
   function post(body: string): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      const req = httpRequest(
+      const req = send(
         {
           agent,
           host: url.hostname,
-          port: url.port || 80,
+          port: url.port || (secure ? 443 : 80),
           path: url.pathname + url.search,
           method: 'POST',
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
