@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { compose, readRegistry } from '../schema/compose';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { startGateway } from '../gateway/src/startGateway';
+import { createGatewayMetrics } from '../gateway/src/gatewayMetrics';
+import { createSubgraphDataSource } from '../gateway/src/subgraphDataSource';
 import { createLogger } from '../subgraphs/kit/logger';
 import { user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
@@ -71,5 +73,16 @@ describe('gateway', () => {
     await stack.query('{ user(id: "u1") { id } }');
     await stack.query('{ a: user(id: "u1") { id } b: user(id: "u2") { id } }');
     expect((await stack.fetches('crm')) - before).toBe(2);
+  });
+});
+
+describe('createSubgraphDataSource', () => {
+  it('accepts http and https routing URLs and refuses any other scheme by name', () => {
+    const metrics = createGatewayMetrics();
+    expect(() => createSubgraphDataSource({ name: 'a', url: 'http://127.0.0.1:1/graphql', timeoutMs: 100, metrics })).not.toThrow();
+    expect(() => createSubgraphDataSource({ name: 'b', url: 'https://127.0.0.1:1/graphql', timeoutMs: 100, metrics })).not.toThrow();
+    expect(() => createSubgraphDataSource({ name: 'c', url: 'ftp://127.0.0.1/graphql', timeoutMs: 100, metrics })).toThrow(
+      'Subgraph c: routing URL must be http(s)://, got ftp://127.0.0.1/graphql',
+    );
   });
 });
