@@ -1,6 +1,5 @@
 import './telemetry';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
@@ -38,7 +37,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const supergraph = createSupergraphFile(config.supergraph, { watch: config.watchSupergraph, logger });
   const manifest = readManifest(config.operationManifest);
   const persistedIds = new Set(manifest.operations.map((op) => op.id));
-  let policy: CachePolicy = readCachePolicy(readFileSync(config.supergraph, 'utf8'));
+  let policy: CachePolicy = readCachePolicy(supergraph.initialSdl);
   let ready = false;
 
   const gateway = new ApolloGateway({

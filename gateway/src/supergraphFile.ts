@@ -16,6 +16,8 @@ export interface SupergraphStatus {
 export interface SupergraphFile {
   /** The `supergraphSdl` hook for `ApolloGateway`. */
   hook: SupergraphSdlHook;
+  /** The supergraph as read at start-up. */
+  initialSdl: string;
   status(): SupergraphStatus;
 }
 
@@ -73,5 +75,5 @@ export function createSupergraphFile(file: string, options: { watch: boolean; lo
       },
     };
   };
-  return { hook, status: () => status };
+  return { hook, initialSdl: initial, status: () => status };
 }
