@@ -1,6 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { type ConfigOf, type ConfigSource, type Settings, loadConfig, settingTypes } from '../subgraphs/kit/config';
+import { type ConfigOf, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
 
 /** The repository root (where `npm run bench` runs). */
 export const REPO_ROOT = join(__dirname, '..');

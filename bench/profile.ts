@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Stack } from '../scripts/startStack';
-import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../subgraphs/kit/config';
+import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
 import { RESULTS_DIR, normalizeSwitches } from './config';
 import { type ProfileSummary, readCpuProfile, summarizeProfile } from './cpuProfile';
 import { SERVICES, startBenchStack } from './stack';

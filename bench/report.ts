@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
-import type { ServiceName } from '../scripts/startStack';
 import type { BenchPlan } from './config';
-import { SERVICES, type Variant } from './stack';
+import { SERVICES, type ServiceName, type Variant } from './stack';
 import type { CampaignRun, SingleRun } from './workloads';
 
 /** The machine a run measured, from `os`. */

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { Stack } from '../scripts/startStack';
-import { ConfigError, type ConfigSource } from '../subgraphs/kit/config';
+import { ConfigError, type ConfigSource } from '../kit/config';
 import { type BenchPlan, REPO_ROOT, loadBenchConfig, planFor } from './config';
 import { clockTicksPerSecond, readCpuSeconds, readPeakRssMb, resetPeakRss } from './procStats';
 import {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type ServiceName, type Stack, startStack } from '../scripts/startStack';
+import { type Stack, startStack } from '../scripts/startStack';
 import { REPO_ROOT } from './config';
 
 /** The preload that refuses any connection off the loopback interface; every benchmarked process loads it. */
@@ -7,6 +7,9 @@ export const LOOPBACK_GUARD = join(REPO_ROOT, 'tests', 'support', 'loopbackOnly.
 
 /** The two configurations the benchmark compares. */
 export type Variant = 'tailor' | 'baseline';
+
+/** The processes the benchmark measures, in the order results list them: the gateway and the registry's three subgraphs. */
+export type ServiceName = 'gateway' | 'crm' | 'stock' | 'behavior';
 
 /** The service processes, in the order results list them. */
 export const SERVICES: ServiceName[] = ['gateway', 'crm', 'stock', 'behavior'];
@@ -25,7 +28,7 @@ export interface BenchStackOptions {
   /** Extra Node.js flags for every process (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
   /** Receives the processes' log lines (at `warn`, only problems and shutdown notices). */
-  onLine?: (service: ServiceName, line: string) => void;
+  onLine?: (service: string, line: string) => void;
 }
 
 /** Throws unless `url` points at the loopback interface: the benchmark sends traffic nowhere else. */
@@ -41,7 +44,8 @@ export function assertLoopback(url: string): void {
 export async function startBenchStack(options: BenchStackOptions): Promise<Stack> {
   const stack = await startStack({
     dataDir: options.dataDir,
-    ports: { gateway: 0, crm: 0, stock: 0, behavior: 0 },
+    gatewayPort: 0,
+    subgraphPorts: 'free',
     host: '127.0.0.1',
     env: variantEnv(options.variant, options.demoScale),
     nodeArgs: ['--require', LOOPBACK_GUARD, ...(options.nodeArgs ?? [])],

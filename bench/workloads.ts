@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { readManifest } from '../schema/persistedOperations';
+import { readManifest } from '../kit/operationManifest';
 
 /** The demo user ids `u-00001…u-<count>` (the seeded demo users). */
 export function demoIds(count: number): string[] {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import type { Settings } from '../subgraphs/kit/config';
+import type { Settings } from '../kit/config';
 import { gatewaySettings } from '../gateway/src/config';
 import { crmSettings } from '../subgraphs/crm/src/config';
 import { stockSettings } from '../subgraphs/stock/src/config';

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parse as parseYaml, parseDocument } from 'yaml';
-import { type RegisteredSubgraph, compose, readRegistry } from '../schema/compose';
+import { type RegisteredSubgraph, readRegistry } from './composition/readRegistry';
+import { composeSupergraph } from './composition/composeSupergraph';
 import { type SubgraphNames, describeFiles, renderSubgraphFiles, startScript, subgraphNames, subgraphPaths } from './subgraphTemplate';
 
 /** The repository this script belongs to: the default `--root`. */
@@ -93,7 +94,7 @@ export function scaffoldSubgraph(options: ScaffoldOptions): ScaffoldResult {
 
   // Compose in memory first: a name whose field or type clashes with the graph is refused before any write.
   const candidate: RegisteredSubgraph = { name, url: routingUrl, file: schemaFile, sdl: files[paths.schema] };
-  const trial = compose([...registry, candidate]);
+  const trial = composeSupergraph([...registry, candidate]);
   if ('errors' in trial) {
     throw new ScaffoldRefused(
       `A subgraph named "${name}" would not compose with the graph (its field is User.${names.camel}, its type ${names.pascal}Info):\n` +
@@ -113,7 +114,7 @@ export function scaffoldSubgraph(options: ScaffoldOptions): ScaffoldResult {
     writeFileSync(registryFile, withRegistryEntry(registryText, name, routingUrl, relative(dirname(registryFile), schemaFile)));
     writeFileSync(packageFile, withStartScript(packageText, `start:${name}`, startScript(names)));
     // Recompose from what is now on disk, exactly as `npm run compose` does.
-    const result = compose(readRegistry(registryFile));
+    const result = composeSupergraph(readRegistry(registryFile));
     if ('errors' in result) throw new Error(`composition failed after registering "${name}":\n${result.errors.join('\n')}`);
     writeFileSync(supergraphFile, result.supergraphSdl);
   } catch (error) {

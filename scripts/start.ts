@@ -1,14 +1,17 @@
 import { resolve } from 'node:path';
-import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../subgraphs/kit/config';
+import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
 import { type Stack, startStack } from './startStack';
 
-/** Settings of `npm start`: where the data lives and which ports the four processes use. */
+/** Settings of `npm start`: where the data lives and which ports the processes use. */
 export const stackSettings = {
   dataDir: { env: 'TAILOR_DATA_DIR', flag: 'data-dir', schema: settingTypes.string('data'), doc: 'Folder of the SQLite databases.' },
   gatewayPort: { env: 'TAILOR_GATEWAY_PORT', flag: 'gateway-port', schema: settingTypes.port(4000), doc: 'Gateway port.' },
-  crmPort: { env: 'TAILOR_CRM_PORT', flag: 'crm-port', schema: settingTypes.port(4001), doc: 'CRM subgraph port.' },
-  stockPort: { env: 'TAILOR_STOCK_PORT', flag: 'stock-port', schema: settingTypes.port(4002), doc: 'Stock subgraph port.' },
-  behaviorPort: { env: 'TAILOR_BEHAVIOR_PORT', flag: 'behavior-port', schema: settingTypes.port(4003), doc: 'Behavior subgraph port.' },
+  subgraphPorts: {
+    env: 'TAILOR_SUBGRAPH_PORTS',
+    flag: 'subgraph-ports',
+    schema: settingTypes.portMap(),
+    doc: 'Ports of subgraphs by name, e.g. `crm=5001,stock=0` (0 picks a free one), instead of the port of their `routing_url` in `schema/supergraph.yaml`.',
+  },
 } satisfies Settings;
 
 async function main(source: ConfigSource): Promise<void> {
@@ -26,11 +29,8 @@ async function main(source: ConfigSource): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  stack = await startStack({
-    dataDir: config.dataDir,
-    ports: { gateway: config.gatewayPort, crm: config.crmPort, stock: config.stockPort, behavior: config.behaviorPort },
-  });
-  const { gateway, crm, stock, behavior } = stack.services;
+  stack = await startStack({ dataDir: config.dataDir, gatewayPort: config.gatewayPort, subgraphPorts: config.subgraphPorts });
+  const { gateway, ...subgraphs } = stack.services;
   for (const service of Object.values(stack.services)) {
     service.child.once('exit', (code, signal) => {
       if (stopping) return;
@@ -38,17 +38,17 @@ async function main(source: ConfigSource): Promise<void> {
       void shutdown().then(() => process.exit(1));
     });
   }
+  const width = Math.max(8, ...Object.keys(stack.services).map((name) => name.length), ...Object.keys(stack.remote).map((name) => name.length)) + 2;
   process.stdout.write(
     [
       '',
       'Tailor is running.',
-      `  GraphQL   ${gateway.url}/graphql`,
-      `  Gateway   ${gateway.url}/  (health ${gateway.url}/health, ready ${gateway.url}/ready, metrics ${gateway.url}/metrics)`,
-      `  crm       ${crm.url}/graphql`,
-      `  stock     ${stock.url}/graphql`,
-      `  behavior  ${behavior.url}/graphql`,
+      `  ${'GraphQL'.padEnd(width)}${gateway.url}/graphql`,
+      `  ${'Sandbox'.padEnd(width)}${gateway.url}/  (health ${gateway.url}/health, ready ${gateway.url}/ready, metrics ${gateway.url}/metrics)`,
+      ...Object.values(subgraphs).map((s) => `  ${s.name.padEnd(width)}${s.url}/graphql`),
+      ...Object.entries(stack.remote).map(([name, url]) => `  ${name.padEnd(width)}${url}  (not started here: routed to)`),
       '',
-      'Try it:',
+      'Try it (or open the sandbox):',
       `  curl -s ${gateway.url}/graphql -H 'content-type: application/json' \\`,
       `    -d '{"query":"{ user(id: \\"u-00001\\") { firstName recommendations(limit: 4) { reason product { name price { formatted } inStock } } } }"}'`,
       '',

@@ -115,8 +115,8 @@ type ${n.pascal}Info @cacheControl(maxAge: 60, scope: PRIVATE) {
 }
 
 function configFile(n: SubgraphNames): string {
-  return `import { type ConfigOf, type ConfigSource, loadConfig } from '../../kit/config';
-import { subgraphSettings } from '../../kit/settings';
+  return `import { type ConfigOf, type ConfigSource, loadConfig } from '../../../kit/config';
+import { subgraphSettings } from '../../kit/subgraphSettings';
 
 /** Every setting of the ${n.name} subgraph: the kit's, with its own default port. Add its own here. */
 export const ${n.camel}Settings = {
@@ -133,7 +133,7 @@ export const load${n.pascal}Config = (source: ConfigSource): ${n.pascal}Config =
 
 function storeFile(n: SubgraphNames): string {
   return `import { z } from 'zod';
-import type { Clock } from '../../kit/clock';
+import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
 import type { IngestResult } from '../../kit/ingest';
 
@@ -270,10 +270,10 @@ export const ${n.camel}Resolvers: GraphQLResolverMap<${n.pascal}Context> = {
 
 function createFile(n: SubgraphNames): string {
   return `import { join } from 'node:path';
-import type { Clock } from '../../kit/clock';
+import type { Clock } from '../../../kit/clock';
 import { type EntityCache, createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
-import type { Logger } from '../../kit/logger';
+import type { Logger } from '../../../kit/logger';
 import { openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { ${n.pascal}Config } from './config';
@@ -330,7 +330,7 @@ export function create${n.pascal}Subgraph(config: ${n.pascal}Config, options: { 
 }
 
 function mainFile(n: SubgraphNames): string {
-  return `import { runService } from '../../kit/runService';
+  return `import { runService } from '../../../kit/runService';
 import { startSubgraph } from '../../kit/subgraphServer';
 import { load${n.pascal}Config } from './config';
 import { create${n.pascal}Subgraph } from './create${n.pascal}Subgraph';
@@ -344,9 +344,10 @@ runService('${n.name}', async () => {
 }
 
 function testFile(n: SubgraphNames): string {
-  return `import { createLogger } from '../../subgraphs/kit/logger';
-import { counterTotal } from '../../subgraphs/kit/metrics';
-import { type RunningService, startSubgraph } from '../../subgraphs/kit/subgraphServer';
+  return `import { createLogger } from '../../kit/logger';
+import { counterTotal } from '../../kit/metrics';
+import type { RunningService } from '../../kit/runService';
+import { startSubgraph } from '../../subgraphs/kit/subgraphServer';
 import { load${n.pascal}Config } from '../../subgraphs/${n.name}/src/config';
 import { type ${n.pascal}Subgraph, create${n.pascal}Subgraph } from '../../subgraphs/${n.name}/src/create${n.pascal}Subgraph';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, parse } from 'graphql';
-import { cacheControlHeader, readCachePolicy, responseCachePolicy } from '../schema/cachePolicy';
+import { cacheControlHeader, readCachePolicy, responseCachePolicy } from '../kit/cachePolicy';
 
 const SDL = `
   directive @cacheControl(maxAge: Int, scope: CacheControlScope) on FIELD_DEFINITION | OBJECT

@@ -1,6 +1,6 @@
 import { Counter, Registry } from 'prom-client';
 import { createEntityCache } from '../subgraphs/kit/entityCache';
-import { counterTotal } from '../subgraphs/kit/metrics';
+import { counterTotal } from '../kit/metrics';
 import { product, user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 import { createFakeClock } from './support/fakeClock';

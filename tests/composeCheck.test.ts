@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SUPERGRAPH_FILE, checkSupergraph, compose, readRegistry, type RegisteredSubgraph } from '../schema/compose';
+import { SUPERGRAPH_FILE, readRegistry, type RegisteredSubgraph } from '../scripts/composition/readRegistry';
+import { checkSupergraph } from '../scripts/composition/checkSupergraph';
+import { composeSupergraph } from '../scripts/composition/composeSupergraph';
 
 // Every case works on in-memory copies of the real subgraph SDLs: no file of the repository is touched.
 const committed = readFileSync(SUPERGRAPH_FILE, 'utf8');
@@ -22,7 +24,7 @@ function edited(...edits: Edit[]): RegisteredSubgraph[] {
 }
 
 function composed(subgraphs: RegisteredSubgraph[]): string {
-  const result = compose(subgraphs);
+  const result = composeSupergraph(subgraphs);
   if ('errors' in result) throw new Error(result.errors.join('\n'));
   return result.supergraphSdl;
 }
@@ -111,7 +113,7 @@ describe('checkSupergraph', () => {
     const subgraphs = edited(['stock', 'sku: ID!\n  name: String!', 'sku: ID!\n  name: Int!'], ['crm', 'enum LoyaltyTier {', 'type Product @key(fields: "sku") { sku: ID! name: String! }\n\nenum LoyaltyTier {']);
     const result = checkSupergraph({ subgraphs, committedSdl: committed });
     expect(result.ok).toBe(false);
-    const composition = compose(subgraphs);
+    const composition = composeSupergraph(subgraphs);
     if (!('errors' in composition)) throw new Error('expected composition errors');
     expect(result.problems).toEqual(composition.errors);
     expect(composition.details).toEqual(
@@ -129,7 +131,7 @@ describe('checkSupergraph', () => {
   });
 
   it('names the subgraph, file and line of an SDL that does not parse', () => {
-    const composition = compose(edited(['crm', '  GOLD\n', '  GOLD,,\n  {\n']));
+    const composition = composeSupergraph(edited(['crm', '  GOLD\n', '  GOLD,,\n  {\n']));
     if (!('errors' in composition)) throw new Error('expected composition errors');
     expect(composition.details).toEqual([expect.objectContaining({ code: 'INVALID_GRAPHQL', subgraphs: ['crm'], locations: [expect.stringMatching(/^subgraphs\/crm\/schema\.graphql:\d+:\d+ \(crm\)$/)] })]);
   });
@@ -137,7 +139,7 @@ describe('checkSupergraph', () => {
 
 describe('npm run compose -- --check', () => {
   const root = join(__dirname, '..');
-  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'schema/compose.ts', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, APOLLO_TELEMETRY_DISABLED: 'true' } });
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'scripts/compose.ts', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, APOLLO_TELEMETRY_DISABLED: 'true' } });
 
   it('exits 0 with one OK line on the repository as it is, and writes nothing', () => {
     const result = run('--check');

@@ -1,4 +1,4 @@
-import { ConfigError } from '../subgraphs/kit/config';
+import { ConfigError } from '../kit/config';
 import { loadCrmConfig } from '../subgraphs/crm/src/config';
 import { loadStockConfig } from '../subgraphs/stock/src/config';
 import { loadBehaviorConfig } from '../subgraphs/behavior/src/config';
@@ -32,7 +32,7 @@ describe('configuration', () => {
       loadGatewayConfig({ env: { TAILOR_MAX_QUERY_DEPTH: 'deep', TAILOR_SUBGRAPH_URLS: 'crm=nowhere', TAILOR_LOG_LEVEL: 'loud' }, argv: ['--port', '99999', '--colour', 'blue'] }),
     );
     expect(problems).toEqual([
-      '--colour: unknown flag (known: --host, --log-level, --port, --supergraph, --subgraph-urls, --operation-manifest)',
+      '--colour: unknown flag (known: --host, --log-level, --port, --supergraph, --subgraph-urls, --operation-manifest, --rest-routes, --sandbox-example)',
       'TAILOR_LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent',
       '--port="99999": must be 0..65535',
       'TAILOR_SUBGRAPH_URLS="crm=nowhere": "crm=nowhere" is not name=http://host:port/graphql',

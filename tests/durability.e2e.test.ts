@@ -164,7 +164,8 @@ describe('stack start-up failure', () => {
       await expect(
         startStack({
           dataDir,
-          ports: { gateway: 0, crm: 0, stock: 0, behavior: 0 },
+          gatewayPort: 0,
+          subgraphPorts: 'free',
           env: { TAILOR_DEMO_SCALE: 'small', TAILOR_SIGNAL_WINDOW_DAYS: 'abc' },
           nodeArgs: ['--require', LOOPBACK_ONLY],
           onLine: () => undefined,

@@ -1,4 +1,4 @@
-import { formatClientError } from '../subgraphs/kit/errors';
+import { formatClientError } from '../kit/errors';
 import { product, user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 

@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compose, readRegistry } from '../schema/compose';
+import { composeSupergraph } from '../scripts/composition/composeSupergraph';
+import { readRegistry } from '../scripts/composition/readRegistry';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { startGateway } from '../gateway/src/startGateway';
 import { createGatewayMetrics } from '../gateway/src/gatewayMetrics';
 import { createSubgraphDataSource } from '../gateway/src/subgraphDataSource';
-import { createLogger } from '../subgraphs/kit/logger';
+import { createLogger } from '../kit/logger';
 import { user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
@@ -19,7 +20,7 @@ describe('gateway', () => {
   afterAll(() => stack.close());
 
   it('serves any supergraph file it is given, e.g. one composed from the crm subgraph alone', async () => {
-    const crmOnly = compose(readRegistry().filter((s) => s.name === 'crm'));
+    const crmOnly = composeSupergraph(readRegistry().filter((s) => s.name === 'crm'));
     if (!('supergraphSdl' in crmOnly)) throw new Error(crmOnly.errors.join('\n'));
     const dir = mkdtempSync(join(tmpdir(), 'tailor-supergraph-'));
     const file = join(dir, 'crm-only.graphql');

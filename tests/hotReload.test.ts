@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compose, readRegistry, SUPERGRAPH_FILE } from '../schema/compose';
+import { composeSupergraph } from '../scripts/composition/composeSupergraph';
+import { readRegistry, SUPERGRAPH_FILE } from '../scripts/composition/readRegistry';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { type RunningGateway, startGateway } from '../gateway/src/startGateway';
 import { supergraphHash } from '../gateway/src/supergraphFile';
-import { createLogger } from '../subgraphs/kit/logger';
+import { createLogger } from '../kit/logger';
 import { product, user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
@@ -46,7 +47,7 @@ describe('supergraph hot reload', () => {
   });
 
   it('swaps to a new supergraph without a restart, and no request of a steady loop fails during the swap', async () => {
-    const crmOnly = compose(readRegistry().filter((s) => s.name === 'crm'));
+    const crmOnly = composeSupergraph(readRegistry().filter((s) => s.name === 'crm'));
     if (!('supergraphSdl' in crmOnly)) throw new Error(crmOnly.errors.join('\n'));
     expect((await ask('{ product(sku: "A1") { name } }')).body).toEqual({ data: { product: { name: 'Product A1' } } });
 

@@ -7,8 +7,9 @@ import { buildSchema, getNamedType, isObjectType } from 'graphql';
 import { parse as parseYaml } from 'yaml';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { type RunningGateway, startGateway } from '../gateway/src/startGateway';
-import { compose, readRegistry } from '../schema/compose';
-import { createLogger } from '../subgraphs/kit/logger';
+import { composeSupergraph } from '../scripts/composition/composeSupergraph';
+import { readRegistry } from '../scripts/composition/readRegistry';
+import { createLogger } from '../kit/logger';
 import { LOOPBACK_ONLY } from './support/processStack';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
@@ -141,7 +142,7 @@ describe('npm run new-subgraph', () => {
 
   it('recomposes the supergraph with User.loyalty, exactly as npm run compose would', () => {
     const supergraph = readFileSync(join(root, 'schema', 'supergraph.graphql'), 'utf8');
-    const composed = compose(readRegistry(join(root, 'schema', 'supergraph.yaml')));
+    const composed = composeSupergraph(readRegistry(join(root, 'schema', 'supergraph.yaml')));
     if ('errors' in composed) throw new Error(composed.errors.join('\n'));
     expect(supergraph).toBe(composed.supergraphSdl);
     const user = buildSchema(supergraph).getType('User');

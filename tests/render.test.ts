@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readManifest } from '../schema/persistedOperations';
+import { readManifest } from '../kit/operationManifest';
 import { CampaignInputError, type ProgressOutput, type RenderCampaignOptions, htmlFileName, renderCampaign } from '../examples/email/renderCampaign';
 import { DAY, event, product, user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';

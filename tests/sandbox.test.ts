@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildSandboxAssets } from '../gateway/src/sandbox/buildSandboxAssets';
 import { SANDBOX_DIST } from '../gateway/src/sandbox/createSandbox';
+import { OPERATIONS_DIR, readManifest } from '../kit/operationManifest';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
 // The sandbox over HTTP, and its committed bundle: current, and free of anything loaded from elsewhere.
@@ -41,7 +43,7 @@ describe('sandbox over HTTP', () => {
     await stack?.close();
   });
 
-  it('serves the page at / with the example operation and the demo user', async () => {
+  it('serves the page at / with the example of schema/sandbox.yaml: a persisted operation and the demo user', async () => {
     const response = await fetch(`${stack.urls.gateway}/`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -51,7 +53,7 @@ describe('sandbox over HTTP', () => {
     const config = JSON.parse(html.match(/<script id="tailor-sandbox-config" type="application\/json">(.*?)<\/script>/s)![1]);
     expect(config).toEqual({
       endpoint: 'graphql',
-      query: readFileSync(join(__dirname, '..', 'examples', 'personalize.graphql'), 'utf8'),
+      query: readFileSync(join(OPERATIONS_DIR, 'personalize-recipient.graphql'), 'utf8'),
       variables: JSON.stringify({ id: 'u-00001' }, null, 2),
     });
   });
@@ -95,5 +97,59 @@ describe('sandbox over HTTP', () => {
     const again = await fetch(`${stack.urls.gateway}/sandbox/sandbox.js`, { headers: { 'if-none-match': etag } });
     expect(again.status).toBe(304);
     expect((await fetch(`${stack.urls.gateway}/sandbox/nothing.js`)).status).toBe(404);
+  });
+});
+
+describe('sandbox example from configuration', () => {
+  let stack: InProcessStack | undefined;
+  afterEach(async () => {
+    await stack?.close();
+    stack = undefined;
+  });
+
+  const pageConfig = async (url: string) => {
+    const html = await (await fetch(`${url}/`)).text();
+    return JSON.parse(html.match(/<script id="tailor-sandbox-config" type="application\/json">(.*?)<\/script>/s)![1]);
+  };
+
+  it('takes its variables from TAILOR_SANDBOX_VARIABLES when set', async () => {
+    stack = await startInProcessStack({ gatewayEnv: { TAILOR_SANDBOX_VARIABLES: '{"id":"c-42","limit":2}' } });
+    expect((await pageConfig(stack.urls.gateway)).variables).toBe(JSON.stringify({ id: 'c-42', limit: 2 }, null, 2));
+  });
+
+  it('takes another persisted operation from another example file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tailor-sandbox-'));
+    try {
+      writeFileSync(join(dir, 'example.yaml'), 'operation: RecipientProfile\nvariables: { id: c-7 }\n');
+      stack = await startInProcessStack({ gatewayEnv: { TAILOR_SANDBOX_EXAMPLE: join(dir, 'example.yaml') } });
+      expect(await pageConfig(stack.urls.gateway)).toEqual({
+        endpoint: 'graphql',
+        query: readFileSync(join(OPERATIONS_DIR, 'recipient-profile.graphql'), 'utf8'),
+        variables: JSON.stringify({ id: 'c-7' }, null, 2),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start when the example names an operation the manifest does not hold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tailor-sandbox-'));
+    try {
+      writeFileSync(join(dir, 'example.yaml'), 'operation: NoSuchOperation\n');
+      await expect(startInProcessStack({ gatewayEnv: { TAILOR_SANDBOX_EXAMPLE: join(dir, 'example.yaml') } })).rejects.toThrow(
+        /names operation NoSuchOperation, which the manifest does not hold \(it holds: CampaignBatch, PersonalizeRecipient, RecipientProfile, RecipientRecommendations\)/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('shows the example on the plain landing page when the sandbox is off', async () => {
+    stack = await startInProcessStack({ gatewayEnv: { TAILOR_SANDBOX: 'false' } });
+    const html = await (await fetch(`${stack.urls.gateway}/`)).text();
+    expect(html).toContain('<h2>Example: PersonalizeRecipient</h2>');
+    expect(html).toContain('GET /api/v1/users/:id/profile');
+    expect(html).toContain(readManifest().operations.find((op) => op.name === 'PersonalizeRecipient')!.id);
+    expect(html).toContain('variables={&#34;id&#34;:&#34;u-00001&#34;}');
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Liquid, type Template } from 'liquidjs';
-import { MANIFEST_FILE, readManifest } from '../../schema/persistedOperations';
+import { MANIFEST_FILE, readManifest } from '../../kit/operationManifest';
 
 /** The persisted operation every batch is fetched with (schema/operations/campaign-batch.graphql). */
 export const CAMPAIGN_OPERATION = 'CampaignBatch';

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../../subgraphs/kit/config';
+import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../../kit/config';
 
 /** Settings of the screenshot script (flags, or `TAILOR_SCREENSHOT_*` variables). */
 export const screenshotSettings = {

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { type ConfigOf, type ConfigSource, commonSettings, loadConfig, settingTypes } from '../../subgraphs/kit/config';
+import { type ConfigOf, type ConfigSource, commonSettings, loadConfig, settingTypes } from '../../kit/config';
 
 /** The persisted operations built by `npm run operations`. */
 export const DEFAULT_MANIFEST = join(__dirname, '..', '..', 'schema', 'operations', 'manifest.json');
@@ -8,21 +8,11 @@ export const DEFAULT_MANIFEST = join(__dirname, '..', '..', 'schema', 'operation
 /** The supergraph composed by `npm run compose`. */
 export const DEFAULT_SUPERGRAPH = join(__dirname, '..', '..', 'schema', 'supergraph.graphql');
 
-const subgraphUrls = z
-  .string()
-  .default('')
-  .transform((raw, ctx) => {
-    const urls: Record<string, string> = {};
-    for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
-      const match = pair.match(/^([A-Za-z][\w-]*)=(https?:\/\/\S+)$/);
-      if (!match) {
-        ctx.addIssue({ code: 'custom', message: `"${pair}" is not name=http://host:port/graphql` });
-        continue;
-      }
-      urls[match[1]] = match[2];
-    }
-    return urls;
-  });
+/** The REST route table read at start-up. */
+export const DEFAULT_REST_ROUTES = join(__dirname, '..', '..', 'schema', 'operations', 'rest-routes.yaml');
+
+/** What the sandbox and the landing page open with. */
+export const DEFAULT_SANDBOX_EXAMPLE = join(__dirname, '..', '..', 'schema', 'sandbox.yaml');
 
 /** Every setting of the gateway. */
 export const gatewaySettings = {
@@ -42,8 +32,8 @@ export const gatewaySettings = {
   subgraphUrls: {
     env: 'TAILOR_SUBGRAPH_URLS',
     flag: 'subgraph-urls',
-    schema: subgraphUrls,
-    doc: 'Overrides of routing URLs, e.g. `crm=http://10.0.0.5:4001/graphql,stock=…`.',
+    schema: settingTypes.subgraphUrls(),
+    doc: 'Overrides of the supergraph\'s routing URLs, by subgraph name: `name=http://host:port/graphql,…`.',
   },
   maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
   maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest selection nesting a query may have.' },
@@ -70,6 +60,23 @@ export const gatewaySettings = {
     doc: 'Accept operations that are not in the manifest. `false` accepts persisted operations only.',
   },
   introspection: { env: 'TAILOR_INTROSPECTION', schema: settingTypes.boolean(true), doc: 'Allow schema introspection (sandboxes and codegen need it).' },
+  restRoutes: {
+    env: 'TAILOR_REST_ROUTES',
+    flag: 'rest-routes',
+    schema: z.string().min(1).default(DEFAULT_REST_ROUTES).transform((p) => resolve(p)),
+    doc: 'The REST route table (YAML): GET paths that each run one persisted operation.',
+  },
+  sandboxExample: {
+    env: 'TAILOR_SANDBOX_EXAMPLE',
+    flag: 'sandbox-example',
+    schema: z.string().min(1).default(DEFAULT_SANDBOX_EXAMPLE).transform((p) => resolve(p)),
+    doc: 'What the sandbox and the landing page open with (YAML): a persisted operation\'s name and its variables.',
+  },
+  sandboxVariables: {
+    env: 'TAILOR_SANDBOX_VARIABLES',
+    schema: settingTypes.jsonObject(),
+    doc: 'Variables of the sandbox\'s example as a JSON object, instead of those of `TAILOR_SANDBOX_EXAMPLE`.',
+  },
   sandbox: {
     env: 'TAILOR_SANDBOX',
     schema: settingTypes.boolean(true),

@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS, createHttpDurationHistogram, createServiceRegistry } from '../../kit/metrics';
 
 /** The gateway's Prometheus instruments. */
 export interface GatewayMetrics {
@@ -15,10 +16,7 @@ export interface GatewayMetrics {
 
 /** Creates the gateway's registry with its metrics and Node's default process metrics. */
 export function createGatewayMetrics(): GatewayMetrics {
-  const registry = new Registry();
-  registry.setDefaultLabels({ service: 'gateway' });
-  collectDefaultMetrics({ register: registry });
-  const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  const registry = createServiceRegistry('gateway');
   return {
     registry,
     subgraphFetches: new Counter({
@@ -31,7 +29,7 @@ export function createGatewayMetrics(): GatewayMetrics {
       name: 'tailor_subgraph_fetch_duration_seconds',
       help: 'Duration of gateway-to-subgraph fetches.',
       labelNames: ['subgraph', 'outcome'],
-      buckets,
+      buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
     operations: new Counter({
@@ -40,12 +38,6 @@ export function createGatewayMetrics(): GatewayMetrics {
       labelNames: ['outcome'],
       registers: [registry],
     }),
-    httpDuration: new Histogram({
-      name: 'tailor_http_request_duration_seconds',
-      help: 'HTTP request duration, by route and status code.',
-      labelNames: ['route', 'status'],
-      buckets,
-      registers: [registry],
-    }),
+    httpDuration: createHttpDurationHistogram(registry),
   };
 }

@@ -1,5 +1,35 @@
-/** The page at `/`: what this gateway serves and how to query it. Self-contained: no external assets. */
-export function landingPage(): string {
+import type { RestRoute } from './restRoutes';
+import type { SandboxExample } from './sandbox/sandboxExample';
+
+/** What the landing page lists: the example operation and the REST routes this gateway serves. */
+export interface LandingPageContent {
+  example?: SandboxExample;
+  restRoutes: RestRoute[];
+}
+
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * The page at `/` when the sandbox is off: what this gateway serves and how to query it, with the
+ * configured example operation as a `curl` command. Self-contained: no external assets.
+ */
+export function landingPage(content: LandingPageContent): string {
+  const routes = content.restRoutes.map((r) => `<li><code>GET ${escapeHtml(r.path)}</code>: runs <code>${escapeHtml(r.operation)}</code></li>`);
+  let example = '';
+  if (content.example) {
+    const { operation, variables } = content.example;
+    const body = JSON.stringify({ query: operation.body, operationName: operation.name, variables });
+    const hashed = JSON.stringify({ persistedQuery: { version: 1, sha256Hash: operation.id } });
+    example = `<h2>Example: ${escapeHtml(operation.name)}</h2>
+<pre>${escapeHtml(operation.body)}</pre>
+<p>As a POST with its text, or as a GET with its hash alone (a persisted operation):</p>
+<pre>curl -s "$GATEWAY/graphql" -H 'content-type: application/json' \\
+  -d ${escapeHtml(shellQuote(body))}
+
+curl -s -G "$GATEWAY/graphql" \\
+  --data-urlencode ${escapeHtml(shellQuote(`variables=${JSON.stringify(variables)}`))} \\
+  --data-urlencode ${escapeHtml(shellQuote(`extensions=${hashed}`))}</pre>`;
+  }
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Tailor gateway</title>
@@ -7,15 +37,20 @@ export function landingPage(): string {
 </head>
 <body>
 <h1>Tailor gateway</h1>
-<p>One GraphQL endpoint for email personalization: users and consent (crm), catalog and live stock (stock), browsing and recommendations (behavior).</p>
+<p>One GraphQL endpoint for email personalization, over the subgraphs of its supergraph.</p>
 <ul>
 <li><code>POST /graphql</code> or <code>GET /graphql?query=…</code>: the graph</li>
+${routes.join('\n')}
 <li><code>GET /health</code>, <code>GET /ready</code>: liveness and readiness</li>
 <li><code>GET /metrics</code>: Prometheus metrics</li>
 </ul>
-<pre>curl -s http://127.0.0.1:4000/graphql -H 'content-type: application/json' \\
-  -d '{"query":"{ user(id: \\"u-00001\\") { firstName recommendations(limit: 4) { reason product { name price { formatted } } } } }"}'</pre>
+${example}
 </body>
 </html>
 `;
+}
+
+/** `text` as one single-quoted shell word. */
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,6 +1,6 @@
 import './telemetry';
-import { createLogger } from '../../subgraphs/kit/logger';
-import { runService } from '../../subgraphs/kit/runService';
+import { createLogger } from '../../kit/logger';
+import { runService } from '../../kit/runService';
 import { loadGatewayConfig } from './config';
 import { startGateway } from './startGateway';
 

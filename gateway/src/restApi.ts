@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServer, BaseContext } from '@apollo/server';
 import { Kind, type OperationDefinitionNode, parse, print } from 'graphql';
-import type { OperationManifest, PersistedOperation } from '../../schema/persistedOperations';
-import type { RestRoute } from '../../schema/operations/restRoutes';
-import { ErrorCode } from '../../subgraphs/kit/errors';
-import { sendError } from '../../subgraphs/kit/http';
+import type { OperationManifest, PersistedOperation } from '../../kit/operationManifest';
+import type { RestRoute } from './restRoutes';
+import { ErrorCode } from '../../kit/errors';
+import { sendError } from '../../kit/http/sendJson';
 import { RETRY_AFTER_SECONDS } from './subgraphUnavailablePlugin';
 
 
@@ -33,12 +33,12 @@ export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: Opera
       const match = compiled.map((c) => ({ c, m: c.pattern.exec(path) })).find((x) => x.m);
       if (!match) {
         if (!path.startsWith('/api/')) return false;
-        sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: ${routes.map((r) => r.path).join(', ')}.`);
+        sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${routes.map((r) => r.path).join(', ')}.`);
         return true;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('allow', 'GET, HEAD');
-        sendError(res, 405, ErrorCode.BAD_USER_INPUT, `Use GET for ${match.c.route.path}.`);
+        sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use GET for ${match.c.route.path}.`);
         return true;
       }
       await serve(req, res, match.c, match.m!);
@@ -82,7 +82,7 @@ export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: Opera
     const root = (data as Record<string, unknown> | undefined)?.[route.route.root];
     if (root === null || root === undefined) {
       const id = variables.id === undefined ? '' : ` with id ${JSON.stringify(variables.id)}`;
-      return sendError(res, 404, 'NOT_FOUND', `No ${route.route.root}${id}.`);
+      return sendError(res, 404, ErrorCode.NOT_FOUND, `No ${route.route.root}${id}.`);
     }
     const text = JSON.stringify(hoist(root, new Set(route.route.hoist ?? [])));
     const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;

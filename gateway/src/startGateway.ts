@@ -3,21 +3,29 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
-import { type CachePolicy, readCachePolicy } from '../../schema/cachePolicy';
-import { restRoutes } from '../../schema/operations/restRoutes';
-import { createPersistedQueryCache, readManifest } from '../../schema/persistedOperations';
-import { createCacheControlPlugin } from '../../subgraphs/kit/cacheControlPlugin';
-import { apolloDefaults } from '../../subgraphs/kit/apolloDefaults';
-import { createRequestHandler, handleGraphQLRequest, sendError, sendJson, sendMetrics } from '../../subgraphs/kit/http';
-import type { Logger } from '../../subgraphs/kit/logger';
-import { type RunningService, closeServer, listenOn } from '../../subgraphs/kit/subgraphServer';
+import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
+import { apolloDefaults } from '../../kit/apolloDefaults';
+import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
+import { ErrorCode } from '../../kit/errors';
+import { closeServer } from '../../kit/http/closeServer';
+import { createRequestHandler } from '../../kit/http/createRequestHandler';
+import { handleGraphQLRequest } from '../../kit/http/handleGraphQLRequest';
+import { listenOn } from '../../kit/http/listenOn';
+import { sendError, sendJson } from '../../kit/http/sendJson';
+import { sendMetrics } from '../../kit/http/sendMetrics';
+import type { Logger } from '../../kit/logger';
+import { readManifest } from '../../kit/operationManifest';
+import type { RunningService } from '../../kit/runService';
 import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
 import { landingPage } from './landingPage';
+import { createPersistedQueryCache } from './persistedQueryCache';
 import { createQueryLimitRules } from './queryLimits';
-import { createSupergraphFile } from './supergraphFile';
 import { createRestApi } from './restApi';
+import { readRestRoutes } from './restRoutes';
 import { createSandbox } from './sandbox/createSandbox';
+import { readSandboxExample } from './sandbox/sandboxExample';
+import { createSupergraphFile } from './supergraphFile';
 import { createSubgraphDataSource } from './subgraphDataSource';
 import { subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
 
@@ -37,6 +45,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const supergraph = createSupergraphFile(config.supergraph, { watch: config.watchSupergraph, logger });
   const manifest = readManifest(config.operationManifest);
   const persistedIds = new Set(manifest.operations.map((op) => op.id));
+  const restRoutes = readRestRoutes(config.restRoutes);
+  const example = readSandboxExample(config.sandboxExample, manifest, config.sandboxVariables);
   let policy: CachePolicy = readCachePolicy(supergraph.initialSdl);
   let ready = false;
 
@@ -82,7 +92,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return known ? undefined : 'This gateway answers persisted operations only: send extensions.persistedQuery.sha256Hash of an operation in its manifest.';
       };
 
-  const sandbox = config.sandbox ? createSandbox() : undefined;
+  const sandbox = config.sandbox ? createSandbox({ query: example.operation.body, variables: example.variables }) : undefined;
+  const landing = Buffer.from(landingPage({ example, restRoutes }));
+  const routeList = ['/graphql', ...restRoutes.map((r) => r.path), '/health', '/ready', '/metrics', '/'].join(', ');
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (sandbox?.serve(req, res, path)) return;
@@ -102,15 +114,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           : sendJson(res, 503, { status: 'starting' }, { 'cache-control': 'no-store' });
       case '/metrics':
         return sendMetrics(res, metrics.registry);
-      case '/': {
-        const html = landingPage();
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html), 'cache-control': 'no-store' });
-        res.end(html);
+      case '/':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': landing.length, 'cache-control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : landing);
         return;
-      }
       default:
         if (await rest.handle(req, res, path)) return;
-        return sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: /graphql, /api/v1/…, /health, /ready, /metrics, /.`);
+        return sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${routeList}.`);
     }
   }
 

@@ -3,7 +3,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
-import { ErrorCode } from '../../subgraphs/kit/errors';
+import { ErrorCode } from '../../kit/errors';
 import type { GatewayMetrics } from './gatewayMetrics';
 
 /** Options of `createSubgraphDataSource`. */

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { ErrorCode } from '../../subgraphs/kit/errors';
+import { ErrorCode } from '../../kit/errors';
 
 /** Seconds a client should wait before retrying when a subgraph is down. */
 export const RETRY_AFTER_SECONDS = 5;

@@ -2,7 +2,7 @@ import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { SupergraphSdlHook } from '@apollo/gateway';
-import type { Logger } from '../../subgraphs/kit/logger';
+import type { Logger } from '../../kit/logger';
 
 /** What the gateway serves now, and the last supergraph file it refused. */
 export interface SupergraphStatus {

@@ -1,6 +1,6 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { z } from 'zod';
-import { ErrorCode } from './errors';
+import { ErrorCode } from '../../kit/errors';
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const DATE_TIME_HELP = 'must be an ISO-8601 date and time with a time zone, e.g. "2026-11-28T09:30:00Z"';

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
-import type { Clock } from './clock';
+import type { Clock } from '../../kit/clock';
 
 /** Options of an entity cache. Both bounds are required: an unbounded cache is refused. */
 export interface EntityCacheOptions {

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { GraphQLError } from 'graphql';
-import { ErrorCode, type ItemProblem, batchTooLargeError, invalidBatchError } from './errors';
-import { BodyTooLargeError, readBody, sendError, sendJson } from './http';
-import type { SubgraphMetrics } from './metrics';
+import { ErrorCode, type ItemProblem, batchTooLargeError, invalidBatchError } from '../../kit/errors';
+import { BodyTooLargeError, readBody } from '../../kit/http/readBody';
+import { sendError, sendJson } from '../../kit/http/sendJson';
+import type { SubgraphMetrics } from './subgraphMetrics';
 
 /** The outcome of an applied batch, as the `IngestResult` type gives it. */
 export interface IngestResult {
@@ -115,7 +116,7 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
         sendJson(res, 200, run(items), { 'cache-control': 'no-store' });
       } catch (error) {
         if (!(error instanceof BatchRefused)) throw error;
-        sendError(res, error.status, String(error.error.extensions.code), error.message, withoutCode(error.error.extensions));
+        sendError(res, error.status, error.error.extensions.code as ErrorCode, error.message, withoutCode(error.error.extensions));
       }
     },
   };

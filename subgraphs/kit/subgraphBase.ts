@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DocumentNode, parse } from 'graphql';
-import { type CachePolicy, readCachePolicy } from '../../schema/cachePolicy';
-import { type Clock, systemClock } from './clock';
+import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
+import { type Clock, systemClock } from '../../kit/clock';
 import { type Database, type SyncMode, openDatabase } from './database';
 import type { EntityCacheOptions } from './entityCache';
-import { type Logger, createLogger } from './logger';
-import { type SubgraphMetrics, createSubgraphMetrics } from './metrics';
+import { type Logger, createLogger } from '../../kit/logger';
+import { type SubgraphMetrics, createSubgraphMetrics } from './subgraphMetrics';
 
 /** What every subgraph opens at start-up, before its own store and resolvers. */
 export interface SubgraphBase {

@@ -1,17 +1,22 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ApolloServer, type BaseContext } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import type { DocumentNode } from 'graphql';
-import { type CachePolicy, readCachePolicy } from '../../schema/cachePolicy';
-import { createCacheControlPlugin } from './cacheControlPlugin';
-import { apolloDefaults } from './apolloDefaults';
-import { ErrorCode } from './errors';
-import { createRequestHandler, handleGraphQLRequest, sendError, sendJson, sendMetrics } from './http';
+import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
+import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
+import { apolloDefaults } from '../../kit/apolloDefaults';
+import { ErrorCode } from '../../kit/errors';
+import { createRequestHandler } from '../../kit/http/createRequestHandler';
+import { handleGraphQLRequest } from '../../kit/http/handleGraphQLRequest';
+import { sendError, sendJson } from '../../kit/http/sendJson';
+import { sendMetrics } from '../../kit/http/sendMetrics';
+import { closeServer } from '../../kit/http/closeServer';
+import { listenOn } from '../../kit/http/listenOn';
+import type { Logger } from '../../kit/logger';
+import type { RunningService } from '../../kit/runService';
 import type { Ingestor } from './ingest';
-import type { Logger } from './logger';
-import type { SubgraphMetrics } from './metrics';
+import type { SubgraphMetrics } from './subgraphMetrics';
 
 /** Everything that makes one subgraph: the same shape for Tailor's own and for partners'. */
 export interface SubgraphDefinition<TContext extends BaseContext> {
@@ -31,14 +36,6 @@ export interface SubgraphDefinition<TContext extends BaseContext> {
   extraRoutes?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> | boolean }[];
   /** Called once the HTTP server has stopped, e.g. to close the database. */
   onClose?: () => void | Promise<void>;
-}
-
-/** A service listening on a port. */
-export interface RunningService {
-  url: string;
-  port: number;
-  /** Stops accepting connections, lets in-flight requests finish, then releases resources. */
-  close(): Promise<void>;
 }
 
 /** A subgraph's Apollo Server, built but not listening: tests can execute operations on it directly. */
@@ -67,7 +64,10 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
     }
     const ingestor = ingestRoutes.get(path);
     if (ingestor) {
-      if (req.method !== 'POST') return sendError(res, 405, ErrorCode.BAD_USER_INPUT, `Use POST to send a ${ingestor.kind} batch.`);
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST');
+        return sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use POST to send a ${ingestor.kind} batch.`);
+      }
       return ingestor.handleHttp(req, res);
     }
     if (path === '/health') return sendJson(res, 200, { status: 'ok', service: def.name }, { 'cache-control': 'no-store' });
@@ -76,7 +76,7 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
       if (path.startsWith(extra.prefix) && (await extra.handle(req, res, path))) return;
     }
     const known = ['/graphql', ...ingestRoutes.keys(), '/health', '/metrics', ...(def.extraRoutes ?? []).map((r) => `${r.prefix}…`)];
-    sendError(res, 404, 'NOT_FOUND', `No route ${path}. Routes: ${known.join(', ')}.`);
+    sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${known.join(', ')}.`);
   }
 
   const known = new Set(['/graphql', '/health', '/metrics', ...ingestRoutes.keys()]);
@@ -113,24 +113,4 @@ export async function startSubgraph<TContext extends BaseContext>(
       await def.onClose?.();
     },
   };
-}
-
-/** Opens `server` on `host:port` and resolves with the bound port. */
-export function listenOn(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-/** Stops accepting connections, waits for in-flight requests, then closes idle keep-alive sockets. */
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), 5_000).unref();
-  });
 }

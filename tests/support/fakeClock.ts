@@ -1,4 +1,4 @@
-import type { Clock } from '../../subgraphs/kit/clock';
+import type { Clock } from '../../kit/clock';
 
 /** A clock that only moves when a test moves it. */
 export interface FakeClock extends Clock {

@@ -1,4 +1,4 @@
-import type { DemoProduct, DemoUser } from '../../subgraphs/kit/demoData';
+import type { DemoProduct, DemoUser } from '../../demo/demoData';
 import type { EventInput } from '../../subgraphs/behavior/src/behaviorStore';
 
 export const HOUR = 3_600_000;

@@ -1,6 +1,7 @@
-import { createLogger } from '../../subgraphs/kit/logger';
-import { counterTotal } from '../../subgraphs/kit/metrics';
-import { type RunningService, startSubgraph } from '../../subgraphs/kit/subgraphServer';
+import { createLogger } from '../../kit/logger';
+import { counterTotal } from '../../kit/metrics';
+import { type RunningService } from '../../kit/runService';
+import { startSubgraph } from '../../subgraphs/kit/subgraphServer';
 import { loadCrmConfig } from '../../subgraphs/crm/src/config';
 import { type CrmSubgraph, createCrmSubgraph } from '../../subgraphs/crm/src/createCrmSubgraph';
 import { loadStockConfig } from '../../subgraphs/stock/src/config';

@@ -1,7 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ServiceName, type Stack, startStack } from '../../scripts/startStack';
+import { type Stack, startStack } from '../../scripts/startStack';
+
+/** A process of the stack: `gateway` or a subgraph's name. */
+export type ServiceName = string;
 
 /** The preload that refuses any connection off the loopback interface, for every spawned process. */
 export const LOOPBACK_ONLY = join(__dirname, 'loopbackOnly.cjs');
@@ -23,7 +26,7 @@ export interface LogLine {
   line: string;
 }
 
-/** The four real processes of `npm start`, on free loopback ports, over a fresh data folder. */
+/** The real processes of `npm start`, on free loopback ports, over a fresh data folder. */
 export interface ProcessStack {
   stack: Stack;
   dataDir: string;
@@ -49,7 +52,8 @@ export async function startProcessStack(options: ProcessStackOptions): Promise<P
   try {
     stack = await startStack({
       dataDir,
-      ports: { gateway: 0, crm: 0, stock: 0, behavior: 0 },
+      gatewayPort: 0,
+      subgraphPorts: 'free',
       host: '127.0.0.1',
       env: { TAILOR_DEMO_SCALE: options.scale, TAILOR_LOG_LEVEL: 'warn', ...options.env },
       nodeArgs: ['--require', LOOPBACK_ONLY],

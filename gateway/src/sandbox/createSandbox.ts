@@ -8,15 +8,12 @@ import { type SandboxPageConfig, sandboxPage } from './sandboxPage';
 /** Where the built sandbox assets live (`npm run build:sandbox`); committed, so serving them needs no build step. */
 export const SANDBOX_DIST = join(__dirname, 'dist');
 
-/** The operation the sandbox opens with. */
-export const EXAMPLE_OPERATION = join(__dirname, '..', '..', '..', 'examples', 'personalize.graphql');
-
 /** Options of `createSandbox`. */
 export interface SandboxOptions {
-  /** The operation the first tab shows (default: examples/personalize.graphql). */
-  query?: string;
-  /** Its variables (default: the demo user u-00001). */
-  variables?: Record<string, unknown>;
+  /** The operation the first tab shows. */
+  query: string;
+  /** Its variables. */
+  variables: Record<string, unknown>;
   /** Folder of the built assets (default: gateway/src/sandbox/dist). */
   dist?: string;
 }
@@ -41,7 +38,7 @@ const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8',
  * The GraphiQL sandbox, served from the gateway's own bundled assets so it works with no internet
  * access: the page at `/` (and at `GET /graphql` for a browser), and its script and stylesheet under `/sandbox/`.
  */
-export function createSandbox(options: SandboxOptions = {}): Sandbox {
+export function createSandbox(options: SandboxOptions): Sandbox {
   const dist = options.dist ?? SANDBOX_DIST;
   const assets = new Map<string, Asset>();
   for (const name of ['sandbox.js', 'sandbox.css']) {
@@ -56,8 +53,8 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   }
   const config: SandboxPageConfig = {
     endpoint: 'graphql',
-    query: options.query ?? readFileSync(EXAMPLE_OPERATION, 'utf8'),
-    variables: JSON.stringify(options.variables ?? { id: 'u-00001' }, null, 2),
+    query: options.query,
+    variables: JSON.stringify(options.variables, null, 2),
   };
   // Relative URLs resolve to /sandbox/… from both / and /graphql; the etag busts a stale browser cache.
   const version = (path: string) => `${path.slice(1)}?v=${encodeURIComponent(assets.get(path)!.etag.slice(1, 9))}`;

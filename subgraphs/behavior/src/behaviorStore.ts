@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { Clock } from '../../kit/clock';
+import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
 import { zDateTime } from '../../kit/dateTime';
-import type { DemoEvent } from '../../kit/demoData';
+import type { DemoEvent } from '../../../demo/demoData';
 import type { IngestResult } from '../../kit/ingest';
 import type { BehaviorEvent, CoView } from './signals';
 

@@ -1,5 +1,5 @@
-import { type ConfigOf, type ConfigSource, loadConfig, settingTypes } from '../../kit/config';
-import { subgraphSettings } from '../../kit/settings';
+import { type ConfigOf, type ConfigSource, loadConfig, settingTypes } from '../../../kit/config';
+import { subgraphSettings } from '../../kit/subgraphSettings';
 
 /** Every setting of the behavior subgraph. */
 export const behaviorSettings = {

@@ -1,4 +1,4 @@
-import { runService } from '../../kit/runService';
+import { runService } from '../../../kit/runService';
 import { startSubgraph } from '../../kit/subgraphServer';
 import { loadBehaviorConfig } from './config';
 import { createBehaviorSubgraph } from './createBehaviorSubgraph';

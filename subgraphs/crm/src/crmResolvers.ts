@@ -1,6 +1,6 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { DateTimeScalar, formatDateTime } from '../../kit/dateTime';
-import { badArgumentError } from '../../kit/errors';
+import { badArgumentError } from '../../../kit/errors';
 import type { Ingestor } from '../../kit/ingest';
 import type { CrmLoaders } from './crmLoaders';
 import type { Consent, CrmStore, UserInput, UserProfile } from './crmStore';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { Clock } from '../../kit/clock';
+import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
-import type { DemoUser } from '../../kit/demoData';
-import type { ItemProblem } from '../../kit/errors';
+import type { DemoUser } from '../../../demo/demoData';
+import type { ItemProblem } from '../../../kit/errors';
 import type { IndexedItem, IngestResult } from '../../kit/ingest';
 
 export const LOYALTY_TIERS = ['NONE', 'BRONZE', 'SILVER', 'GOLD', 'PLATINUM'] as const;

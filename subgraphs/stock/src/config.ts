@@ -1,5 +1,8 @@
-import { type ConfigOf, type ConfigSource, loadConfig, settingTypes } from '../../kit/config';
-import { subgraphSettings } from '../../kit/settings';
+import { z } from 'zod';
+import { type ConfigOf, type ConfigSource, loadConfig, settingTypes } from '../../../kit/config';
+import { subgraphSettings } from '../../kit/subgraphSettings';
+
+const DEFAULT_BEHAVIOR_URL = 'http://127.0.0.1:4003/graphql';
 
 /** Every setting of the stock subgraph. */
 export const stockSettings = {
@@ -12,8 +15,13 @@ export const stockSettings = {
   behaviorUrl: {
     env: 'TAILOR_BEHAVIOR_URL',
     flag: 'behavior-url',
-    schema: settingTypes.url('http://127.0.0.1:4003/graphql'),
-    doc: 'GraphQL endpoint of the behavior subgraph, for the trending ranking.',
+    schema: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }).optional(),
+    doc: `GraphQL endpoint of the behavior subgraph, for the trending ranking. Unset: behavior's URL in \`TAILOR_SUBGRAPH_URLS\`, else \`${DEFAULT_BEHAVIOR_URL}\`.`,
+  },
+  subgraphUrls: {
+    env: 'TAILOR_SUBGRAPH_URLS',
+    schema: settingTypes.subgraphUrls(),
+    doc: 'The stack\'s routing table, `name=http://host:port/graphql,…` (`npm start` sets it for every process).',
   },
   demoAssetUrl: {
     env: 'TAILOR_DEMO_ASSET_URL',
@@ -27,7 +35,11 @@ export const stockSettings = {
   },
 };
 
-export type StockConfig = ConfigOf<typeof stockSettings>;
+/** The stock subgraph's validated configuration, with the behavior URL settled. */
+export type StockConfig = Omit<ConfigOf<typeof stockSettings>, 'behaviorUrl'> & { behaviorUrl: string };
 
 /** Reads and validates the stock subgraph's configuration; throws a `ConfigError` naming every bad setting. */
-export const loadStockConfig = (source: ConfigSource): StockConfig => loadConfig(stockSettings, source);
+export function loadStockConfig(source: ConfigSource): StockConfig {
+  const config = loadConfig(stockSettings, source);
+  return { ...config, behaviorUrl: config.behaviorUrl ?? config.subgraphUrls.behavior ?? DEFAULT_BEHAVIOR_URL };
+}

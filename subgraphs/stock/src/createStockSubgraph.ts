@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import type { Clock } from '../../kit/clock';
-import { demoCatalog } from '../../kit/demoData';
+import type { Clock } from '../../../kit/clock';
+import { demoCatalog } from '../../../demo/demoData';
 import { createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
-import type { Logger } from '../../kit/logger';
-import { DEMO_SCALES } from '../../kit/settings';
+import type { Logger } from '../../../kit/logger';
+import { DEMO_SCALES } from '../../../demo/demoData';
 import { openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { StockConfig } from './config';

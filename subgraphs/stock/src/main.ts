@@ -1,4 +1,4 @@
-import { runService } from '../../kit/runService';
+import { runService } from '../../../kit/runService';
 import { startSubgraph } from '../../kit/subgraphServer';
 import { loadStockConfig } from './config';
 import { createStockSubgraph } from './createStockSubgraph';

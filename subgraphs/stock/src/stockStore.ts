@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { Clock } from '../../kit/clock';
+import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
 import { zDateTime } from '../../kit/dateTime';
-import type { DemoProduct } from '../../kit/demoData';
-import type { ItemProblem } from '../../kit/errors';
+import type { DemoProduct } from '../../../demo/demoData';
+import type { ItemProblem } from '../../../kit/errors';
 import type { IndexedItem, IngestResult } from '../../kit/ingest';
 
 /** A product's catalog fields: non-critical, safe to cache for minutes. */

@@ -1,8 +1,8 @@
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
-import type { Clock } from '../../kit/clock';
-import { ErrorCode } from '../../kit/errors';
+import type { Clock } from '../../../kit/clock';
+import { ErrorCode } from '../../../kit/errors';
 import type { TrendingEntry } from './rankRecommendations';
 
 /** The trending ranking, as computed by the behaviour service. */

@@ -96,6 +96,60 @@ export const settingTypes = {
   url: (fallback: string) => z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }).default(fallback),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   host: () => z.string().min(1).default('127.0.0.1'),
+  /** `name=http://host:port/graphql,…`, by subgraph name; empty by default. */
+  subgraphUrls: () =>
+    z
+      .string()
+      .default('')
+      .transform((raw, ctx) => {
+        const urls: Record<string, string> = {};
+        for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+          const match = pair.match(/^([A-Za-z][\w-]*)=(https?:\/\/\S+)$/);
+          if (!match) {
+            ctx.addIssue({ code: 'custom', message: `"${pair}" is not name=http://host:port/graphql` });
+            continue;
+          }
+          urls[match[1]] = match[2];
+        }
+        return urls;
+      }),
+  /** `name=port,…`, by service name (0 picks a free port); empty by default. */
+  portMap: () =>
+    z
+      .string()
+      .default('')
+      .transform((raw, ctx) => {
+        const ports: Record<string, number> = {};
+        for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+          const match = pair.match(/^([A-Za-z][\w-]*)=(\d{1,5})$/);
+          if (!match || Number(match[2]) > 65535) {
+            ctx.addIssue({ code: 'custom', message: `"${pair}" is not name=port (a port is 0..65535)` });
+            continue;
+          }
+          ports[match[1]] = Number(match[2]);
+        }
+        return ports;
+      }),
+  /** A JSON object, e.g. `{"id":"c-1"}`; unset by default. */
+  jsonObject: () =>
+    z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined) return undefined;
+        let value: unknown;
+        try {
+          value = JSON.parse(raw);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object, e.g. {"id":"u-1"}' });
+          return z.NEVER;
+        }
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object, e.g. {"id":"u-1"}' });
+          return z.NEVER;
+        }
+        return value as Record<string, unknown>;
+      }),
 };
 
 /** Settings every service shares: where it listens and how it logs. */

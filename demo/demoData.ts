@@ -13,6 +13,12 @@ export interface DemoScale {
   sessionsPerUser: number;
 }
 
+/** The demo's sizes, by `TAILOR_DEMO_SCALE`: `full` for the stack, `small` for quick tests. */
+export const DEMO_SCALES = {
+  full: { productsPerCategory: 250, users: 20_000, sessionsPerUser: 2.5 },
+  small: { productsPerCategory: 20, users: 300, sessionsPerUser: 3 },
+} as const satisfies Record<string, DemoScale>;
+
 
 export interface DemoProduct {
   sku: string;

@@ -1,47 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
-import type { Histogram, Registry } from 'prom-client';
-import { ErrorCode } from './errors';
-import type { Logger } from './logger';
-
-/** A request body over the configured size limit. */
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`Request body is larger than the limit of ${limit} bytes.`);
-  }
-}
-
-/** Reads a request body, refusing it as soon as it passes `limitBytes`. */
-export async function readBody(req: IncomingMessage, limitBytes: number): Promise<string> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limitBytes) {
-    req.resume();
-    throw new BodyTooLargeError(limitBytes);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) {
-      req.resume();
-      throw new BodyTooLargeError(limitBytes);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Sends a JSON response. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-/** Sends a JSON error body `{ error: { code, message, ... } }`. */
-export function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}): void {
-  sendJson(res, status, { error: { code, message, ...extra } }, { 'cache-control': 'no-store' });
-}
+import { ErrorCode } from '../errors';
+import { BodyTooLargeError, readBody } from './readBody';
+import { sendGraphQLError } from './sendJson';
 
 /** Options of `handleGraphQLRequest`. */
 export interface GraphQLHttpOptions<TContext extends BaseContext> {
@@ -133,42 +94,4 @@ function operationFromSearch(search: URLSearchParams): { query?: string; extensi
     extensions = undefined;
   }
   return { query: search.get('query') ?? undefined, extensions };
-}
-
-function sendGraphQLError(res: ServerResponse, status: number, code: string, message: string): void {
-  sendJson(res, status, { errors: [{ message, extensions: { code } }] }, { 'cache-control': 'no-store' });
-}
-
-/** Options of `createRequestHandler`. */
-export interface RequestHandlerOptions {
-  /** Serves one request for `path`. */
-  route: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
-  /** The metric label of a path: known routes by name, anything else as `other`. */
-  routeLabel: (path: string) => string;
-  httpDuration: Histogram<'route' | 'status'>;
-  logger: Logger;
-}
-
-/** Wraps a router with timing by route and status, and a plain 500 for anything it throws. */
-export function createRequestHandler(options: RequestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  return async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const stop = options.httpDuration.startTimer({ route: options.routeLabel(path) });
-    try {
-      await options.route(req, res, path);
-    } catch (error) {
-      options.logger.error({ err: error, path }, 'request failed');
-      if (!res.headersSent) sendError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error. The details are in the server log.');
-      else res.end();
-    } finally {
-      stop({ status: String(res.statusCode) });
-    }
-  };
-}
-
-/** Serves a registry's metrics in Prometheus text format. */
-export async function sendMetrics(res: ServerResponse, registry: Registry): Promise<void> {
-  const text = await registry.metrics();
-  res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
-  res.end(text);
 }

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { DocumentNode } from 'graphql';
-import { type CacheHint, type CachePolicy, cacheControlHeader, responseCachePolicy } from '../../schema/cachePolicy';
+import { type CacheHint, type CachePolicy, cacheControlHeader, responseCachePolicy } from './cachePolicy';
 
 const UNCACHEABLE: CacheHint = { maxAge: 0, scope: 'PRIVATE' };
 

@@ -7,10 +7,26 @@ import { GraphQLError } from 'graphql';
 export enum ErrorCode {
   /** The request itself is wrong: fix it, do not retry. */
   BAD_USER_INPUT = 'BAD_USER_INPUT',
-  /** A batch is larger than the configured limit: split it, then retry. */
-  BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
+  /** The request is not a GraphQL-over-HTTP request Tailor can read (e.g. a GET with no query). */
+  BAD_REQUEST = 'BAD_REQUEST',
+  /** The operation text does not parse. */
+  GRAPHQL_PARSE_FAILED = 'GRAPHQL_PARSE_FAILED',
+  /** The operation does not validate against the schema, or is over a depth or alias limit. */
+  GRAPHQL_VALIDATION_FAILED = 'GRAPHQL_VALIDATION_FAILED',
+  /** The document holds no operation by the given `operationName`, or several and none was named. */
+  OPERATION_RESOLUTION_FAILURE = 'OPERATION_RESOLUTION_FAILURE',
+  /** A hash the gateway does not know: send the query text once (APQ). */
+  PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
+  /** This server does not take persisted queries (subgraphs). */
+  PERSISTED_QUERY_NOT_SUPPORTED = 'PERSISTED_QUERY_NOT_SUPPORTED',
   /** Only the persisted operations of the manifest are accepted here: send a known hash. */
   PERSISTED_QUERY_REQUIRED = 'PERSISTED_QUERY_REQUIRED',
+  /** A batch is larger than the configured limit: split it, then retry. */
+  BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
+  /** No such route, or no such resource behind it (e.g. an unknown recipient on a REST route). */
+  NOT_FOUND = 'NOT_FOUND',
+  /** The route exists but not for this HTTP method; the `Allow` header lists the ones it takes. */
+  METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED',
   /** A service the answer needs could not be reached: retry later. */
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
   /** Something failed inside Tailor; details are in the server log, never in the response. */
@@ -49,15 +65,16 @@ export function batchTooLargeError(kind: string, size: number, limit: number): G
 }
 
 /** Codes a client may see as they are; anything else is masked as an internal error. */
-const CLIENT_CODES = new Set<string>([
-  ...Object.values(ErrorCode).filter((code) => code !== ErrorCode.INTERNAL_SERVER_ERROR),
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-  'OPERATION_RESOLUTION_FAILURE',
-  'BAD_REQUEST',
-]);
+const CLIENT_CODES = new Set<string>(Object.values(ErrorCode).filter((code) => code !== ErrorCode.INTERNAL_SERVER_ERROR));
+
+/**
+ * Codes that Apollo Gateway and graphql-js give client mistakes, and the client code each one means.
+ * The gateway reports an operation it cannot plan (`INVALID_GRAPHQL`), e.g. one whose `operationName`
+ * names no operation of the document, without Apollo Server's own code.
+ */
+const CLIENT_CODE_OF: Record<string, ErrorCode> = {
+  INVALID_GRAPHQL: ErrorCode.OPERATION_RESOLUTION_FAILURE,
+};
 
 /** A formatted GraphQL error, as Apollo Server hands it to `formatError`. */
 export interface FormattedError {

@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, type Histogram, type Registry } from 'prom-client';
+import { createHttpDurationHistogram, createServiceRegistry } from '../../kit/metrics';
 
 /** The Prometheus instruments of one subgraph process. */
 export interface SubgraphMetrics {
@@ -15,9 +16,7 @@ export interface SubgraphMetrics {
 
 /** Creates a registry with Tailor's subgraph metrics and Node's default process metrics. */
 export function createSubgraphMetrics(service: string): SubgraphMetrics {
-  const registry = new Registry();
-  registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
+  const registry = createServiceRegistry(service);
   return {
     registry,
     dbStatements: new Counter({
@@ -38,20 +37,6 @@ export function createSubgraphMetrics(service: string): SubgraphMetrics {
       labelNames: ['kind', 'result'],
       registers: [registry],
     }),
-    httpDuration: new Histogram({
-      name: 'tailor_http_request_duration_seconds',
-      help: 'HTTP request duration, by route and status code.',
-      labelNames: ['route', 'status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers: [registry],
-    }),
+    httpDuration: createHttpDurationHistogram(registry),
   };
-}
-
-/** Sums a counter over all its label sets, or over those matching `labels`. */
-export async function counterTotal(counter: Counter<string>, labels: Record<string, string> = {}): Promise<number> {
-  const { values } = await counter.get();
-  return values
-    .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))
-    .reduce((sum, v) => sum + v.value, 0);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Settings, commonSettings, settingTypes } from './config';
+import { type Settings, commonSettings, settingTypes } from '../../kit/config';
 
 /** Settings every subgraph process reads; each subgraph adds its own. */
 export function subgraphSettings(defaultPort: number) {
@@ -31,9 +31,3 @@ export function subgraphSettings(defaultPort: number) {
     maxBodyBytes: { env: 'TAILOR_SUBGRAPH_MAX_BODY_BYTES', schema: settingTypes.positiveInt(32 * 1024 * 1024), doc: 'Largest `/graphql` body in bytes, from the gateway.' },
   } satisfies Settings;
 }
-
-/** The subset of the scale presets a subgraph uses for its demo seed. */
-export const DEMO_SCALES = {
-  full: { productsPerCategory: 250, users: 20_000, sessionsPerUser: 2.5 },
-  small: { productsPerCategory: 20, users: 300, sessionsPerUser: 3 },
-} as const;

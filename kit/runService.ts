@@ -1,5 +1,12 @@
 import { ConfigError } from './config';
-import type { RunningService } from './subgraphServer';
+
+/** A service listening on a port. */
+export interface RunningService {
+  url: string;
+  port: number;
+  /** Stops accepting connections, lets in-flight requests finish, then releases resources. */
+  close(): Promise<void>;
+}
 
 /**
  * Runs a service's `main` until SIGINT or SIGTERM, then drains it. A configuration error is printed
