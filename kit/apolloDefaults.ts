@@ -6,19 +6,22 @@ import {
   ApolloServerPluginSchemaReportingDisabled,
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
+import { createClientErrorPlugin } from './clientErrorPlugin';
 import { formatClientError } from './errors';
 import type { Logger } from './logger';
 
 /**
  * Apollo Server options every Tailor server shares: nothing is reported off the machine (usage and
  * schema reporting, inline traces), no hosted landing page is served, Tailor's own `Cache-Control`
- * replaces Apollo's, and clients never see a stack trace or an internal message.
+ * replaces Apollo's, client mistakes get a 400 and a client code, and clients never see a stack trace
+ * or an internal message.
  */
 export function apolloDefaults<TContext extends BaseContext>(logger: Logger): Pick<ApolloServerOptions<TContext>, 'includeStacktraceInErrorResponses' | 'formatError'> & { plugins: ApolloServerPlugin<TContext>[] } {
   return {
     includeStacktraceInErrorResponses: false,
     formatError: (formatted) => formatClientError(formatted, (original) => logger.error({ err: original }, 'operation failed')),
     plugins: [
+      createClientErrorPlugin<TContext>(),
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginUsageReportingDisabled(),

@@ -68,11 +68,12 @@ export function batchTooLargeError(kind: string, size: number, limit: number): G
 const CLIENT_CODES = new Set<string>(Object.values(ErrorCode).filter((code) => code !== ErrorCode.INTERNAL_SERVER_ERROR));
 
 /**
- * Codes that Apollo Gateway and graphql-js give client mistakes, and the client code each one means.
+ * Codes that Apollo Gateway gives client mistakes, and the client code each one means (see
+ * `createClientErrorPlugin`).
  * The gateway reports an operation it cannot plan (`INVALID_GRAPHQL`), e.g. one whose `operationName`
  * names no operation of the document, without Apollo Server's own code.
  */
-const CLIENT_CODE_OF: Record<string, ErrorCode> = {
+export const CLIENT_CODE_OF: Readonly<Record<string, ErrorCode>> = {
   INVALID_GRAPHQL: ErrorCode.OPERATION_RESOLUTION_FAILURE,
 };
 

@@ -76,6 +76,65 @@ describe('client errors', () => {
   });
 });
 
+describe('client mistakes the gateway reports itself', () => {
+  let stack: InProcessStack;
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+  });
+  afterAll(() => stack.close());
+
+  const post = async (body: unknown) => {
+    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: response.status, body: await response.json() };
+  };
+
+  it('answers an operationName the document does not hold with 400 OPERATION_RESOLUTION_FAILURE, saying so', async () => {
+    expect(await post({ query: 'query A { user(id: "u1") { id } }', operationName: 'B' })).toEqual({
+      status: 400,
+      body: { errors: [{ message: 'Unknown operation named "B".', extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }] },
+    });
+  });
+
+  it('answers two operations with none named with 400 OPERATION_RESOLUTION_FAILURE, saying so', async () => {
+    expect(await post({ query: 'query A { user(id: "u1") { id } } query B { user(id: "u2") { id } }' })).toEqual({
+      status: 400,
+      body: { errors: [{ message: 'Must provide operation name if query contains multiple operations.', extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }] },
+    });
+  });
+
+  it('answers a wrong method on a REST route with 405 METHOD_NOT_ALLOWED and Allow', async () => {
+    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`, { method: 'POST' });
+    expect({ status: response.status, allow: response.headers.get('allow'), body: await response.json() }).toEqual({
+      status: 405,
+      allow: 'GET, HEAD',
+      body: { error: { code: 'METHOD_NOT_ALLOWED', message: 'Use GET for /api/v1/users/:id/profile.' } },
+    });
+  });
+
+  it('answers a wrong method on an ingest route with 405 METHOD_NOT_ALLOWED and Allow', async () => {
+    const response = await fetch(`${stack.urls.stock}/ingest/stock`);
+    expect({ status: response.status, allow: response.headers.get('allow'), body: await response.json() }).toEqual({
+      status: 405,
+      allow: 'POST',
+      body: { error: { code: 'METHOD_NOT_ALLOWED', message: 'Use POST to send a stock batch.' } },
+    });
+  });
+
+  it('answers an unknown path with 404 NOT_FOUND listing the routes', async () => {
+    const response = await fetch(`${stack.urls.gateway}/nowhere`);
+    expect({ status: response.status, body: await response.json() }).toEqual({
+      status: 404,
+      body: {
+        error: {
+          code: 'NOT_FOUND',
+          message:
+            'No route /nowhere. Routes: /graphql, /api/v1/users/:id/profile, /api/v1/users/:id/recommendations, /api/v1/users/:id/personalization, /health, /ready, /metrics, /.',
+        },
+      },
+    });
+  });
+});
+
 describe('query depth limit', () => {
   let stack: InProcessStack;
   beforeAll(async () => {
