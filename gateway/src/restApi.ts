@@ -72,7 +72,7 @@ export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: Opera
       return sendError(res, 503, ErrorCode.SUBGRAPH_UNAVAILABLE, `A service this answer needs is unavailable; retry in ${RETRY_AFTER_SECONDS} s.`, { service });
     }
     if (errors?.length) {
-      const badInput = errors.find((e) => e.extensions?.code === ErrorCode.BAD_USER_INPUT || e.extensions?.code === 'GRAPHQL_VALIDATION_FAILED');
+      const badInput = errors.find((e) => e.extensions?.code === ErrorCode.BAD_USER_INPUT || e.extensions?.code === ErrorCode.GRAPHQL_VALIDATION_FAILED);
       if (badInput) {
         const argument = badInput.extensions?.argument;
         return sendError(res, 400, ErrorCode.BAD_USER_INPUT, badInput.message, argument ? { parameter: argument } : {});
