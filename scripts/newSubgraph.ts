@@ -14,8 +14,8 @@ export const RESERVED_NAMES: readonly string[] = ['crm', 'stock', 'behavior', 'k
 /** The longest subgraph name. */
 export const MAX_NAME_LENGTH = 30;
 
-/** Ports the stack itself uses (`npm start`: gateway 4000, crm 4001, stock 4002, behavior 4003). */
-const HIGHEST_STACK_PORT = 4003;
+/** The gateway's default port: a new subgraph's port is above it and above every routing URL's. */
+const GATEWAY_PORT = 4000;
 
 /** The scaffold refused its input (a bad or taken name, a bad flag): nothing was written. Exit code 2. */
 export class ScaffoldRefused extends Error {
@@ -134,10 +134,10 @@ export function scaffoldSubgraph(options: ScaffoldOptions): ScaffoldResult {
   };
 }
 
-/** The port after the highest one the registry's routing URLs and the stack use. */
+/** The port after the highest one the registry's routing URLs and the gateway use. */
 function nextFreePort(registry: RegisteredSubgraph[]): number {
   const ports = registry.map((s) => Number(new URL(s.url).port)).filter((p) => Number.isInteger(p) && p > 0);
-  return Math.max(HIGHEST_STACK_PORT, ...ports) + 1;
+  return Math.max(GATEWAY_PORT, ...ports) + 1;
 }
 
 /** The registry text with one more subgraph, appended so that comments and layout stay as they are. */

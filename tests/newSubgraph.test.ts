@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, getNamedType, isObjectType } from 'graphql';
 import { parse as parseYaml } from 'yaml';
@@ -10,20 +9,12 @@ import { type RunningGateway, startGateway } from '../gateway/src/startGateway';
 import { composeSupergraph } from '../scripts/composition/composeSupergraph';
 import { readRegistry } from '../scripts/composition/readRegistry';
 import { createLogger } from '../kit/logger';
+import { subgraphNames } from '../scripts/subgraphTemplate';
 import { LOOPBACK_ONLY } from './support/processStack';
+import { freeSubgraphName, nextPort, scratchClone } from './support/scratchClone';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
 const ROOT = join(__dirname, '..');
-
-/** A copy of the parts of the repository the scaffold and its test need, with node_modules linked. */
-function copyRepo(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tailor-new-subgraph-'));
-  for (const part of ['schema', 'subgraphs', 'scripts', 'package.json', 'tsconfig.json', join('tests', 'support')]) {
-    cpSync(join(ROOT, part), join(dir, part), { recursive: true });
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  return dir;
-}
 
 /** Every file under `dir` (but node_modules) with a hash of its content: to prove nothing was written. */
 function snapshot(dir: string): Record<string, string> {
@@ -70,9 +61,12 @@ describe('npm run new-subgraph', () => {
   let root: string;
   let originalPackageJson: string;
   beforeAll(() => {
-    root = copyRepo();
+    root = scratchClone('tailor-new-subgraph-');
     originalPackageJson = readFileSync(join(root, 'package.json'), 'utf8');
   });
+  // The README's example name, or the first free one when a partner has already added it.
+  const N = freeSubgraphName(ROOT);
+  const names = subgraphNames(N, nextPort(ROOT));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('refuses a bad name with exit code 2, writing nothing', () => {
@@ -103,52 +97,52 @@ describe('npm run new-subgraph', () => {
   }, 180_000);
 
   it('creates a subgraph in the built-in shape, registers it on the next free port and adds its start script', () => {
-    const run = scaffold(root, 'loyalty');
+    const run = scaffold(root, N);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(run.stdout).toContain('Created the "loyalty" subgraph');
+    expect(run.stdout).toContain(`Created the "${N}" subgraph`);
     const files = [
-      'subgraphs/loyalty/schema.graphql',
-      'subgraphs/loyalty/src/config.ts',
-      'subgraphs/loyalty/src/loyaltyStore.ts',
-      'subgraphs/loyalty/src/loyaltyLoaders.ts',
-      'subgraphs/loyalty/src/loyaltyResolvers.ts',
-      'subgraphs/loyalty/src/createLoyaltySubgraph.ts',
-      'subgraphs/loyalty/src/main.ts',
-      'tests/subgraphs/loyalty.test.ts',
+      `subgraphs/${N}/schema.graphql`,
+      `subgraphs/${N}/src/config.ts`,
+      `subgraphs/${N}/src/${names.camel}Store.ts`,
+      `subgraphs/${N}/src/${names.camel}Loaders.ts`,
+      `subgraphs/${N}/src/${names.camel}Resolvers.ts`,
+      `subgraphs/${N}/src/create${names.pascal}Subgraph.ts`,
+      `subgraphs/${N}/src/main.ts`,
+      `tests/subgraphs/${N}.test.ts`,
     ];
     for (const file of files) {
       expect(existsSync(join(root, file))).toBe(true);
       expect(run.stdout).toContain(file);
     }
-    expect(readFileSync(join(root, 'subgraphs/loyalty/src/loyaltyStore.ts'), 'utf8')).toContain('json_each');
+    expect(readFileSync(join(root, `subgraphs/${N}/src/${names.camel}Store.ts`), 'utf8')).toContain('json_each');
     const registry = parseYaml(readFileSync(join(root, 'schema', 'supergraph.yaml'), 'utf8'));
-    expect(registry.subgraphs.loyalty).toEqual({ routing_url: 'http://127.0.0.1:4004/graphql', schema: { file: '../subgraphs/loyalty/schema.graphql' } });
+    expect(registry.subgraphs[N]).toEqual({ routing_url: `http://127.0.0.1:${names.port}/graphql`, schema: { file: `../subgraphs/${N}/schema.graphql` } });
     const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts;
-    expect(scripts['start:loyalty']).toBe('node --max-semi-space-size=64 --import tsx subgraphs/loyalty/src/main.ts');
+    expect(scripts[`start:${N}`]).toBe(`node --max-semi-space-size=64 --import tsx subgraphs/${N}/src/main.ts`);
     // The original package.json, plus exactly one line.
     const originalLines = originalPackageJson.split('\n');
     const added = readFileSync(join(root, 'package.json'), 'utf8').split('\n').filter((line) => !originalLines.includes(line));
-    expect(added).toEqual(['    "start:loyalty": "node --max-semi-space-size=64 --import tsx subgraphs/loyalty/src/main.ts",']);
+    expect(added).toEqual([`    "start:${N}": "node --max-semi-space-size=64 --import tsx subgraphs/${N}/src/main.ts",`]);
   });
 
   it('then refuses the same name again, writing nothing', () => {
     const before = snapshot(root);
-    const run = scaffold(root, 'loyalty');
+    const run = scaffold(root, N);
     expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/The name "loyalty" is taken: .*already registered in schema\/supergraph\.yaml/);
+    expect(run.stderr).toMatch(new RegExp(`The name "${N}" is taken: .*already registered in schema/supergraph\\.yaml`));
     expect(snapshot(root)).toEqual(before);
   }, 60_000);
 
-  it('recomposes the supergraph with User.loyalty, exactly as npm run compose would', () => {
+  it('recomposes the supergraph with the new User field, exactly as npm run compose would', () => {
     const supergraph = readFileSync(join(root, 'schema', 'supergraph.graphql'), 'utf8');
     const composed = composeSupergraph(readRegistry(join(root, 'schema', 'supergraph.yaml')));
     if ('errors' in composed) throw new Error(composed.errors.join('\n'));
     expect(supergraph).toBe(composed.supergraphSdl);
     const user = buildSchema(supergraph).getType('User');
     if (!isObjectType(user)) throw new Error('User is not an object type in the supergraph');
-    const field = user.getFields().loyalty;
-    expect(String(field?.type)).toBe('LoyaltyInfo!');
+    const field = user.getFields()[names.camel];
+    expect(String(field?.type)).toBe(`${names.pascal}Info!`);
     const info = getNamedType(field.type);
     expect(isObjectType(info) && Object.keys(info.getFields())).toEqual(['userId', 'note', 'updatedAt']);
   });
@@ -156,7 +150,7 @@ describe('npm run new-subgraph', () => {
   it("passes the generated subgraph's own test (jest, in the scaffolded repository)", () => {
     const env = { ...process.env };
     delete env.JEST_WORKER_ID;
-    const run = spawnSync(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', 'tests/subgraphs/loyalty.test.ts'], {
+    const run = spawnSync(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', `tests/subgraphs/${N}.test.ts`], {
       cwd: root,
       env,
       encoding: 'utf8',
@@ -164,26 +158,26 @@ describe('npm run new-subgraph', () => {
     const output = `${run.stdout}\n${run.stderr}`;
     if (run.status !== 0) throw new Error(`the generated test failed (exit ${run.status}):\n${output}`);
     expect(output).toMatch(/Tests:\s+3 passed, 3 total/);
-    expect(output).toContain('answers _entities with User.loyalty, in one SQL statement per batch');
+    expect(output).toContain(`answers _entities with User.${names.camel}, in one SQL statement per batch`);
   }, 180_000);
 
   describe('through a real gateway serving the recomposed supergraph', () => {
     let stack: InProcessStack;
-    let loyalty: { child: ChildProcess; url: string } | undefined;
+    let partner: { child: ChildProcess; url: string } | undefined;
     let gateway: RunningGateway | undefined;
 
     beforeAll(async () => {
       stack = await startInProcessStack();
       stack.crm.store.upsertUsers([{ id: 'u1', email: 'u1@example.com' }]);
-      const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts['start:loyalty'] as string;
-      loyalty = await startScriptProcess(root, script, ['--port', '0', '--host', '127.0.0.1', '--data-dir', join(root, 'data'), '--log-level', 'warn']);
+      const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts[`start:${N}`] as string;
+      partner = await startScriptProcess(root, script, ['--port', '0', '--host', '127.0.0.1', '--data-dir', join(root, 'data'), '--log-level', 'warn']);
       const { crm, stock, behavior } = stack.urls;
       gateway = await startGateway(
         loadGatewayConfig({
           env: {
             TAILOR_SUPERGRAPH: join(root, 'schema', 'supergraph.graphql'),
             TAILOR_WATCH_SUPERGRAPH: 'false',
-            TAILOR_SUBGRAPH_URLS: `crm=${crm}/graphql,stock=${stock}/graphql,behavior=${behavior}/graphql,loyalty=${loyalty.url}/graphql`,
+            TAILOR_SUBGRAPH_URLS: `crm=${crm}/graphql,stock=${stock}/graphql,behavior=${behavior}/graphql,${N}=${partner.url}/graphql`,
           },
           argv: ['--port', '0'],
         }),
@@ -193,9 +187,9 @@ describe('npm run new-subgraph', () => {
 
     afterAll(async () => {
       await gateway?.close();
-      if (loyalty && loyalty.child.exitCode === null) {
-        const exited = new Promise((resolve) => loyalty!.child.once('exit', resolve));
-        loyalty.child.kill('SIGTERM');
+      if (partner && partner.child.exitCode === null) {
+        const exited = new Promise((resolve) => partner!.child.once('exit', resolve));
+        partner.child.kill('SIGTERM');
         await exited;
       }
       await stack?.close();
@@ -210,23 +204,20 @@ describe('npm run new-subgraph', () => {
       return { status: response.status, body: (await response.json()) as { data?: any; errors?: unknown[] } };
     };
 
-    it('answers { user(id: "u1") { id loyalty { __typename } } } without errors', async () => {
-      const res = await query('{ user(id: "u1") { id loyalty { __typename } } }');
-      expect(res.body.errors).toBeUndefined();
-      expect(res.status).toBe(200);
-      expect(res.body.data).toEqual({ user: { id: 'u1', loyalty: { __typename: 'LoyaltyInfo' } } });
+    it('answers { user(id: "u1") { id <field> { __typename } } } without errors', async () => {
+      const res = await query(`{ user(id: "u1") { id ${names.camel} { __typename } } }`);
+      expect(res).toEqual({ status: 200, body: { data: { user: { id: 'u1', [names.camel]: { __typename: `${names.pascal}Info` } } } } });
     });
 
-    it('serves what the partner loaded into the subgraph (POST /ingest/loyalty), next to crm fields', async () => {
-      const ingest = await fetch(`${loyalty!.url}/ingest/loyalty`, {
+    it('serves what the partner loaded into the subgraph (POST /ingest/<name>), next to crm fields', async () => {
+      const ingest = await fetch(`${partner!.url}/ingest/${N}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify([{ userId: 'u1', note: 'double points this week' }]),
       });
       expect(await ingest.json()).toEqual({ accepted: 1, duplicates: 0, stale: 0 });
-      const res = await query('{ user(id: "u1") { email loyalty { userId note } } }');
-      expect(res.body.errors).toBeUndefined();
-      expect(res.body.data).toEqual({ user: { email: 'u1@example.com', loyalty: { userId: 'u1', note: 'double points this week' } } });
+      const res = await query(`{ user(id: "u1") { email ${names.camel} { userId note } } }`);
+      expect(res).toEqual({ status: 200, body: { data: { user: { email: 'u1@example.com', [names.camel]: { userId: 'u1', note: 'double points this week' } } } } });
     });
   });
 });

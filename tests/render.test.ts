@@ -4,7 +4,8 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from '../kit/operationManifest';
-import { CampaignInputError, type ProgressOutput, type RenderCampaignOptions, htmlFileName, renderCampaign } from '../examples/email/renderCampaign';
+import { type ProgressOutput } from '../examples/email/createProgressBar';
+import { CampaignInputError, type RenderCampaignOptions, htmlFileName, renderCampaign } from '../examples/email/renderCampaign';
 import { DAY, event, product, user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 

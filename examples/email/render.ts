@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../../kit/config';
-import { CampaignInputError, DEFAULT_GATEWAY_URL, MAX_BATCH_SIZE, type ProgressOutput, formatSummary, renderCampaign } from './renderCampaign';
+import { type ProgressOutput } from './createProgressBar';
+import { CampaignInputError, DEFAULT_GATEWAY_URL, MAX_BATCH_SIZE, formatSummary, renderCampaign } from './renderCampaign';
 
 const required = (what: string) => z.string({ message: `required: ${what}` }).trim().min(1, `required: ${what}`);
 

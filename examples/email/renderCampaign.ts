@@ -3,6 +3,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Liquid, type Template } from 'liquidjs';
 import { MANIFEST_FILE, readManifest } from '../../kit/operationManifest';
+import { type GraphQLError, createGatewayClient, describeError, recipientIndex } from './createGatewayClient';
+import { type ProgressOutput, createProgressBar } from './createProgressBar';
+import { runPool } from './runPool';
 
 /** The persisted operation every batch is fetched with (schema/operations/campaign-batch.graphql). */
 export const CAMPAIGN_OPERATION = 'CampaignBatch';
@@ -10,18 +13,6 @@ export const CAMPAIGN_OPERATION = 'CampaignBatch';
 export const MAX_BATCH_SIZE = 500;
 /** The gateway the renderer talks to unless told otherwise. */
 export const DEFAULT_GATEWAY_URL = 'http://127.0.0.1:4000/graphql';
-
-/** Error codes that mean "the gateway could not answer now; the same request may work later". */
-const RETRYABLE_CODES = new Set(['SUBGRAPH_UNAVAILABLE', 'INTERNAL_SERVER_ERROR']);
-
-/** Where progress goes: `process.stdout`, or anything with `write` (a test's collector). */
-export interface ProgressOutput {
-  write(text: string): unknown;
-  /** True for a terminal: one progress bar redrawn in place; otherwise one plain line per batch. */
-  isTTY?: boolean;
-  /** Terminal width, to size the bar. */
-  columns?: number;
-}
 
 /** Options of `renderCampaign`. */
 export interface RenderCampaignOptions {
@@ -103,22 +94,6 @@ interface CampaignUser {
   [field: string]: unknown;
 }
 
-interface GraphQLError {
-  message?: string;
-  path?: (string | number)[];
-  extensions?: { code?: string; [key: string]: unknown };
-}
-
-/** One attempt at a batch: the users array if there was one, and why it failed if it did. */
-interface BatchAnswer {
-  users?: (CampaignUser | null)[];
-  errors: GraphQLError[];
-  /** Set when the answer is unusable or incomplete for a reason outside a single recipient. */
-  failure?: string;
-  retryable: boolean;
-  retryAfterMs?: number;
-}
-
 /**
  * Renders one email per recipient: fetches recipients in batches through the gateway with the
  * persisted CampaignBatch operation (by hash only), with bounded concurrency and retries, renders the
@@ -167,73 +142,17 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
     outDir,
   };
   const batches = Array.from({ length: summary.batches }, (_, i) => ids.slice(i * batchSize, (i + 1) * batchSize));
-  const progress = createProgress(output, summary.total, summary.batches, now);
+  const progress = createProgressBar(output, summary.total, summary.batches, now);
 
-  /** One request (no retry): what the gateway answered for `batch`. */
-  const attempt = async (batch: string[]): Promise<BatchAnswer> => {
-    summary.requests++;
-    let response: Response;
-    try {
-      response = await fetch(gatewayUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({
-          operationName: CAMPAIGN_OPERATION,
-          variables: { ids: batch, limit },
-          extensions: { persistedQuery: { version: 1, sha256Hash: hash } },
-        }),
-        signal: AbortSignal.timeout(requestTimeoutMs),
-      });
-    } catch (error) {
-      return { errors: [], failure: `cannot reach the gateway at ${gatewayUrl}: ${describeFetchError(error)}`, retryable: true };
-    }
-    const text = await response.text().catch(() => '');
-    let body: { data?: { users?: unknown } | null; errors?: GraphQLError[]; error?: { message?: string } } | undefined;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    const errors = Array.isArray(body?.errors) ? body.errors : [];
-    const retryableStatus = response.status >= 500 || response.status === 408 || response.status === 429;
-    if (!response.ok) {
-      const message = errors[0]?.message ?? body?.error?.message ?? text.slice(0, 200).trim();
-      return {
-        errors,
-        failure: `the gateway answered HTTP ${response.status}${message ? `: ${message}` : ''}`,
-        retryable: retryableStatus,
-        retryAfterMs: retryAfter(response.headers.get('retry-after')),
-      };
-    }
-    if (body === undefined) return { errors, failure: `the gateway answered HTTP ${response.status} with a body that is not JSON`, retryable: false };
-    const users = body.data?.users;
-    const retryable = errors.some((e) => RETRYABLE_CODES.has(String(e.extensions?.code)));
-    if (!Array.isArray(users)) {
-      return { errors, failure: `the gateway returned no users: ${errors.map(describeError).join('; ') || 'no data and no error'}`, retryable };
-    }
-    if (users.length !== batch.length) {
-      return { errors, failure: `the gateway returned ${users.length} users for ${batch.length} ids`, retryable: false };
-    }
-    // An error that points at no single recipient (e.g. a subgraph down) makes every null ambiguous.
-    const general = errors.filter((e) => recipientIndex(e) === undefined);
-    return {
-      users: users as (CampaignUser | null)[],
-      errors,
-      failure: general.length > 0 ? general.map(describeError).join('; ') : undefined,
-      retryable: general.length > 0 && retryable,
-    };
-  };
-
-  /** Fetches a batch, retrying with exponential backoff while the failure is one that may pass. */
-  const fetchBatch = async (batch: string[]): Promise<BatchAnswer> => {
-    for (let retry = 0; ; retry++) {
-      const answer = await attempt(batch);
-      if (!answer.failure || !answer.retryable || retry >= retries) return answer;
-      summary.retryReasons[answer.failure] = (summary.retryReasons[answer.failure] ?? 0) + 1;
-      // Exponential backoff with jitter, so concurrent batches that failed together do not retry together.
-      await sleep(answer.retryAfterMs ?? retryDelayMs * 2 ** retry * (0.75 + Math.random() / 2));
-    }
-  };
+  const client = createGatewayClient<CampaignUser>({
+    url: gatewayUrl,
+    operationName: CAMPAIGN_OPERATION,
+    operationHash: hash,
+    limit,
+    retries,
+    retryDelayMs,
+    requestTimeoutMs,
+  });
 
   /** Renders and writes one recipient's email. */
   const renderOne = async (user: CampaignUser): Promise<void> => {
@@ -242,7 +161,7 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
   };
 
   const runBatch = async (batch: string[]): Promise<void> => {
-    const answer = await fetchBatch(batch);
+    const answer = await client.fetchBatch(batch);
     if (!answer.users) {
       for (const id of batch) summary.failed.push({ id, reason: answer.failure ?? 'no answer' });
       return;
@@ -275,23 +194,20 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
     );
   };
 
-  let next = 0;
   let done = 0;
-  const worker = async (): Promise<void> => {
-    while (next < batches.length) {
-      const batch = batches[next++];
-      try {
-        await runBatch(batch);
-      } catch (error) {
-        // runBatch accounts for every recipient itself; this is a last resort that keeps the campaign going.
-        for (const id of batch) summary.failed.push({ id, reason: `unexpected error: ${(error as Error).message}` });
-      }
-      done += batch.length;
-      progress.update(done);
+  await runPool(batches, concurrency, async (batch) => {
+    try {
+      await runBatch(batch);
+    } catch (error) {
+      // runBatch accounts for every recipient itself; this is a last resort that keeps the campaign going.
+      for (const id of batch) summary.failed.push({ id, reason: `unexpected error: ${(error as Error).message}` });
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, batches.length) }, worker));
+    done += batch.length;
+    progress.update(done);
+  });
   progress.finish(done);
+  summary.requests = client.stats.requests;
+  summary.retryReasons = client.stats.retryReasons;
 
   // Batches finish in any order; report ids in the order of the input.
   const position = new Map(ids.map((id, i) => [id, i]));
@@ -391,91 +307,4 @@ function campaignOperationHash(manifestFile: string): string {
 function checkedInt(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) throw new CampaignInputError(`${name} must be a whole number from ${min} to ${max}, not ${value}.`);
   return value;
-}
-
-/** The recipient an error is about: `path` `['users', i, …]`. */
-function recipientIndex(error: GraphQLError): number | undefined {
-  const path = error.path;
-  return Array.isArray(path) && path[0] === 'users' && typeof path[1] === 'number' ? path[1] : undefined;
-}
-
-function describeError(error: GraphQLError): string {
-  const code = error.extensions?.code;
-  return `${error.message ?? 'unknown error'}${code ? ` (${code})` : ''}`;
-}
-
-function describeFetchError(error: unknown): string {
-  const e = error as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError') return 'timed out';
-  return e.cause?.code ?? e.cause?.message ?? e.message;
-}
-
-/** `Retry-After` in ms, for the seconds form only. */
-function retryAfter(header: string | null): number | undefined {
-  const seconds = header === null ? NaN : Number(header);
-  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 10_000) : undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-interface Progress {
-  update(done: number): void;
-  finish(done: number): void;
-}
-
-/**
- * On a TTY, one line redrawn in place (at most ten times a second): bar, count, rate and ETA.
- * Elsewhere, one plain line per finished batch.
- */
-function createProgress(output: ProgressOutput | null, total: number, batches: number, now: () => number): Progress {
-  if (!output) return { update() {}, finish() {} };
-  const started = now();
-  let finished = 0;
-  let lastDraw = -Infinity;
-  const stats = (done: number) => {
-    const seconds = (now() - started) / 1000;
-    const rate = seconds > 0 ? done / seconds : 0;
-    const eta = rate > 0 ? (total - done) / rate : undefined;
-    return { rate, eta, percent: Math.floor((done / total) * 100) };
-  };
-  const numbers = (done: number) => {
-    const { rate, eta, percent } = stats(done);
-    return `${done}/${total} recipients (${percent}%), ${rate.toFixed(1)} recipients/s, ETA ${eta === undefined ? '?' : formatDuration(eta)}`;
-  };
-  if (output.isTTY) {
-    const draw = (done: number) => {
-      const { percent } = stats(done);
-      const text = numbers(done);
-      const width = Math.max(10, Math.min(30, (output.columns ?? 80) - text.length - 4));
-      const filled = Math.round((width * percent) / 100);
-      output.write(`\r\x1b[2K[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${text}`);
-      lastDraw = now();
-    };
-    draw(0);
-    return {
-      update(done) {
-        if (now() - lastDraw >= 100) draw(done);
-      },
-      finish(done) {
-        draw(done);
-        output.write('\n');
-      },
-    };
-  }
-  return {
-    update(done) {
-      finished++;
-      output.write(`batch ${finished}/${batches}: ${numbers(done)}\n`);
-    },
-    finish() {},
-  };
-}
-
-function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
