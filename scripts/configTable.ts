@@ -16,6 +16,7 @@ function defaultOf(schema: z.ZodType): string {
   const result = schema.safeParse(undefined);
   if (!result.success) return '(required)';
   const value = result.data;
+  if (value === undefined) return '(none)';
   if (typeof value === 'object' && value !== null) return Object.keys(value).length === 0 ? '(none)' : JSON.stringify(value);
   const text = String(value);
   // Paths of the checkout are shown relative to it.
@@ -36,7 +37,7 @@ export function configSection(): string {
   const only = (settings: Settings) => Object.fromEntries(Object.entries(settings).filter(([, s]) => !shared.has(s.env)));
   return [
     START,
-    '**The whole stack** (`npm start`); each process also reads its own settings below from the environment.',
+    '**The whole stack** (`npm start`: every subgraph of `schema/supergraph.yaml` whose code is in this repository, then the gateway); each process also reads its own settings below from the environment.',
     '',
     table(stackSettings),
     '',
