@@ -72,13 +72,20 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
   const [crmUrl, behaviorUrl, stockUrl] = running.map((r) => r.url);
   const byName = { crm: running[0], behavior: running[1], stock: running[2] };
   const stopped = new Set<RunningService>();
-  const gateway = await startGateway(
-    loadGatewayConfig({
-      env: { ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
-      argv: ['--port', '0'],
-    }),
-    silent('gateway'),
-  );
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway(
+      loadGatewayConfig({
+        env: { ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
+        argv: ['--port', '0'],
+      }),
+      silent('gateway'),
+    );
+  } catch (error) {
+    // A gateway that refuses to start leaves no subgraph behind.
+    await Promise.all(running.map((r) => r.close()));
+    throw error;
+  }
   const metricsOf = { crm: crm.definition.metrics, stock: stock.definition.metrics, behavior: behavior.definition.metrics };
   return {
     clock,
