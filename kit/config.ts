@@ -97,39 +97,10 @@ export const settingTypes = {
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   host: () => z.string().min(1).default('127.0.0.1'),
   /** `name=http://host:port/graphql,…`, by subgraph name; empty by default. */
-  subgraphUrls: () =>
-    z
-      .string()
-      .default('')
-      .transform((raw, ctx) => {
-        const urls: Record<string, string> = {};
-        for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
-          const match = pair.match(/^([A-Za-z][\w-]*)=(https?:\/\/\S+)$/);
-          if (!match) {
-            ctx.addIssue({ code: 'custom', message: `"${pair}" is not name=http://host:port/graphql` });
-            continue;
-          }
-          urls[match[1]] = match[2];
-        }
-        return urls;
-      }),
+  subgraphUrls: () => namedValues('name=http://host:port/graphql', (value) => (/^https?:\/\/\S+$/.test(value) ? value : undefined)),
   /** `name=port,…`, by service name (0 picks a free port); empty by default. */
   portMap: () =>
-    z
-      .string()
-      .default('')
-      .transform((raw, ctx) => {
-        const ports: Record<string, number> = {};
-        for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
-          const match = pair.match(/^([A-Za-z][\w-]*)=(\d{1,5})$/);
-          if (!match || Number(match[2]) > 65535) {
-            ctx.addIssue({ code: 'custom', message: `"${pair}" is not name=port (a port is 0..65535)` });
-            continue;
-          }
-          ports[match[1]] = Number(match[2]);
-        }
-        return ports;
-      }),
+    namedValues('name=port (a port is 0..65535)', (value) => (/^\d{1,5}$/.test(value) && Number(value) <= 65535 ? Number(value) : undefined)),
   /** A JSON object, e.g. `{"id":"c-1"}`; unset by default. */
   jsonObject: () =>
     z
@@ -151,6 +122,23 @@ export const settingTypes = {
         return value as Record<string, unknown>;
       }),
 };
+
+/** A comma-separated list of `name=value` pairs, each value checked by `parse` (`undefined`: refused, named after `shape`). */
+function namedValues<T>(shape: string, parse: (value: string) => T | undefined) {
+  return z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      const values: Record<string, T> = {};
+      for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+        const match = pair.match(/^([A-Za-z][\w-]*)=(.*)$/);
+        const value = match ? parse(match[2]) : undefined;
+        if (!match || value === undefined) ctx.addIssue({ code: 'custom', message: `"${pair}" is not ${shape}` });
+        else values[match[1]] = value;
+      }
+      return values;
+    });
+}
 
 /** Settings every service shares: where it listens and how it logs. */
 export const commonSettings = {

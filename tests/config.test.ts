@@ -1,4 +1,5 @@
-import { ConfigError } from '../kit/config';
+import { ConfigError, loadConfig } from '../kit/config';
+import { stackSettings } from '../scripts/start';
 import { loadCrmConfig } from '../subgraphs/crm/src/config';
 import { loadStockConfig } from '../subgraphs/stock/src/config';
 import { loadBehaviorConfig } from '../subgraphs/behavior/src/config';
@@ -50,6 +51,21 @@ describe('configuration', () => {
       'TAILOR_CACHE="maybe": must be true or false',
       'TAILOR_HALF_LIFE_DAYS="-1": must be greater than 0',
     ]);
+  });
+
+  it('reads npm start\'s subgraph ports by name, and names each bad pair', () => {
+    expect(loadConfig(stackSettings, { env: { TAILOR_SUBGRAPH_PORTS: 'crm=0, loyalty=4010' }, argv: [] }).subgraphPorts).toEqual({ crm: 0, loyalty: 4010 });
+    const problems = problemsOf(() => loadConfig(stackSettings, { env: {}, argv: ['--subgraph-ports', 'crm=70000,stock,behavior=x'] }));
+    expect(problems).toEqual([
+      '--subgraph-ports="crm=70000,stock,behavior=x": "crm=70000" is not name=port (a port is 0..65535); "stock" is not name=port (a port is 0..65535); "behavior=x" is not name=port (a port is 0..65535)',
+    ]);
+  });
+
+  it('settles stock\'s behavior URL: its own setting, else the stack\'s routing table, else the default', () => {
+    const urls = 'crm=http://127.0.0.1:5001/graphql,behavior=http://127.0.0.1:5003/graphql';
+    expect(loadStockConfig({ env: { TAILOR_SUBGRAPH_URLS: urls }, argv: [] }).behaviorUrl).toBe('http://127.0.0.1:5003/graphql');
+    expect(loadStockConfig({ env: { TAILOR_SUBGRAPH_URLS: urls, TAILOR_BEHAVIOR_URL: 'http://10.0.0.9:4003/graphql' }, argv: [] }).behaviorUrl).toBe('http://10.0.0.9:4003/graphql');
+    expect(loadStockConfig({ env: {}, argv: [] }).behaviorUrl).toBe('http://127.0.0.1:4003/graphql');
   });
 
   it('refuses a flag without a value and a stray argument', () => {
