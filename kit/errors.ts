@@ -27,6 +27,8 @@ export enum ErrorCode {
   NOT_FOUND = 'NOT_FOUND',
   /** The route exists but not for this HTTP method; the `Allow` header lists the ones it takes. */
   METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED',
+  /** The body is not in a format the route takes (e.g. not JSON); the message names the one it does. */
+  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   /** A service the answer needs could not be reached: retry later. */
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
   /** Something failed inside Tailor; details are in the server log, never in the response. */

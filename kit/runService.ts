@@ -11,6 +11,8 @@ export interface RunningService {
 /**
  * Runs a service's `main` until SIGINT or SIGTERM, then drains it. A configuration error is printed
  * as one readable message and exits with status 2; any other start-up failure exits with status 1.
+ * Once the service is up, an error that slips past every handler is logged and the service keeps
+ * serving: each request's own handler has already answered it (500 at worst).
  */
 export function runService(name: string, main: () => Promise<RunningService>): void {
   main().then(
@@ -18,6 +20,8 @@ export function runService(name: string, main: () => Promise<RunningService>): v
       // A launcher that spawned this process with an IPC channel (npm start, the tests) learns here
       // that it is up, whatever the log level.
       process.send?.({ type: 'listening', url: service.url, port: service.port });
+      process.on('uncaughtException', (error) => reportEscaped(name, 'uncaughtException', error));
+      process.on('unhandledRejection', (reason) => reportEscaped(name, 'unhandledRejection', reason));
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -43,4 +47,23 @@ export function runService(name: string, main: () => Promise<RunningService>): v
       process.exit(1);
     },
   );
+}
+
+/**
+ * One JSON log line for an error no handler caught: its type, code and stack frames, never its
+ * message, which may quote a request's data (an email address, a name).
+ */
+function reportEscaped(service: string, event: string, error: unknown): void {
+  const err = error instanceof Error ? error : undefined;
+  const frames = err?.stack?.split('\n').filter((line) => /^\s+at /.test(line)).map((line) => line.trim()) ?? [];
+  const line = {
+    level: 'error',
+    time: new Date().toISOString(),
+    service,
+    msg: `${event}: an error escaped every handler; still serving`,
+    errorType: err?.name ?? typeof error,
+    errorCode: (err as NodeJS.ErrnoException | undefined)?.code,
+    frames,
+  };
+  process.stderr.write(`${JSON.stringify(line)}\n`);
 }

@@ -5,6 +5,8 @@ import { Kind, type OperationDefinitionNode, parse, print } from 'graphql';
 import type { OperationManifest, PersistedOperation } from '../../kit/operationManifest';
 import type { RestRoute } from './restRoutes';
 import { ErrorCode } from '../../kit/errors';
+import { parseRequestTarget } from '../../kit/http/parseRequestTarget';
+import { isWellFormed } from '../../kit/isWellFormed';
 import { sendError } from '../../kit/http/sendJson';
 import { RETRY_AFTER_SECONDS } from './subgraphUnavailablePlugin';
 
@@ -47,10 +49,16 @@ export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: Opera
   };
 
   async function serve(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, match: RegExpExecArray): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const searchParams = parseRequestTarget(req.url)?.searchParams ?? new URLSearchParams();
     const variables: Record<string, unknown> = {};
-    route.pathParams.forEach((name, i) => (variables[name] = decodeURIComponent(match[i + 1])));
-    for (const [name, raw] of url.searchParams) {
+    for (const [i, name] of route.pathParams.entries()) {
+      const value = decodePathSegment(match[i + 1]);
+      if (value === undefined) {
+        return sendError(res, 400, ErrorCode.BAD_USER_INPUT, `Path parameter "${name}" is not a valid percent-encoded UTF-8 string.`, { parameter: name });
+      }
+      variables[name] = value;
+    }
+    for (const [name, raw] of searchParams) {
       const variable = route.variables.get(name);
       if (!variable || route.pathParams.includes(name)) {
         const known = [...route.variables.keys()].filter((v) => !route.pathParams.includes(v));
@@ -118,6 +126,16 @@ function compile(route: RestRoute, manifest: OperationManifest): CompiledRoute {
     return '([^/]+)';
   });
   return { route, pattern: new RegExp(`^${source}$`), pathParams, operation, variables };
+}
+
+/** A path segment decoded, or `undefined` for a bad escape (`%ZZ`) or one that is not UTF-8 (`%ED%A0%80`). */
+function decodePathSegment(segment: string): string | undefined {
+  try {
+    const decoded = decodeURIComponent(segment);
+    return isWellFormed(decoded) ? decoded : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function coerce(type: string, raw: string): unknown {

@@ -1,6 +1,6 @@
 import './telemetry';
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
@@ -8,6 +8,7 @@ import { apolloDefaults } from '../../kit/apolloDefaults';
 import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
 import { ErrorCode } from '../../kit/errors';
 import { closeServer } from '../../kit/http/closeServer';
+import { createHttpServer } from '../../kit/http/createHttpServer';
 import { createRequestHandler } from '../../kit/http/createRequestHandler';
 import { handleGraphQLRequest } from '../../kit/http/handleGraphQLRequest';
 import { listenOn } from '../../kit/http/listenOn';
@@ -28,6 +29,9 @@ import { readSandboxExample } from './sandbox/sandboxExample';
 import { createSupergraphFile } from './supergraphFile';
 import { createSubgraphDataSource } from './subgraphDataSource';
 import { subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
+
+/** Routes that only answer GET (and HEAD). */
+const READ_ONLY_ROUTES = new Set(['/health', '/ready', '/metrics', '/']);
 
 /** A running gateway. */
 export interface RunningGateway extends RunningService {
@@ -98,6 +102,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (sandbox?.serve(req, res, path)) return;
+    if (READ_ONLY_ROUTES.has(path) && req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use GET for ${path}.`);
+    }
     switch (path) {
       case '/graphql':
         return handleGraphQLRequest(apollo, req, res, {
@@ -137,8 +145,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     httpDuration: metrics.httpDuration,
     logger,
   });
-  const http = createServer((req, res) => void handle(req, res));
-  http.keepAliveTimeout = 65_000;
+  const http = createHttpServer(handle, logger);
   const port = await listenOn(http, config.host, config.port);
   const url = `http://${config.host}:${port}`;
   logger.info({ url, port, graphql: `${url}/graphql`, supergraph: config.supergraph }, 'listening');

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { ErrorCode } from '../errors';
+import { parseRequestTarget } from './parseRequestTarget';
 import { BodyTooLargeError, readBody } from './readBody';
 import { sendGraphQLError } from './sendJson';
 
@@ -27,8 +28,14 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
   res: ServerResponse,
   options: GraphQLHttpOptions<TContext>,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const target = parseRequestTarget(req.url);
+  const searchParams = target?.searchParams ?? new URLSearchParams();
+  const search = target?.search ?? '';
   let body: unknown;
+  if (req.method !== 'GET' && req.method !== 'POST') {
+    res.setHeader('allow', 'GET, POST');
+    return sendGraphQLError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use POST (or GET) for GraphQL, not ${req.method}.`);
+  }
   if (req.method === 'POST') {
     let text: string;
     try {
@@ -39,18 +46,16 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
       }
       throw error;
     }
-    const type = req.headers['content-type'] ?? '';
-    if (type.includes('json')) {
-      try {
-        body = text.length > 0 ? JSON.parse(text) : undefined;
-      } catch {
-        return sendGraphQLError(res, 400, ErrorCode.BAD_USER_INPUT, 'The request body is not valid JSON.');
-      }
-    } else {
-      body = text;
+    if (!isJsonType(req.headers['content-type'])) {
+      return sendGraphQLError(res, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Send the operation as JSON, with Content-Type: application/json.');
+    }
+    try {
+      body = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      return sendGraphQLError(res, 400, ErrorCode.BAD_USER_INPUT, 'The request body is not valid JSON.');
     }
   }
-  const operations: unknown[] = req.method === 'POST' ? (Array.isArray(body) ? body : [body]) : [operationFromSearch(url.searchParams)];
+  const operations: unknown[] = req.method === 'POST' ? (Array.isArray(body) ? body : [body]) : [operationFromSearch(searchParams)];
   if (Array.isArray(body) && options.maxBatchOperations !== undefined && body.length > options.maxBatchOperations) {
     return sendGraphQLError(
       res,
@@ -70,7 +75,7 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
   }
   const response = await server.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search, body },
     context: () => options.context(req),
   });
   for (const [key, value] of response.headers) res.setHeader(key, value);
@@ -94,4 +99,10 @@ function operationFromSearch(search: URLSearchParams): { query?: string; extensi
     extensions = undefined;
   }
   return { query: search.get('query') ?? undefined, extensions };
+}
+
+/** True for `application/json` and `application/<anything>+json`, with any parameters. */
+export function isJsonType(header: string | undefined): boolean {
+  const type = (header ?? '').split(';')[0].trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { GraphQLError } from 'graphql';
+import { isWellFormed } from '../../kit/isWellFormed';
 import { ErrorCode, type ItemProblem, batchTooLargeError, invalidBatchError } from '../../kit/errors';
+import { isJsonType } from '../../kit/http/handleGraphQLRequest';
 import { BodyTooLargeError, readBody } from '../../kit/http/readBody';
 import { sendError, sendJson } from '../../kit/http/sendJson';
 import type { SubgraphMetrics } from './subgraphMetrics';
@@ -72,6 +74,11 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
     const problems: ItemProblem[] = [];
     const valid: IndexedItem<Item>[] = [];
     input.forEach((raw, index) => {
+      const malformed = malformedStringField(raw);
+      if (malformed !== undefined) {
+        problems.push({ index, field: malformed || undefined, reason: 'must be well-formed Unicode text (it holds a lone UTF-16 surrogate)' });
+        return;
+      }
       const parsed = itemSchema.safeParse(raw);
       if (parsed.success) valid.push({ index, item: parsed.data });
       else for (const issue of parsed.error.issues) problems.push({ index, field: issue.path.join('.') || undefined, reason: issue.message });
@@ -101,6 +108,11 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
       }
     },
     async handleHttp(req, res) {
+      // No Content-Type is read as JSON (webhook senders often omit it); any other type is refused.
+      if (req.headers['content-type'] !== undefined && !isJsonType(req.headers['content-type'])) {
+        req.resume();
+        return sendError(res, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Send the ${kind} batch as JSON, with Content-Type: application/json.`);
+      }
       let body: unknown;
       try {
         const text = await readBody(req, maxBodyBytes);
@@ -120,6 +132,22 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
       }
     },
   };
+}
+
+/**
+ * The path (`a.b.0`, `''` for the item itself) of the first string in `value` that is not well-formed
+ * Unicode, or `undefined` when there is none. Checked for every kind of batch, so that no store ever
+ * sees two strings that its UTF-8 encoding would make one (an `eventId` replayed as a duplicate).
+ */
+function malformedStringField(value: unknown, path: string[] = []): string | undefined {
+  if (typeof value === 'string') return isWellFormed(value) ? undefined : path.join('.');
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    if (!isWellFormed(key)) return [...path, key].join('.');
+    const found = malformedStringField(inner, [...path, key]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function withoutCode(extensions: Record<string, unknown>): Record<string, unknown> {

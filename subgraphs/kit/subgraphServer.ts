@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer, type BaseContext } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
@@ -7,6 +7,7 @@ import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
 import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
 import { apolloDefaults } from '../../kit/apolloDefaults';
 import { ErrorCode } from '../../kit/errors';
+import { createHttpServer } from '../../kit/http/createHttpServer';
 import { createRequestHandler } from '../../kit/http/createRequestHandler';
 import { handleGraphQLRequest } from '../../kit/http/handleGraphQLRequest';
 import { sendError, sendJson } from '../../kit/http/sendJson';
@@ -70,6 +71,10 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
       }
       return ingestor.handleHttp(req, res);
     }
+    if ((path === '/health' || path === '/metrics' || (def.extraRoutes ?? []).some((r) => path.startsWith(r.prefix))) && req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use GET for ${path}.`);
+    }
     if (path === '/health') return sendJson(res, 200, { status: 'ok', service: def.name }, { 'cache-control': 'no-store' });
     if (path === '/metrics') return sendMetrics(res, def.metrics.registry);
     for (const extra of def.extraRoutes ?? []) {
@@ -99,8 +104,7 @@ export async function startSubgraph<TContext extends BaseContext>(
   listen: { host: string; port: number },
 ): Promise<RunningService> {
   const server = await createSubgraphServer(def);
-  const http = createServer((req, res) => void server.handle(req, res));
-  http.keepAliveTimeout = 65_000;
+  const http = createHttpServer(server.handle, def.logger);
   const port = await listenOn(http, listen.host, listen.port);
   const url = `http://${listen.host}:${port}`;
   def.logger.info({ url, port, graphql: `${url}/graphql` }, 'listening');

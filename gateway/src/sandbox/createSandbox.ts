@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { parseRequestTarget } from '../../../kit/http/parseRequestTarget';
 import { type SandboxPageConfig, sandboxPage } from './sandboxPage';
 
 /** Where the built sandbox assets live (`npm run build:sandbox`); committed, so serving them needs no build step. */
@@ -101,6 +102,6 @@ export function createSandbox(options: SandboxOptions): Sandbox {
 /** A browser navigating to `/graphql`: it accepts HTML and sends no operation. */
 function wantsSandbox(req: IncomingMessage): boolean {
   if (!String(req.headers.accept ?? '').includes('text/html')) return false;
-  const search = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const search = parseRequestTarget(req.url)?.searchParams ?? new URLSearchParams();
   return !search.has('query') && !search.has('extensions');
 }

@@ -70,7 +70,12 @@ export function createStockSubgraph(
       {
         prefix: '/images/',
         handle: (_req, res, path) => {
-          const sku = decodeURIComponent(path.slice('/images/'.length)).replace(/\.svg$/, '');
+          let sku: string;
+          try {
+            sku = decodeURIComponent(path.slice('/images/'.length)).replace(/\.svg$/, '');
+          } catch {
+            return false; // a bad percent escape names no product: 404
+          }
           const product = store.getProductsBySkus([sku]).get(sku);
           if (!product) return false;
           const svg = productImageSvg(product);
