@@ -73,7 +73,7 @@ describe('ingestion', () => {
             items: [
               { index: 1, field: 'type', reason: 'type must be one of VIEW, ADD_TO_CART, PURCHASE' },
               { index: 2, field: 'occurredAt', reason: 'must be an ISO-8601 date and time with a time zone, e.g. "2026-11-28T09:30:00Z"' },
-              { index: 3, field: 'occurredAt', reason: 'occurredAt is in the future' },
+              { index: 3, field: 'occurredAt', reason: 'occurredAt is more than 300 s in the future (the allowed clock skew, TAILOR_MAX_CLOCK_SKEW_SECONDS)' },
               { index: 4, reason: 'Unrecognized key: "extra"' },
             ],
           },
@@ -109,6 +109,24 @@ describe('ingestion', () => {
       expect(res).toEqual({ status: 200, body: { accepted: 0, duplicates: 1, stale: 0 } });
     });
 
+    it('refuse an eventId that is not well-formed Unicode, naming the item, however often it is replayed', async () => {
+      const events = [{ eventId: 'x\ud800', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now - 60_000) }];
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const res = await post(`${stack.urls.behavior}/ingest/events`, JSON.stringify(events));
+        expect(res).toEqual({
+          status: 400,
+          body: {
+            error: {
+              code: 'BAD_USER_INPUT',
+              message: 'The events batch was refused: 1 item is invalid, and nothing was applied.',
+              items: [{ index: 0, field: 'eventId', reason: 'must be well-formed Unicode text (it holds a lone UTF-16 surrogate)' }],
+            },
+          },
+        });
+      }
+      expect((await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }')).body).toEqual({ data: { user: { recentlyViewed: [] } } });
+    });
+
     it('are visible to the very next query', async () => {
       await post(`${stack.urls.behavior}/ingest/events`, JSON.stringify([{ eventId: 'e9', userId: 'u1', sku: 'A2', type: 'VIEW', occurredAt: iso(now - 1000) }]));
       const res = await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }');
@@ -123,6 +141,31 @@ describe('ingestion', () => {
       expect((await stack.query(RECORD, { levels: [newer] })).body).toEqual({ data: { recordStockLevels: { accepted: 1, duplicates: 0, stale: 0 } } });
       expect((await stack.query(RECORD, { levels: [older, newer] })).body).toEqual({ data: { recordStockLevels: { accepted: 0, duplicates: 1, stale: 1 } } });
       expect(await stockOf('A1')).toEqual({ available: 9, updatedAt: iso(now + 10_000) });
+    });
+
+    it('refuse an observation from beyond the allowed clock skew, so a real update after it is applied', async () => {
+      const future = { sku: 'A1', available: 7, observedAt: '9999-12-31T00:00:00Z' };
+      const res = await stack.query(RECORD, { levels: [future] });
+      expect(res.body).toEqual({
+        data: null,
+        errors: [
+          {
+            message: 'The stock batch was refused: 1 item is invalid, and nothing was applied.',
+            path: ['recordStockLevels'],
+            extensions: {
+              code: 'BAD_USER_INPUT',
+              items: [{ index: 0, field: 'observedAt', reason: 'observedAt is more than 300 s in the future (the allowed clock skew, TAILOR_MAX_CLOCK_SKEW_SECONDS)' }],
+              serviceName: 'stock',
+            },
+          },
+        ],
+      });
+      const soldOut = { sku: 'A1', available: 0, observedAt: iso(now) };
+      expect((await stack.query(RECORD, { levels: [soldOut] })).body).toEqual({ data: { recordStockLevels: { accepted: 1, duplicates: 0, stale: 0 } } });
+      expect(await stockOf('A1')).toEqual({ available: 0, updatedAt: iso(now) });
+      // Within the skew is accepted: another system's clock may run a little fast.
+      const early = { sku: 'A1', available: 4, observedAt: iso(now + 240_000) };
+      expect((await stack.query(RECORD, { levels: [early] })).body).toEqual({ data: { recordStockLevels: { accepted: 1, duplicates: 0, stale: 0 } } });
     });
 
     it('apply in order within a batch, so a late item in the same batch is stale too', async () => {

@@ -1,5 +1,6 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { z } from 'zod';
+import type { Clock } from '../../kit/clock';
 import { ErrorCode } from '../../kit/errors';
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
@@ -24,6 +25,18 @@ export const zDateTime = z.string({ message: DATE_TIME_HELP }).transform((value,
   }
   return ms;
 });
+
+/**
+ * A zod schema for a timestamp that may not lie more than `maxSkewMs` after `clock.now()`: another
+ * system's clock may run a little fast, but a date far in the future is a mistake, and one accepted
+ * would outrank every real observation after it.
+ */
+export function zPastDateTime(field: string, clock: Clock, maxSkewMs: number) {
+  return zDateTime.refine(
+    (ms) => ms <= clock.now() + maxSkewMs,
+    `${field} is more than ${Math.round(maxSkewMs / 1000)} s in the future (the allowed clock skew, TAILOR_MAX_CLOCK_SKEW_SECONDS)`,
+  );
+}
 
 /** The `DateTime` scalar: ISO-8601 strings in UTC out, any valid ISO-8601 with a zone in. */
 export const DateTimeScalar = new GraphQLScalarType({

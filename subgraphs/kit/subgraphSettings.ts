@@ -28,6 +28,11 @@ export function subgraphSettings(defaultPort: number) {
     },
     ingestMaxItems: { env: 'TAILOR_INGEST_MAX_ITEMS', schema: settingTypes.positiveInt(5_000), doc: 'Most items in one ingest batch (413 / BATCH_TOO_LARGE above).' },
     ingestMaxBytes: { env: 'TAILOR_INGEST_MAX_BYTES', schema: settingTypes.positiveInt(4 * 1024 * 1024), doc: 'Largest `/ingest/*` body in bytes (413 above).' },
+    maxClockSkewSeconds: {
+      env: 'TAILOR_MAX_CLOCK_SKEW_SECONDS',
+      schema: settingTypes.nonNegativeInt(300),
+      doc: 'How far in the future an ingested timestamp (`observedAt`, `occurredAt`) may be, for other systems\' clock skew; later ones are refused.',
+    },
     maxBodyBytes: { env: 'TAILOR_SUBGRAPH_MAX_BODY_BYTES', schema: settingTypes.positiveInt(32 * 1024 * 1024), doc: 'Largest `/graphql` body in bytes, from the gateway.' },
   } satisfies Settings;
 }

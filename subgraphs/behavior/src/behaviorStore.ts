@@ -1,24 +1,21 @@
 import { z } from 'zod';
 import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
-import { zDateTime } from '../../kit/dateTime';
+import { zPastDateTime } from '../../kit/dateTime';
 import type { DemoEvent } from '../../../demo/demoData';
 import type { IngestResult } from '../../kit/ingest';
 import type { BehaviorEvent, CoView } from './signals';
 
 export const EVENT_TYPES = ['VIEW', 'ADD_TO_CART', 'PURCHASE'] as const;
 
-/** How far in the future an event's `occurredAt` may be, for clock skew between systems. */
-const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-
 /** Validates one item of a `trackEvents` batch; events from the future (beyond clock skew) are refused. */
-export function eventInputSchema(clock: Clock) {
+export function eventInputSchema(clock: Clock, maxClockSkewMs: number) {
   return z.strictObject({
     eventId: z.string().trim().min(1, 'eventId must not be empty').max(128, 'eventId must be at most 128 characters'),
     userId: z.string().trim().min(1, 'userId must not be empty').max(128, 'userId must be at most 128 characters'),
     sku: z.string().trim().min(1, 'sku must not be empty').max(64, 'sku must be at most 64 characters'),
     type: z.enum(EVENT_TYPES, { message: `type must be one of ${EVENT_TYPES.join(', ')}` }),
-    occurredAt: zDateTime.refine((ms) => ms <= clock.now() + MAX_CLOCK_SKEW_MS, 'occurredAt is in the future'),
+    occurredAt: zPastDateTime('occurredAt', clock, maxClockSkewMs),
   });
 }
 export type EventInput = z.output<ReturnType<typeof eventInputSchema>>;

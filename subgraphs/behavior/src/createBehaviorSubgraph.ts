@@ -49,7 +49,7 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
   });
   const ingestEvents = createIngestor({
     kind: 'events',
-    itemSchema: eventInputSchema(clock),
+    itemSchema: eventInputSchema(clock, config.maxClockSkewSeconds * 1000),
     apply: (events) => store.trackEvents(events),
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,

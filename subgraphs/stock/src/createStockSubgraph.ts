@@ -46,7 +46,7 @@ export function createStockSubgraph(
     createTrendingSource({ behaviorUrl: config.behaviorUrl, depth: TRENDING_DEPTH, requests: metrics.cacheRequests, clock });
   const ingestStock = createIngestor({
     kind: 'stock',
-    itemSchema: stockLevelInputSchema,
+    itemSchema: stockLevelInputSchema(clock, config.maxClockSkewSeconds * 1000),
     check: (levels) => store.findUnknownSkus(levels),
     apply: (levels) => store.recordStockLevels(levels),
     maxItems: config.ingestMaxItems,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
-import { zDateTime } from '../../kit/dateTime';
+import { zPastDateTime } from '../../kit/dateTime';
 import type { DemoProduct } from '../../../demo/demoData';
 import type { ItemProblem } from '../../../kit/errors';
 import type { IndexedItem, IngestResult } from '../../kit/ingest';
@@ -25,12 +25,14 @@ export interface StockLevel {
 }
 
 /** One item of a `recordStockLevels` batch, validated. */
-export const stockLevelInputSchema = z.strictObject({
-  sku: z.string().trim().min(1, 'sku must not be empty').max(64, 'sku must be at most 64 characters'),
-  available: z.number({ message: 'available must be a number' }).int('available must be a whole number').min(0, 'available must be 0 or more').max(1e9, 'available is implausibly large'),
-  observedAt: zDateTime,
-});
-export type StockLevelInput = z.output<typeof stockLevelInputSchema>;
+export function stockLevelInputSchema(clock: Clock, maxClockSkewMs: number) {
+  return z.strictObject({
+    sku: z.string().trim().min(1, 'sku must not be empty').max(64, 'sku must be at most 64 characters'),
+    available: z.number({ message: 'available must be a number' }).int('available must be a whole number').min(0, 'available must be 0 or more').max(1e9, 'available is implausibly large'),
+    observedAt: zPastDateTime('observedAt', clock, maxClockSkewMs),
+  });
+}
+export type StockLevelInput = z.output<ReturnType<typeof stockLevelInputSchema>>;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS products (
