@@ -120,6 +120,44 @@ describe('client mistakes the gateway reports itself', () => {
     });
   });
 
+  it('has each subgraph refuse a /graphql body over its own limit with 413, whoever sends it', async () => {
+    const body = JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(5 * 1024 * 1024) } });
+    for (const url of [stack.urls.crm, stack.urls.stock, stack.urls.behavior]) {
+      const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect({ status: response.status, body: await response.json() }).toEqual({
+        status: 413,
+        body: { errors: [{ message: 'Request body is larger than the limit of 4194304 bytes.', extensions: { code: 'BATCH_TOO_LARGE' } }] },
+      });
+    }
+  });
+
+  it('answers a POST that is not JSON with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{ __typename }' });
+    expect({ status: response.status, body: await response.json() }).toEqual({
+      status: 415,
+      body: { errors: [{ message: 'Send the operation as JSON, with Content-Type: application/json.', extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] },
+    });
+  });
+
+  it('answers a request target that is not a path with 400, and a bad escape in a REST path with 400 naming it', async () => {
+    const { request } = await import('node:http');
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+        const url = new URL(stack.urls.gateway);
+        request({ host: url.hostname, port: url.port, path, method: 'GET' }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+        })
+          .on('error', reject)
+          .end();
+      });
+    expect(await raw('http://[')).toEqual({ status: 400, body: { error: { code: 'BAD_REQUEST', message: 'The request target is not a valid path, e.g. /graphql?query=…' } } });
+    expect(await raw('/api/v1/users/%ZZ/profile')).toEqual({
+      status: 400,
+      body: { error: { code: 'BAD_USER_INPUT', message: 'Path parameter "id" is not a valid percent-encoded UTF-8 string.', parameter: 'id' } },
+    });
+  });
+
   it('answers an unknown path with 404 NOT_FOUND listing the routes', async () => {
     const response = await fetch(`${stack.urls.gateway}/nowhere`);
     expect({ status: response.status, body: await response.json() }).toEqual({

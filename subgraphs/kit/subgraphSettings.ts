@@ -33,6 +33,10 @@ export function subgraphSettings(defaultPort: number) {
       schema: settingTypes.nonNegativeInt(300),
       doc: 'How far in the future an ingested timestamp (`observedAt`, `occurredAt`) may be, for other systems\' clock skew; later ones are refused.',
     },
-    maxBodyBytes: { env: 'TAILOR_SUBGRAPH_MAX_BODY_BYTES', schema: settingTypes.positiveInt(32 * 1024 * 1024), doc: 'Largest `/graphql` body in bytes, from the gateway.' },
+    maxBodyBytes: {
+      env: 'TAILOR_SUBGRAPH_MAX_BODY_BYTES',
+      schema: settingTypes.positiveInt(4 * 1024 * 1024),
+      doc: 'Largest `/graphql` body in bytes (413 above). The gateway\'s largest, for a 500-recipient campaign batch, is about 0.4 MB.',
+    },
   } satisfies Settings;
 }
