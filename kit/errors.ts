@@ -21,6 +21,8 @@ export enum ErrorCode {
   PERSISTED_QUERY_NOT_SUPPORTED = 'PERSISTED_QUERY_NOT_SUPPORTED',
   /** Only the persisted operations of the manifest are accepted here: send a known hash. */
   PERSISTED_QUERY_REQUIRED = 'PERSISTED_QUERY_REQUIRED',
+  /** The operation, or the operations of one request together, cost more than the budget: ask for less, or split. */
+  COST_LIMIT_EXCEEDED = 'COST_LIMIT_EXCEEDED',
   /** A batch is larger than the configured limit: split it, then retry. */
   BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
   /** No such route, or no such resource behind it (e.g. an unknown recipient on a REST route). */

@@ -36,8 +36,24 @@ export const gatewaySettings = {
     doc: 'Overrides of the supergraph\'s routing URLs, by subgraph name: `name=http://host:port/graphql,…`.',
   },
   maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
-  maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest selection nesting a query may have.' },
+  maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest field nesting an operation may have (fragments are not a level; introspection is not counted).' },
   maxAliases: { env: 'TAILOR_MAX_ALIASES', schema: settingTypes.positiveInt(30, 1000), doc: 'Most aliases one query may use.' },
+  maxDirectives: { env: 'TAILOR_MAX_DIRECTIVES', schema: settingTypes.positiveInt(50, 1000), doc: 'Most directives one operation may use.' },
+  maxTokens: {
+    env: 'TAILOR_MAX_TOKENS',
+    schema: settingTypes.positiveInt(2000, 100_000),
+    doc: 'Most tokens one GraphQL document may have; the parser stops there (the largest shipped operation has 82).',
+  },
+  maxOperationCost: {
+    env: 'TAILOR_MAX_OPERATION_COST',
+    schema: settingTypes.positiveInt(10_000),
+    doc: 'Most one operation may cost, from the `@cost`/`@listSize` of the schema (a 500-recipient campaign batch with 4 recommendations costs 7,000); COST_LIMIT_EXCEEDED above.',
+  },
+  maxRequestCost: {
+    env: 'TAILOR_MAX_REQUEST_COST',
+    schema: settingTypes.positiveInt(20_000),
+    doc: 'Most the operations of one HTTP request may cost together (an HTTP batch); COST_LIMIT_EXCEEDED above.',
+  },
   subgraphTimeoutMs: {
     env: 'TAILOR_SUBGRAPH_TIMEOUT_MS',
     schema: settingTypes.positiveInt(5000),

@@ -12,6 +12,10 @@ export function createPersistedQueryCache(manifest: OperationManifest, maxAdHocB
   // Apollo Server prefixes APQ keys with `apq:`.
   const hashOf = (key: string) => (key.startsWith('apq:') ? key.slice(4) : key);
   return {
+    /** The text of an operation by its sha256, shipped or registered, without touching LRU order. */
+    textOf(hash: string): string | undefined {
+      return shipped.get(hash) ?? adHoc.peek(`apq:${hash}`);
+    },
     async get(key: string): Promise<string | undefined> {
       return shipped.get(hashOf(key)) ?? adHoc.get(key);
     },

@@ -1,87 +1,40 @@
-import {
-  type ASTVisitor,
-  type FragmentDefinitionNode,
-  GraphQLError,
-  Kind,
-  type SelectionSetNode,
-  type ValidationContext,
-  type ValidationRule,
-} from 'graphql';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { GraphQLError, type ValidationContext, type ValidationRule } from 'graphql';
+import { ErrorCode } from '../../kit/errors';
 
-/** Limits that stop deep and aliased query bombs before they are planned (GRAPHQL_VALIDATION_FAILED). */
+/** Limits that stop deep, aliased and directive-stuffed operations before they are planned. */
 export interface QueryLimits {
   maxDepth: number;
   maxAliases: number;
+  maxDirectives: number;
 }
 
 /**
- * Validation rules that refuse operations deeper than `maxDepth` (not counting introspection) or
- * with more than `maxAliases` aliases.
+ * Validation rules (graphql-armor's, which count each fragment once) that refuse an operation nested
+ * deeper than `maxDepth` fields (fragments do not count as a level; introspection's `__schema` is not
+ * counted), with more than `maxAliases` aliases or more than `maxDirectives` directives. Each
+ * refusal is a GRAPHQL_VALIDATION_FAILED naming the limit and the setting that raises it.
  */
 export function createQueryLimitRules(limits: QueryLimits): ValidationRule[] {
-  return [depthLimit(limits.maxDepth), aliasLimit(limits.maxAliases)];
-}
-
-function depthLimit(maxDepth: number): ValidationRule {
-  return (context: ValidationContext): ASTVisitor => ({
-    OperationDefinition(operation) {
-      const fragments = new Map<string, FragmentDefinitionNode>();
-      for (const def of context.getDocument().definitions) {
-        if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
-      }
-      const depth = selectionDepth(operation.selectionSet, fragments, new Set());
-      if (depth > maxDepth) {
-        context.reportError(
-          new GraphQLError(`The operation is ${depth} levels deep; the limit is ${maxDepth}.`, {
-            nodes: [operation],
-            extensions: { limit: maxDepth, setting: 'TAILOR_MAX_QUERY_DEPTH' },
-          }),
-        );
-      }
-    },
+  // graphql-armor says "… limit of N exceeded, found M."; clients get Tailor's own wording of it.
+  const refuse = (setting: string, limit: number, say: (found: string) => string) => [
+    (context: ValidationContext | null, error: GraphQLError) =>
+      context?.reportError(
+        new GraphQLError(say(/found (\d+)/.exec(error.message)?.[1] ?? 'more'), {
+          extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED, limit, setting },
+        }),
+      ),
+  ];
+  const common = { enabled: true, exposeLimits: true, propagateOnRejection: false } as const;
+  const armor = new ApolloArmor({
+    maxDepth: { ...common, n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: true, onReject: refuse('TAILOR_MAX_QUERY_DEPTH', limits.maxDepth, (n) => `The operation is ${n} levels deep; the limit is ${limits.maxDepth}.`) },
+    maxAliases: { ...common, n: limits.maxAliases, onReject: refuse('TAILOR_MAX_ALIASES', limits.maxAliases, (n) => `The operation uses ${n} aliases; the limit is ${limits.maxAliases}.`) },
+    maxDirectives: { ...common, n: limits.maxDirectives, onReject: refuse('TAILOR_MAX_DIRECTIVES', limits.maxDirectives, (n) => `The operation uses ${n} directives; the limit is ${limits.maxDirectives}.`) },
+    // Tokens are limited by the parser itself (Apollo's parseOptions), cost by operationCost.ts, and
+    // "Did you mean…" hints are a production-profile decision: off here.
+    maxTokens: { enabled: false },
+    costLimit: { enabled: false },
+    blockFieldSuggestion: { enabled: false },
   });
-}
-
-function selectionDepth(set: SelectionSetNode, fragments: Map<string, FragmentDefinitionNode>, visiting: Set<string>): number {
-  let deepest = 0;
-  for (const selection of set.selections) {
-    if (selection.kind === Kind.FIELD) {
-      // Introspection has its own depth rule in graphql-js; sandboxes' standard query is 15 deep.
-      if (selection.name.value.startsWith('__')) continue;
-      deepest = Math.max(deepest, 1 + (selection.selectionSet ? selectionDepth(selection.selectionSet, fragments, visiting) : 0));
-    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      deepest = Math.max(deepest, selectionDepth(selection.selectionSet, fragments, visiting));
-    } else {
-      const fragment = fragments.get(selection.name.value);
-      // A fragment cycle is reported by graphql's own rules; here it just stops the walk.
-      if (!fragment || visiting.has(fragment.name.value)) continue;
-      visiting.add(fragment.name.value);
-      deepest = Math.max(deepest, selectionDepth(fragment.selectionSet, fragments, visiting));
-      visiting.delete(fragment.name.value);
-    }
-  }
-  return deepest;
-}
-
-function aliasLimit(maxAliases: number): ValidationRule {
-  return (context: ValidationContext): ASTVisitor => {
-    let aliases = 0;
-    return {
-      Field(node) {
-        if (node.alias) aliases++;
-      },
-      Document: {
-        leave(document) {
-          if (aliases > maxAliases) {
-            context.reportError(
-              new GraphQLError(`The operation uses ${aliases} aliases; the limit is ${maxAliases}.`, {
-                nodes: [document],
-                extensions: { limit: maxAliases, setting: 'TAILOR_MAX_ALIASES' },
-              }),
-            );
-          }
-        },
-      },
-    };
-  };
+  return armor.protect().validationRules;
 }

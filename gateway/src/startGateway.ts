@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import type { GraphQLSchema } from 'graphql';
 import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
 import { apolloDefaults } from '../../kit/apolloDefaults';
 import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
@@ -10,6 +11,7 @@ import { ErrorCode } from '../../kit/errors';
 import { closeServer } from '../../kit/http/closeServer';
 import { createHttpServer } from '../../kit/http/createHttpServer';
 import { createRequestHandler } from '../../kit/http/createRequestHandler';
+import type { Refusal } from '../../kit/http/handleGraphQLRequest';
 import { handleGraphQLRequest } from '../../kit/http/handleGraphQLRequest';
 import { listenOn } from '../../kit/http/listenOn';
 import { sendError, sendJson } from '../../kit/http/sendJson';
@@ -20,6 +22,8 @@ import type { RunningService } from '../../kit/runService';
 import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
 import { landingPage } from './landingPage';
+import { createCostGuard } from './costGuard';
+import { type CostPolicy, readCostPolicy } from './operationCost';
 import { createPersistedQueryCache } from './persistedQueryCache';
 import { createQueryLimitRules } from './queryLimits';
 import { createRestApi } from './restApi';
@@ -64,9 +68,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       return createSubgraphDataSource({ name, url: target, timeoutMs: config.subgraphTimeoutMs, metrics });
     },
   });
-  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+  let costed: { schema: GraphQLSchema; policy: CostPolicy } | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     policy = readCachePolicy(coreSupergraphSdl);
+    costed = { schema: apiSchema, policy: readCostPolicy(coreSupergraphSdl) };
   });
+  const persistedQueries = createPersistedQueryCache(manifest);
 
   const defaults = apolloDefaults<BaseContext>(logger);
   const apollo = new ApolloServer<BaseContext>({
@@ -79,8 +86,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     csrfPrevention: false,
     // Campaign tools send many recipients' operations in one POST; each is answered on its own.
     allowBatchedHttpRequests: true,
-    persistedQueries: { cache: createPersistedQueryCache(manifest), ttl: null },
-    validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases }),
+    persistedQueries: { cache: persistedQueries, ttl: null },
+    // The parser stops at the token limit, before a huge document costs more than its size.
+    parseOptions: { maxTokens: config.maxTokens },
+    validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases, maxDirectives: config.maxDirectives }),
     plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics), subgraphUnavailablePlugin()],
   });
   await apollo.start();
@@ -88,13 +97,27 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   ready = true;
 
   /** With ad-hoc queries off, only a hash from the manifest (and its exact text, if sent) passes. */
-  const vetOperation = config.adHocQueries
-    ? undefined
-    : (operation: { query?: unknown; extensions?: unknown }) => {
-        const hash = (operation.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery?.sha256Hash;
-        const known = typeof hash === 'string' && persistedIds.has(hash) && (operation.query === undefined || sha256(String(operation.query)) === hash);
-        return known ? undefined : 'This gateway answers persisted operations only: send extensions.persistedQuery.sha256Hash of an operation in its manifest.';
-      };
+  const persistedOnly = (operations: unknown[]): Refusal | undefined => {
+    for (const operation of operations) {
+      if (!operation || typeof operation !== 'object') continue;
+      const { query, extensions } = operation as { query?: unknown; extensions?: unknown };
+      const hash = (extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery?.sha256Hash;
+      const known = typeof hash === 'string' && persistedIds.has(hash) && (query === undefined || sha256(String(query)) === hash);
+      if (!known) {
+        const message = 'This gateway answers persisted operations only: send extensions.persistedQuery.sha256Hash of an operation in its manifest.';
+        return { status: 400, code: ErrorCode.PERSISTED_QUERY_REQUIRED, message };
+      }
+    }
+    return undefined;
+  };
+  const withinCost = createCostGuard({
+    maxOperationCost: config.maxOperationCost,
+    maxRequestCost: config.maxRequestCost,
+    maxTokens: config.maxTokens,
+    current: () => costed,
+    textOf: (hash) => persistedQueries.textOf(hash),
+  });
+  const vetOperations = (operations: unknown[]) => (config.adHocQueries ? undefined : persistedOnly(operations)) ?? withinCost(operations);
 
   const sandbox = config.sandbox ? createSandbox({ query: example.operation.body, variables: example.variables }) : undefined;
   const landing = Buffer.from(landingPage({ example, restRoutes }));
@@ -111,7 +134,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return handleGraphQLRequest(apollo, req, res, {
           maxBodyBytes: config.maxBodyBytes,
           maxBatchOperations: config.maxBatchOperations,
-          vetOperation,
+          vetOperations,
           context: async () => ({}),
         });
       case '/health':

@@ -5,6 +5,14 @@ import { parseRequestTarget } from './parseRequestTarget';
 import { BodyTooLargeError, readBody } from './readBody';
 import { sendGraphQLError } from './sendJson';
 
+/** Why a request is refused before it runs: the HTTP status and the error a client gets. */
+export interface Refusal {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  extensions?: Record<string, unknown>;
+}
+
 /** Options of `handleGraphQLRequest`. */
 export interface GraphQLHttpOptions<TContext extends BaseContext> {
   maxBodyBytes: number;
@@ -12,10 +20,11 @@ export interface GraphQLHttpOptions<TContext extends BaseContext> {
   /** Most operations in one HTTP-batched request (a JSON array); more get 413. Unset: no batches. */
   maxBatchOperations?: number;
   /**
-   * Looks at each operation of a request (`{ query, extensions }`) before it runs; a returned
-   * message refuses the whole request with 400 and `PERSISTED_QUERY_REQUIRED`.
+   * Looks at every operation of a request (`{ query, operationName, variables, extensions }`, as sent,
+   * from a POST body or a GET query string) before any of it runs; a returned refusal answers the
+   * whole request with its status and a GraphQL error.
    */
-  vetOperation?: (operation: { query?: unknown; extensions?: unknown }) => string | undefined;
+  vetOperations?: (operations: unknown[]) => Refusal | undefined;
 }
 
 /**
@@ -64,12 +73,8 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
       `The batch has ${body.length} operations; the limit is ${options.maxBatchOperations}. Split it into smaller batches.`,
     );
   }
-  if (options.vetOperation) {
-    for (const operation of operations) {
-      const refusal = operation && typeof operation === 'object' ? options.vetOperation(operation) : undefined;
-      if (refusal) return sendGraphQLError(res, 400, ErrorCode.PERSISTED_QUERY_REQUIRED, refusal);
-    }
-  }
+  const refusal = options.vetOperations?.(operations);
+  if (refusal) return sendGraphQLError(res, refusal.status, refusal.code, refusal.message, refusal.extensions);
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
@@ -91,14 +96,16 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
   res.end();
 }
 
-function operationFromSearch(search: URLSearchParams): { query?: string; extensions?: unknown } {
-  let extensions: unknown;
-  try {
-    extensions = search.has('extensions') ? JSON.parse(search.get('extensions')!) : undefined;
-  } catch {
-    extensions = undefined;
-  }
-  return { query: search.get('query') ?? undefined, extensions };
+/** A GET request's operation, as a POST body would carry it (`variables` and `extensions` JSON-decoded). */
+function operationFromSearch(search: URLSearchParams): { query?: string; operationName?: string; variables?: unknown; extensions?: unknown } {
+  const json = (name: string): unknown => {
+    try {
+      return search.has(name) ? JSON.parse(search.get(name)!) : undefined;
+    } catch {
+      return undefined; // Apollo Server answers the malformed parameter itself
+    }
+  };
+  return { query: search.get('query') ?? undefined, operationName: search.get('operationName') ?? undefined, variables: json('variables'), extensions: json('extensions') };
 }
 
 /** True for `application/json` and `application/<anything>+json`, with any parameters. */

@@ -14,6 +14,6 @@ export function sendError(res: ServerResponse, status: number, code: ErrorCode, 
 }
 
 /** Sends a GraphQL-shaped error body `{ errors: [{ message, extensions: { code } }] }`, never cached. */
-export function sendGraphQLError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
-  sendJson(res, status, { errors: [{ message, extensions: { code } }] }, { 'cache-control': 'no-store' });
+export function sendGraphQLError(res: ServerResponse, status: number, code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): void {
+  sendJson(res, status, { errors: [{ message, extensions: { code, ...extensions } }] }, { 'cache-control': 'no-store' });
 }
