@@ -33,6 +33,8 @@ export enum ErrorCode {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   /** A service the answer needs could not be reached: retry later. */
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
+  /** The gateway is at its limit of operations in flight: retry after `Retry-After`. */
+  OVERLOADED = 'OVERLOADED',
   /** Something failed inside Tailor; details are in the server log, never in the response. */
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }

@@ -59,6 +59,21 @@ export const gatewaySettings = {
     schema: settingTypes.positiveInt(5000),
     doc: 'A subgraph fetch slower than this fails with SUBGRAPH_UNAVAILABLE (a 500-recipient batch under load needs seconds).',
   },
+  maxInFlight: {
+    env: 'TAILOR_MAX_IN_FLIGHT',
+    schema: settingTypes.positiveInt(64, 100_000),
+    doc: 'Most operations (requests to `/graphql` or a REST route) running at once; more wait for a slot.',
+  },
+  queueTimeoutMs: {
+    env: 'TAILOR_QUEUE_TIMEOUT_MS',
+    schema: settingTypes.positiveInt(1000, 60_000),
+    doc: 'Longest a request waits for a slot before it is shed with 503 and `Retry-After` (`tailor_requests_shed_total`).',
+  },
+  maxQueued: {
+    env: 'TAILOR_MAX_QUEUED',
+    schema: settingTypes.nonNegativeInt(256),
+    doc: 'Most requests waiting for a slot at once; one more is shed at once.',
+  },
   maxBatchOperations: {
     env: 'TAILOR_MAX_BATCH_OPERATIONS',
     schema: settingTypes.positiveInt(25, 500),

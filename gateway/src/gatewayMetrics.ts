@@ -12,6 +12,8 @@ export interface GatewayMetrics {
   operations: Counter<'outcome'>;
   /** HTTP request durations by route and status. */
   httpDuration: Histogram<'route' | 'status'>;
+  /** Requests shed under overload, by reason (`queue_full`, `queue_timeout`). */
+  requestsShed: Counter<'reason'>;
 }
 
 /** Creates the gateway's registry with its metrics and Node's default process metrics. */
@@ -39,5 +41,11 @@ export function createGatewayMetrics(): GatewayMetrics {
       registers: [registry],
     }),
     httpDuration: createHttpDurationHistogram(registry),
+    requestsShed: new Counter({
+      name: 'tailor_requests_shed_total',
+      help: 'Requests answered 503 without running because the gateway was at its in-flight limit, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
   };
 }

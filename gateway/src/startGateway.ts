@@ -14,7 +14,7 @@ import { createRequestHandler } from '../../kit/http/createRequestHandler';
 import type { Refusal } from '../../kit/http/handleGraphQLRequest';
 import { handleGraphQLRequest } from '../../kit/http/handleGraphQLRequest';
 import { listenOn } from '../../kit/http/listenOn';
-import { sendError, sendJson } from '../../kit/http/sendJson';
+import { sendError, sendGraphQLError, sendJson } from '../../kit/http/sendJson';
 import { sendMetrics } from '../../kit/http/sendMetrics';
 import type { Logger } from '../../kit/logger';
 import { readManifest } from '../../kit/operationManifest';
@@ -22,6 +22,7 @@ import type { RunningService } from '../../kit/runService';
 import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
 import { landingPage } from './landingPage';
+import { createAdmission } from './admission';
 import { createCostGuard } from './costGuard';
 import { type CostPolicy, readCostPolicy } from './operationCost';
 import { createPersistedQueryCache } from './persistedQueryCache';
@@ -33,6 +34,9 @@ import { readSandboxExample } from './sandbox/sandboxExample';
 import { createSupergraphFile } from './supergraphFile';
 import { createSubgraphDataSource } from './subgraphDataSource';
 import { subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
+
+/** Seconds a shed client is asked to wait: slots free up within about one request's time. */
+const SHED_RETRY_AFTER_SECONDS = 1;
 
 /** Routes that only answer GET (and HEAD). */
 const READ_ONLY_ROUTES = new Set(['/health', '/ready', '/metrics', '/']);
@@ -123,6 +127,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const landing = Buffer.from(landingPage({ example, restRoutes }));
   const routeList = ['/graphql', ...restRoutes.map((r) => r.path), '/health', '/ready', '/metrics', '/'].join(', ');
 
+  const admission = createAdmission({ maxInFlight: config.maxInFlight, maxWaitMs: config.queueTimeoutMs, maxQueued: config.maxQueued, shed: metrics.requestsShed });
+  /** Runs `serve` in an operation slot, or answers 503 with `Retry-After` when none frees up in time. */
+  async function withSlot<T>(res: ServerResponse, serve: () => Promise<T>): Promise<T | true> {
+    const release = await admission.admit();
+    if (!release) {
+      res.setHeader('retry-after', String(SHED_RETRY_AFTER_SECONDS));
+      sendGraphQLError(res, 503, ErrorCode.OVERLOADED, `The gateway is at its limit of ${config.maxInFlight} operations in flight; retry in ${SHED_RETRY_AFTER_SECONDS} s.`);
+      return true;
+    }
+    try {
+      return await serve();
+    } finally {
+      release();
+    }
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (sandbox?.serve(req, res, path)) return;
     if (READ_ONLY_ROUTES.has(path) && req.method !== 'GET' && req.method !== 'HEAD') {
@@ -131,12 +151,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }
     switch (path) {
       case '/graphql':
-        return handleGraphQLRequest(apollo, req, res, {
-          maxBodyBytes: config.maxBodyBytes,
-          maxBatchOperations: config.maxBatchOperations,
-          vetOperations,
-          context: async () => ({}),
-        });
+        await withSlot(res, () =>
+          handleGraphQLRequest(apollo, req, res, {
+            maxBodyBytes: config.maxBodyBytes,
+            maxBatchOperations: config.maxBatchOperations,
+            vetOperations,
+            context: async () => ({}),
+          }),
+        );
+        return;
       case '/health':
         return sendJson(res, 200, { status: 'ok', service: 'gateway' }, { 'cache-control': 'no-store' });
       case '/ready':
@@ -150,7 +173,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         res.end(req.method === 'HEAD' ? undefined : landing);
         return;
       default:
-        if (await rest.handle(req, res, path)) return;
+        if (path.startsWith('/api/') && (await withSlot(res, () => rest.handle(req, res, path)))) return;
         return sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${routeList}.`);
     }
   }
