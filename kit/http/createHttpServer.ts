@@ -19,6 +19,9 @@ export function createHttpServer(handle: (req: IncomingMessage, res: ServerRespo
   });
   // Keep-alive longer than a typical load balancer's idle timeout (60 s), so it closes first.
   server.keepAliveTimeout = 65_000;
+  // A client that trickles its headers or body is cut off, instead of holding a connection for good.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();

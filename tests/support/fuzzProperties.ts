@@ -1177,19 +1177,35 @@ function requireRunning(stack: ProcessStack): void {
   }
 }
 
+/** One entry point under fuzz: its generator, and the check of one case beyond the common ones. */
+export interface FuzzTarget<T> {
+  arbitrary(catalog: Catalog): fc.Arbitrary<T>;
+  /** Sends the case and checks what is particular to this entry point (answers are checked by `CaseRun`). */
+  check(value: T, run: CaseRun): Promise<void>;
+}
+
 /**
- * Runs `check` on `numRuns` generated cases; after each one every process must still be up. A case
+ * Runs one case: `check`, then the processes. Throws the case's report when anything was wrong.
+ * Exported for tools that want every failing case rather than the first (fast-check stops there).
+ */
+export async function runCase<T>(stack: ProcessStack, target: FuzzTarget<T>, value: T): Promise<void> {
+  const run = new CaseRun(stack);
+  await target.check(value, run);
+  await run.checkProcesses();
+  run.finish();
+}
+
+/**
+ * Runs `numRuns` generated cases of `target`; after each one every process must still be up. A case
  * that runs once a process is down passes without sending anything (see the module comment).
  */
-async function fuzz<T>(stack: ProcessStack, options: FuzzOptions, arbitrary: fc.Arbitrary<T>, check: (value: T, run: CaseRun) => Promise<void>): Promise<void> {
+export async function fuzzTarget<T>(stack: ProcessStack, options: FuzzOptions, target: FuzzTarget<T>): Promise<void> {
   requireRunning(stack);
+  const arbitrary = target.arbitrary(await loadCatalog(stack));
   await fc.assert(
     fc.asyncProperty(arbitrary, async (value) => {
       if (!allRunning(stack)) return;
-      const run = new CaseRun(stack);
-      await check(value, run);
-      await run.checkProcesses();
-      run.finish();
+      await runCase(stack, target, value);
     }),
     { numRuns: options.numRuns, seed: options.seed, includeErrorInReport: true },
   );
@@ -1197,50 +1213,11 @@ async function fuzz<T>(stack: ProcessStack, options: FuzzOptions, arbitrary: fc.
 
 /** One request per case, with the checks every answer gets. */
 const sendOne = (c: HttpCase, run: CaseRun) => run.send(c).then(() => undefined);
+const simple = (arbitrary: (catalog: Catalog) => fc.Arbitrary<HttpCase>): FuzzTarget<HttpCase> => ({ arbitrary, check: sendOne });
 
 // ---------------------------------------------------------------------------------------------
 // The properties
 // ---------------------------------------------------------------------------------------------
-
-/** Gateway `POST /graphql`: any body, content type and operation. */
-export function gatewayPostGraphqlProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, graphqlPostRequest(), sendOne);
-}
-
-/** Gateway `GET /graphql`: any query string, bad percent escapes included. */
-export function gatewayGetGraphqlProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, graphqlGetRequest, sendOne);
-}
-
-/** Gateway HTTP batches: JSON arrays of operations, empty, of non-objects, over the limit. */
-export function gatewayBatchProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, graphqlBatchRequest, sendOne);
-}
-
-/** Gateway persisted queries: real and fake hashes, wrong variables, over POST and GET. */
-export function gatewayPersistedQueryProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, persistedQueryRequest, sendOne);
-}
-
-/** Gateway REST routes: random ids, parameters, methods. */
-export async function gatewayRestProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, restRequest(await loadCatalog(stack)), sendOne);
-}
-
-/** Each subgraph's own `POST /graphql` (what the gateway talks to), with the same bodies. */
-export function subgraphGraphqlProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, graphqlPostRequest(fc.constantFrom(...SUBGRAPHS)), sendOne);
-}
-
-/** Every other path and method of every process. */
-export function otherRoutesProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, otherRouteRequest, sendOne);
-}
-
-/** Raw request lines and bytes over node:net to every port. */
-export function rawSocketProperty(stack: ProcessStack, options: FuzzOptions): Promise<void> {
-  return fuzz(stack, options, rawHttpRequest, (c, run) => run.sendRaw(c).then(() => undefined));
-}
 
 /** What an ingest batch names, as strings: user ids (users), SKUs (stock) or user ids (events). */
 function namedKeys(kind: IngestKind, items: unknown[] | undefined): string[] {
@@ -1309,9 +1286,9 @@ async function ingestState(run: CaseRun, kind: IngestKind, keys: string[], label
 }
 
 /** `POST /ingest/<kind>` on its subgraph: a refused batch stores nothing; an accepted one reads back. */
-export async function ingestProperty(stack: ProcessStack, options: FuzzOptions, kind: IngestKind): Promise<void> {
-  const catalog = await loadCatalog(stack);
-  return fuzz(stack, options, ingestRequest(kind, catalog), async (c, run) => {
+export const ingestTarget = (kind: IngestKind): FuzzTarget<IngestCase> => ({
+  arbitrary: (catalog) => ingestRequest(kind, catalog),
+  async check(c, run) {
     const keys = namedKeys(kind, c.items);
     const before = await ingestState(run, kind, keys, 'before the batch');
     const answer = await run.send(c.request);
@@ -1344,5 +1321,40 @@ export async function ingestProperty(stack: ProcessStack, options: FuzzOptions, 
       const read = await run.send(asHttpCase(readBack(kind, readKeys)), 'read back after acceptance');
       if (read.status === 200 && /"errors"\s*:/.test(read.text)) run.problem(`reading back what the accepted batch named answered errors`);
     }
-  });
-}
+  },
+});
+
+/** Every entry point, by the name the properties below use. */
+export const TARGETS = {
+  gatewayPostGraphql: simple(() => graphqlPostRequest()),
+  gatewayGetGraphql: simple(() => graphqlGetRequest),
+  gatewayBatch: simple(() => graphqlBatchRequest),
+  gatewayPersistedQuery: simple(() => persistedQueryRequest),
+  gatewayRest: simple(restRequest),
+  subgraphGraphql: simple(() => graphqlPostRequest(fc.constantFrom(...SUBGRAPHS))),
+  ingestUsers: ingestTarget('users'),
+  ingestStock: ingestTarget('stock'),
+  ingestEvents: ingestTarget('events'),
+  otherRoutes: simple(() => otherRouteRequest),
+  rawSocket: { arbitrary: () => rawHttpRequest, check: (c: RawCase, run: CaseRun) => run.sendRaw(c).then(() => undefined) } as FuzzTarget<RawCase>,
+};
+
+/** Gateway `POST /graphql`: any body, content type and operation. */
+export const gatewayPostGraphqlProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.gatewayPostGraphql);
+/** Gateway `GET /graphql`: any query string, bad percent escapes included. */
+export const gatewayGetGraphqlProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.gatewayGetGraphql);
+/** Gateway HTTP batches: JSON arrays of operations, empty, of non-objects, over the limit. */
+export const gatewayBatchProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.gatewayBatch);
+/** Gateway persisted queries: real and fake hashes, wrong variables, over POST and GET. */
+export const gatewayPersistedQueryProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.gatewayPersistedQuery);
+/** Gateway REST routes: random ids, parameters, methods. */
+export const gatewayRestProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.gatewayRest);
+/** Each subgraph's own `POST /graphql` (what the gateway talks to), with the same bodies. */
+export const subgraphGraphqlProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.subgraphGraphql);
+/** `POST /ingest/users|stock|events`: random and almost-valid batches; a refused one stores nothing. */
+export const ingestProperty = (stack: ProcessStack, options: FuzzOptions, kind: IngestKind) =>
+  fuzzTarget(stack, options, kind === 'users' ? TARGETS.ingestUsers : kind === 'stock' ? TARGETS.ingestStock : TARGETS.ingestEvents);
+/** Every other path and method of every process. */
+export const otherRoutesProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.otherRoutes);
+/** Raw request lines and bytes over node:net to every port. */
+export const rawSocketProperty = (stack: ProcessStack, options: FuzzOptions) => fuzzTarget(stack, options, TARGETS.rawSocket);
