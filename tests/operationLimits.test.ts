@@ -123,16 +123,24 @@ describe('operation limits at the gateway', () => {
     });
   });
 
-  it('refuses a document 50,000 levels deep at the token limit, with a parse error and no internal message', async () => {
+  it('refuses a document 50,000 levels deep from its tokens, before the recursive parser sees it, with no internal message', async () => {
     const depth = 50_000;
     const res = await post({ query: `{${'a{'.repeat(depth)}b${'}'.repeat(depth)}}` });
+    expect(res).toEqual({
+      status: 400,
+      body: { errors: [{ message: 'Syntax Error: the document nests 1000 levels deep; the limit is 64.', extensions: { code: 'GRAPHQL_PARSE_FAILED', limit: 64 } }] },
+    });
+  });
+
+  it('refuses a document over TAILOR_MAX_TOKENS at the parser', async () => {
+    const res = await post({ query: `{ ${'__typename '.repeat(2500)}}` });
     expect(res).toEqual({
       status: 400,
       body: {
         errors: [
           {
             message: 'Syntax Error: Document contains more that 2000 tokens. Parsing aborted.',
-            locations: [{ line: 1, column: 2001 }],
+            locations: [{ line: 1, column: 21_992 }],
             extensions: { code: 'GRAPHQL_PARSE_FAILED' },
           },
         ],

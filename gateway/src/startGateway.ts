@@ -118,6 +118,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     maxOperationCost: config.maxOperationCost,
     maxRequestCost: config.maxRequestCost,
     maxTokens: config.maxTokens,
+    // Field depth counts `{` levels; arguments and input objects nest within them.
+    maxNesting: Math.max(64, 4 * config.maxQueryDepth),
     current: () => costed,
     textOf: (hash) => persistedQueries.textOf(hash),
   });

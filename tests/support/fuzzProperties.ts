@@ -1075,7 +1075,10 @@ export class CaseRun {
     if (answer.status === 0) this.problem(`${what} got no HTTP answer: ${answer.error}`);
     else if (answer.status >= 500) this.problem(`${what} was answered ${answer.status}${answer.headers['retry-after'] ? ` (Retry-After: ${answer.headers['retry-after']})` : ''}`);
     else if (answer.error) this.problem(`${what}: ${answer.error}`);
-    const leaks = leaksIn(answer.text, echoable([c.target, ...Object.values(c.headers), c.body === undefined ? '' : bodyText(c.body)]));
+    // A static asset (the sandbox's bundled script, a product image) is code and pictures, not an answer to judge.
+    const type = String(answer.headers['content-type'] ?? '');
+    const asset = answer.status < 400 && /javascript|css|image\/|font\//.test(type);
+    const leaks = asset ? [] : leaksIn(answer.text, echoable([c.target, ...Object.values(c.headers), c.body === undefined ? '' : bodyText(c.body)]));
     if (leaks.length) this.problem(`${what}'s answer holds ${leaks.join(', ')}`);
     return answer;
   }
@@ -1122,7 +1125,7 @@ export class CaseRun {
     const logs = this.stack.logs
       .slice(this.logMark)
       .slice(0, 20)
-      .map((l) => `  [${l.service}] ${preview(l.line, 400)}`);
+      .map((l) => `  [${l.service}] ${summarizeLogLine(l.line)}`);
     throw new Error(
       [
         `${this.problems.length} problem(s):`,
@@ -1133,6 +1136,29 @@ export class CaseRun {
       ].join('\n'),
     );
   }
+}
+
+/** A log line, shortened: for a JSON line its message, and its error's type, message and first frames. */
+function summarizeLogLine(line: string): string {
+  let entry: { msg?: unknown; path?: unknown; err?: { type?: unknown; message?: unknown; stack?: unknown } };
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return preview(line, 600);
+  }
+  if (!entry || typeof entry !== 'object') return preview(line, 600);
+  const parts = [String(entry.msg ?? '')];
+  if (entry.path) parts.push(`path=${String(entry.path)}`);
+  if (entry.err) {
+    parts.push(`${String(entry.err.type ?? 'Error')}: ${preview(String(entry.err.message ?? ''), 300)}`);
+    const frames = String(entry.err.stack ?? '')
+      .split('\n')
+      .filter((f) => /^\s*at /.test(f))
+      .slice(0, 3)
+      .map((f) => f.trim());
+    if (frames.length) parts.push(frames.join(' | '));
+  }
+  return parts.join(' — ');
 }
 
 function describeAnswer(a: Answer): string {
