@@ -48,9 +48,11 @@ export interface ItemProblem {
 
 /** The error for a batch refused whole because some of its items are invalid. */
 export function invalidBatchError(kind: string, problems: ItemProblem[]): GraphQLError {
-  const noun = problems.length === 1 ? 'item is' : 'items are';
+  // One item may have several problems: the count is of items.
+  const items = new Set(problems.map((p) => p.index)).size;
+  const noun = items === 1 ? 'item is' : 'items are';
   return new GraphQLError(
-    `The ${kind} batch was refused: ${problems.length} ${noun} invalid, and nothing was applied.`,
+    `The ${kind} batch was refused: ${items} ${noun} invalid, and nothing was applied.`,
     { extensions: { code: ErrorCode.BAD_USER_INPUT, items: problems } },
   );
 }

@@ -215,6 +215,28 @@ describe('ingestion', () => {
       });
     });
 
+    it('count the items refused, not their problems, and name every problem', async () => {
+      const res = await post(`${stack.urls.stock}/ingest/stock`, JSON.stringify([{ sku: 5, available: 'x', observedAt: 'y' }]));
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toBe('The stock batch was refused: 1 item is invalid, and nothing was applied.');
+      expect(res.body.error.items.map((i: { field: string }) => i.field)).toEqual(['sku', 'available', 'observedAt']);
+    });
+
+    it('refuse a body nested thousands of levels deep with 400, like any other bad item', async () => {
+      const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+      const res = await post(`${stack.urls.stock}/ingest/stock`, `[{"sku": "A1", "available": ${deep}, "observedAt": "${iso(now)}"}]`);
+      expect(res).toEqual({
+        status: 400,
+        body: {
+          error: {
+            code: 'BAD_USER_INPUT',
+            message: 'The stock batch was refused: 1 item is invalid, and nothing was applied.',
+            items: [{ index: 0, field: 'available', reason: 'available must be a number' }],
+          },
+        },
+      });
+    });
+
     it('answer a body that is not a list of items with 400', async () => {
       expect(await post(`${stack.urls.stock}/ingest/stock`, '{"levels": 3}')).toEqual({
         status: 400,

@@ -139,13 +139,22 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
  * Unicode, or `undefined` when there is none. Checked for every kind of batch, so that no store ever
  * sees two strings that its UTF-8 encoding would make one (an `eventId` replayed as a duplicate).
  */
-function malformedStringField(value: unknown, path: string[] = []): string | undefined {
-  if (typeof value === 'string') return isWellFormed(value) ? undefined : path.join('.');
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, inner] of Object.entries(value)) {
-    if (!isWellFormed(key)) return [...path, key].join('.');
-    const found = malformedStringField(inner, [...path, key]);
-    if (found !== undefined) return found;
+function malformedStringField(value: unknown): string | undefined {
+  // Iterative, not recursive: a hostile body may nest arrays thousands of levels deep.
+  const pending: { value: unknown; path: string[] }[] = [{ value, path: [] }];
+  while (pending.length > 0) {
+    const { value: current, path } = pending.pop()!;
+    if (typeof current === 'string') {
+      if (!isWellFormed(current)) return path.join('.');
+      continue;
+    }
+    if (current === null || typeof current !== 'object') continue;
+    const entries = Object.entries(current);
+    for (let k = entries.length - 1; k >= 0; k--) {
+      const [key, inner] = entries[k];
+      if (!isWellFormed(key)) return [...path, key].join('.');
+      pending.push({ value: inner, path: [...path, key] });
+    }
   }
   return undefined;
 }
