@@ -140,20 +140,31 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
  * sees two strings that its UTF-8 encoding would make one (an `eventId` replayed as a duplicate).
  */
 function malformedStringField(value: unknown): string | undefined {
-  // Iterative, not recursive: a hostile body may nest arrays thousands of levels deep.
-  const pending: { value: unknown; path: string[] }[] = [{ value, path: [] }];
+  // Iterative, not recursive, and each entry points at its parent instead of copying its path: a
+  // hostile body may nest arrays thousands of levels deep.
+  interface Entry {
+    value: unknown;
+    key?: string;
+    parent?: Entry;
+  }
+  const pathOf = (entry: Entry, last?: string): string => {
+    const keys = last === undefined ? [] : [last];
+    for (let e: Entry | undefined = entry; e?.key !== undefined; e = e.parent) keys.unshift(e.key);
+    return keys.join('.');
+  };
+  const pending: Entry[] = [{ value }];
   while (pending.length > 0) {
-    const { value: current, path } = pending.pop()!;
+    const entry = pending.pop()!;
+    const current = entry.value;
     if (typeof current === 'string') {
-      if (!isWellFormed(current)) return path.join('.');
+      if (!isWellFormed(current)) return pathOf(entry);
       continue;
     }
     if (current === null || typeof current !== 'object') continue;
-    const entries = Object.entries(current);
-    for (let k = entries.length - 1; k >= 0; k--) {
-      const [key, inner] = entries[k];
-      if (!isWellFormed(key)) return [...path, key].join('.');
-      pending.push({ value: inner, path: [...path, key] });
+    const keys = Object.keys(current);
+    for (let k = keys.length - 1; k >= 0; k--) {
+      if (!isWellFormed(keys[k])) return pathOf(entry, keys[k]);
+      pending.push({ value: (current as Record<string, unknown>)[keys[k]], key: keys[k], parent: entry });
     }
   }
   return undefined;
