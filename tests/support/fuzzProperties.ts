@@ -41,6 +41,11 @@ const SUBGRAPHS: readonly Service[] = ['crm', 'stock', 'behavior'];
 export interface FuzzOptions {
   numRuns: number;
   seed: number;
+  /**
+   * Stops the run (cases and shrinking) after this long and fails it, so that a test runner's own
+   * timeout never abandons a property with a request still in flight. Unset: no limit.
+   */
+  timeLimitMs?: number;
 }
 
 /** One HTTP request of a case, as sent on the wire (the target is not normalized). */
@@ -1266,7 +1271,12 @@ export async function fuzzTarget<T>(stack: ProcessStack, options: FuzzOptions, t
       if (!allRunning(stack)) return;
       await runCase(stack, target, value);
     }),
-    { numRuns: options.numRuns, seed: options.seed, includeErrorInReport: true },
+    {
+      numRuns: options.numRuns,
+      seed: options.seed,
+      includeErrorInReport: true,
+      ...(options.timeLimitMs === undefined ? {} : { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: true }),
+    },
   );
 }
 
