@@ -122,7 +122,9 @@ function visible(text: string): string {
 /** Shortens a long text to its start and end. */
 function preview(text: string, max = 1200): string {
   if (text.length <= max) return visible(text);
-  return `${visible(text.slice(0, max - 300))} …[${text.length} chars in all]… ${visible(text.slice(-200))}`;
+  const head = Math.ceil(max * 0.7);
+  const tail = Math.floor(max * 0.2);
+  return `${visible(text.slice(0, head))} …[${text.length} chars in all]… ${visible(text.slice(-tail))}`;
 }
 
 function bodyText(body: string | Buffer): string {
@@ -890,7 +892,8 @@ export const rawHttpRequest: fc.Arbitrary<RawCase> = fc
         method: fc.oneof(w(4, fc.constant('GET')), w(3, fc.constantFrom(...RAW_METHODS))),
         target: fc.oneof(
           w(5, fc.constantFrom(...HOSTILE_TARGETS)),
-          w(2, fc.tuple(fc.constantFrom('//', 'http://', '/%', 'http://[', '//['), fc.string({ maxLength: 16 })).map(([p, s]) => p + s.replace(/[\s]/g, ''))),
+          // Not `http://` + anything: an absolute-form target naming a host (`http://m`) is a valid request for `/`.
+          w(2, fc.tuple(fc.constantFrom('//', '/%', 'http://[', '//[', 'http://%', 'http://a:99999'), fc.string({ maxLength: 16 })).map(([p, s]) => p + s.replace(/[\s]/g, ''))),
           w(1, fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 20 }).map((s) => `/nope${s}`)),
         ),
         version: fc.constantFrom(...RAW_VERSIONS),
@@ -1244,6 +1247,11 @@ function requireRunning(stack: ProcessStack): void {
 /** One entry point under fuzz: its generator, and the check of one case beyond the common ones. */
 export interface FuzzTarget<T> {
   arbitrary(catalog: Catalog): fc.Arbitrary<T>;
+  /**
+   * Hand-written hostile cases run before the generated ones on every run, whatever the seed: the
+   * shapes named in the suite's brief and those that found bugs, so that a small count still covers them.
+   */
+  examples?(catalog: Catalog): T[];
   /** Sends the case and checks what is particular to this entry point (answers are checked by `CaseRun`). */
   check(value: T, run: CaseRun): Promise<void>;
 }
@@ -1265,14 +1273,18 @@ export async function runCase<T>(stack: ProcessStack, target: FuzzTarget<T>, val
  */
 export async function fuzzTarget<T>(stack: ProcessStack, options: FuzzOptions, target: FuzzTarget<T>): Promise<void> {
   requireRunning(stack);
-  const arbitrary = target.arbitrary(await loadCatalog(stack));
+  const catalog = await loadCatalog(stack);
+  const arbitrary = target.arbitrary(catalog);
+  const examples = target.examples?.(catalog) ?? [];
   await fc.assert(
     fc.asyncProperty(arbitrary, async (value) => {
       if (!allRunning(stack)) return;
       await runCase(stack, target, value);
     }),
     {
-      numRuns: options.numRuns,
+      // fast-check counts examples among the runs: `numRuns` generated cases come on top of them.
+      numRuns: options.numRuns + examples.length,
+      examples: examples.map((e) => [e] as [T]),
       seed: options.seed,
       includeErrorInReport: true,
       ...(options.timeLimitMs === undefined ? {} : { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: true }),
@@ -1282,7 +1294,62 @@ export async function fuzzTarget<T>(stack: ProcessStack, options: FuzzOptions, t
 
 /** One request per case, with the checks every answer gets. */
 const sendOne = (c: HttpCase, run: CaseRun) => run.send(c).then(() => undefined);
-const simple = (arbitrary: (catalog: Catalog) => fc.Arbitrary<HttpCase>): FuzzTarget<HttpCase> => ({ arbitrary, check: sendOne });
+const simple = (arbitrary: (catalog: Catalog) => fc.Arbitrary<HttpCase>, examples?: (catalog: Catalog) => HttpCase[]): FuzzTarget<HttpCase> => ({
+  arbitrary,
+  check: sendOne,
+  examples: examples && ((catalog) => examples(catalog).map(asHttpCase)),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written examples, run first on every run
+// ---------------------------------------------------------------------------------------------
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const post = (service: Service, body: unknown, target = '/graphql'): HttpCase => ({
+  service,
+  method: 'POST',
+  target,
+  headers: JSON_HEADERS,
+  body: typeof body === 'string' ? body : json(body),
+});
+const UNPRINTABLE_HASH = { persistedQuery: { version: 1, sha256Hash: { toString: null } } };
+
+const graphqlPostExamples = (service: Service): HttpCase[] => [
+  post(service, { query: '{ __typename }', operationName: '' }),
+  post(service, { query: '{ user(id: "x\ud800") { id } }' }),
+  post(service, { query: 'query Q($id: ID!) { user(id: $id) { id } }', variables: { id: 'x\ud800' } }),
+  post(service, { extensions: UNPRINTABLE_HASH }),
+  post(service, { extensions: { persistedQuery: { sha256Hash: 'abc' } } }),
+  post(service, { query: '{ __typename }', extensions: { persistedQuery: { version: 1, sha256Hash: 'abc' } } }),
+  post(service, { query: `{ users(ids: ${'['.repeat(3_000)}${']'.repeat(3_000)}) { id } }` }),
+  post(service, { query: '{a'.repeat(20_000) + '}'.repeat(20_000) }),
+  post(service, { query: 'subscription { __typename }' }),
+  post(service, '{"query":'),
+  { service, method: 'POST', target: '/graphql', headers: { 'content-type': 'text/plain' }, body: '{ __typename }' },
+];
+
+const rawRequestLine = (service: Service, line: string): RawCase =>
+  printedAs<RawCase>({ service, bytes: Buffer.from(`${line}\r\nHost: 127.0.0.1\r\n\r\n`, 'latin1'), halfClose: true }, describeRawCase);
+
+/** Batches named in the brief and past failures, for `POST /ingest/<kind>`. */
+function ingestExamples(kind: IngestKind, catalog: Catalog): IngestCase[] {
+  const at = new Date(Date.now() - 60 * 60_000).toISOString();
+  const [user] = catalog.userIds;
+  const [sku] = catalog.skus;
+  const items: unknown[][] =
+    kind === 'users'
+      ? [[{ id: 'fz-u-x\ud800', email: 'fz.lone@example.com' }], [{ id: 'fz-u-ok', email: 'not-an-email' }], [{ id: user, email: 'fz.taken@example.com', loyaltyTier: 'DIAMOND' }]]
+      : kind === 'stock'
+        ? [[{ sku, available: 3, observedAt: '9999-12-31T00:00:00Z' }], [{ sku, available: -1, observedAt: at }], [{ sku: `${sku}\ud800`, available: 1, observedAt: at }]]
+        : [
+            [{ eventId: 'fz-e-x\ud800', userId: user, sku, type: 'VIEW', occurredAt: at }],
+            [{ eventId: 'fz-e-y\ud800', userId: user, sku, type: 'VIEW', occurredAt: at }, { eventId: 'fz-e-y\udc00', userId: user, sku, type: 'VIEW', occurredAt: at }],
+            [{ eventId: 'fz-e-future', userId: user, sku, type: 'VIEW', occurredAt: '9999-12-31T00:00:00Z' }],
+          ];
+  const cases: IngestCase[] = items.map((list) => ({ kind, request: asHttpCase(post(INGEST_SERVICE[kind], list, `/ingest/${kind}`)), items: list }));
+  cases.push({ kind, request: asHttpCase(post(INGEST_SERVICE[kind], '['.repeat(30_000) + ']'.repeat(30_000), `/ingest/${kind}`)) });
+  return cases.map((c) => printedAs(c, (v) => describeHttpCase(v.request)));
+}
 
 // ---------------------------------------------------------------------------------------------
 // The properties
@@ -1394,7 +1461,7 @@ export const ingestTarget = (kind: IngestKind): FuzzTarget<IngestCase> => ({
         try {
           again = JSON.parse(replay.text);
         } catch {
-          // Reported below only if it matters: a 2xx ingest answer is always JSON.
+          // A 2xx answer that is not JSON fails the check below, as applying something would.
         }
         if (again.accepted !== 0) run.problem(`the same batch sent again was answered ${replay.status} ${preview(replay.text, 200)}: a replay must count duplicates, not apply anything`);
       }
@@ -1409,17 +1476,61 @@ export const ingestTarget = (kind: IngestKind): FuzzTarget<IngestCase> => ({
 
 /** Every entry point, by the name the properties below use. */
 export const TARGETS = {
-  gatewayPostGraphql: simple(() => graphqlPostRequest()),
-  gatewayGetGraphql: simple(() => graphqlGetRequest),
-  gatewayBatch: simple(() => graphqlBatchRequest),
-  gatewayPersistedQuery: simple(() => persistedQueryRequest),
-  gatewayRest: simple(restRequest),
-  subgraphGraphql: simple(() => graphqlPostRequest(fc.constantFrom(...SUBGRAPHS))),
-  ingestUsers: ingestTarget('users'),
-  ingestStock: ingestTarget('stock'),
-  ingestEvents: ingestTarget('events'),
-  otherRoutes: simple(() => otherRouteRequest),
-  rawSocket: { arbitrary: () => rawHttpRequest, check: (c: RawCase, run: CaseRun) => run.sendRaw(c).then(() => undefined) } as FuzzTarget<RawCase>,
+  gatewayPostGraphql: simple(() => graphqlPostRequest(), () => graphqlPostExamples('gateway')),
+  gatewayGetGraphql: simple(
+    () => graphqlGetRequest,
+    () =>
+      ['query=%ZZ', 'query=%ED%A0%80', 'query=%7B__typename%7D&operationName=', 'extensions=%7B', 'variables=%', 'query=%7B__typename%7D&variables=%5B%5D'].map((q) => ({
+        service: 'gateway' as const,
+        method: 'GET',
+        target: `/graphql?${q}`,
+        headers: {},
+      })),
+  ),
+  gatewayBatch: simple(
+    () => graphqlBatchRequest,
+    () => [
+      post('gateway', []),
+      post('gateway', [1, 'x', null]),
+      post('gateway', Array(26).fill({ query: '{ __typename }' })),
+      post('gateway', [{ query: '{ __typename }' }, { query: '{ __typename }', operationName: '' }]),
+      post('gateway', [{ query: '{ __typename }' }, { extensions: UNPRINTABLE_HASH }]),
+    ],
+  ),
+  gatewayPersistedQuery: simple(
+    () => persistedQueryRequest,
+    () => [
+      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[0].id } }, variables: { ids: 'x' } }),
+      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[1].id } }, variables: { id: 1.5, limit: 2 ** 31 } }),
+      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[2].id } }, variables: { id: 'u-00001' }, operationName: '' }),
+      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[0].id.slice(0, 63) } } }),
+      post('gateway', { extensions: UNPRINTABLE_HASH }),
+    ],
+  ),
+  gatewayRest: simple(restRequest, () =>
+    ['%ZZ/profile', '%/recommendations', '%ED%A0%80/personalization', `${'x'.repeat(20_000)}/profile`, 'u-00001/recommendations?limit=x', 'u-00001/profile?limit=%ZZ'].flatMap((tail) =>
+      ['GET', 'HEAD'].map((method) => ({ service: 'gateway' as const, method, target: `/api/v1/users/${tail}`, headers: {} })),
+    ),
+  ),
+  subgraphGraphql: simple(() => graphqlPostRequest(fc.constantFrom(...SUBGRAPHS)), () => [
+    ...SUBGRAPHS.flatMap(graphqlPostExamples),
+    post('stock', { query: '{ _entities(representations: [{ __typename: "Product", sku: [] }]) { ... on Product { sku } } }' }),
+    post('behavior', { query: '{ _entities(representations: [{ __typename: "User", id: [] }]) { ... on User { id } } }' }),
+  ]),
+  ingestUsers: { ...ingestTarget('users'), examples: (catalog: Catalog) => ingestExamples('users', catalog) },
+  ingestStock: { ...ingestTarget('stock'), examples: (catalog: Catalog) => ingestExamples('stock', catalog) },
+  ingestEvents: { ...ingestTarget('events'), examples: (catalog: Catalog) => ingestExamples('events', catalog) },
+  otherRoutes: simple(() => otherRouteRequest, (): HttpCase[] => [
+    { service: 'stock', method: 'GET', target: '/images/%ZZ.svg', headers: {} },
+    { service: 'stock', method: 'GET', target: '/images/%ED%A0%80.svg', headers: {} },
+    { service: 'gateway', method: 'GET', target: '/sandbox/%ZZ', headers: {} },
+    { service: 'gateway', method: 'HEAD', target: '/health', headers: { 'x-pad': 'a'.repeat(20_000) } },
+  ]),
+  rawSocket: {
+    arbitrary: () => rawHttpRequest,
+    check: (c: RawCase, run: CaseRun) => run.sendRaw(c).then(() => undefined),
+    examples: () => SERVICES.flatMap((service) => ['GET //[ HTTP/1.1', 'GET //% HTTP/1.1', 'GET http://[ HTTP/1.1', 'GET //host:99999 HTTP/1.1'].map((line) => rawRequestLine(service, line))),
+  } as FuzzTarget<RawCase>,
 };
 
 /** Gateway `POST /graphql`: any body, content type and operation. */
