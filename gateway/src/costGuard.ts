@@ -1,4 +1,4 @@
-import { type DocumentNode, type GraphQLSchema, Lexer, Source, TokenKind, parse } from 'graphql';
+import { type DocumentNode, type GraphQLSchema, parse } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { ErrorCode } from '../../kit/errors';
 import type { Refusal } from '../../kit/http/handleGraphQLRequest';
@@ -12,12 +12,7 @@ export interface CostGuardOptions {
   maxRequestCost: number;
   /** The parser's token limit, so that costing a document can never take longer than parsing it. */
   maxTokens: number;
-  /**
-   * Deepest nesting of `{`, `[` and `(` a document may have. graphql-js parses by recursion, which
-   * costs milliseconds per thousand levels even within the token limit; the lexer sees it for
-   * microseconds first.
-   */
-  maxNesting: number;
+
   /** The schema being served and its cost declarations; `undefined` before the first one loads. */
   current(): { schema: GraphQLSchema; policy: CostPolicy } | undefined;
   /** The text of a persisted operation by its sha256, when the gateway knows it. */
@@ -47,19 +42,6 @@ export function createCostGuard(options: CostGuardOptions): (operations: unknown
   };
 
   return (operations) => {
-    for (const raw of operations) {
-      const query = raw && typeof raw === 'object' ? (raw as { query?: unknown }).query : undefined;
-      if (typeof query !== 'string') continue;
-      const nesting = nestingOf(query, options.maxTokens);
-      if (nesting > options.maxNesting) {
-        return {
-          status: 400,
-          code: ErrorCode.GRAPHQL_PARSE_FAILED,
-          message: `Syntax Error: the document nests ${nesting} levels deep; the limit is ${options.maxNesting}.`,
-          extensions: { limit: options.maxNesting },
-        };
-      }
-    }
     const current = options.current();
     if (!current) return undefined;
     const batch = operations.length > 1;
@@ -98,23 +80,3 @@ export function createCostGuard(options: CostGuardOptions): (operations: unknown
   };
 }
 
-/**
- * The deepest nesting of `{`, `[` and `(` within the first `maxTokens` tokens of `text` (the parser
- * refuses a longer document anyway); 0 when the lexer cannot read it (the parser will say why).
- */
-function nestingOf(text: string, maxTokens: number): number {
-  const lexer = new Lexer(new Source(text));
-  let depth = 0;
-  let deepest = 0;
-  try {
-    for (let n = 0; n < maxTokens; n++) {
-      const token = lexer.advance();
-      if (token.kind === TokenKind.EOF) break;
-      if (token.kind === TokenKind.BRACE_L || token.kind === TokenKind.BRACKET_L || token.kind === TokenKind.PAREN_L) deepest = Math.max(deepest, ++depth);
-      else if (token.kind === TokenKind.BRACE_R || token.kind === TokenKind.BRACKET_R || token.kind === TokenKind.PAREN_R) depth--;
-    }
-  } catch {
-    return 0;
-  }
-  return deepest;
-}

@@ -118,8 +118,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     maxOperationCost: config.maxOperationCost,
     maxRequestCost: config.maxRequestCost,
     maxTokens: config.maxTokens,
-    // Field depth counts `{` levels; arguments and input objects nest within them.
-    maxNesting: Math.max(64, 4 * config.maxQueryDepth),
     current: () => costed,
     textOf: (hash) => persistedQueries.textOf(hash),
   });
@@ -158,6 +156,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             maxBodyBytes: config.maxBodyBytes,
             maxBatchOperations: config.maxBatchOperations,
             vetOperations,
+            // Field depth counts `{` levels; arguments and input objects nest within them.
+            maxNesting: Math.max(64, 4 * config.maxQueryDepth),
+            maxTokens: config.maxTokens,
             context: async () => ({}),
           }),
         );

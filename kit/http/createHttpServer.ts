@@ -28,17 +28,19 @@ export function createHttpServer(handle: (req: IncomingMessage, res: ServerRespo
       return;
     }
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    writeRaw(socket, tooLarge ? 431 : 400, ErrorCode.BAD_REQUEST, tooLarge ? 'The request headers are too large.' : 'The request could not be read as HTTP/1.1.');
+    // An answer to HEAD carries no body, even when the rest of the request could not be read.
+    const head = (error as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
+    writeRaw(socket, tooLarge ? 431 : 400, ErrorCode.BAD_REQUEST, tooLarge ? 'The request headers are too large.' : 'The request could not be read as HTTP/1.1.', head);
   });
   return server;
 }
 
 /** Writes a complete JSON error response straight to the socket and closes it. */
-function writeRaw(socket: Socket | null, status: number, code: ErrorCode, message: string): void {
+function writeRaw(socket: Socket | null, status: number, code: ErrorCode, message: string, headOnly = false): void {
   if (!socket || socket.destroyed) return;
   const body = JSON.stringify({ error: { code, message } });
   const reason = status === 400 ? 'Bad Request' : status === 431 ? 'Request Header Fields Too Large' : 'Internal Server Error';
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${headOnly ? '' : body}`,
   );
 }

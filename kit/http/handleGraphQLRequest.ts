@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { Lexer, Source, TokenKind } from 'graphql';
 import { ErrorCode } from '../errors';
 import { parseRequestTarget } from './parseRequestTarget';
 import { BodyTooLargeError, readBody } from './readBody';
@@ -25,6 +26,14 @@ export interface GraphQLHttpOptions<TContext extends BaseContext> {
    * whole request with its status and a GraphQL error.
    */
   vetOperations?: (operations: unknown[]) => Refusal | undefined;
+  /**
+   * Deepest nesting of `{`, `[` and `(` an operation's text may have (default 64). graphql-js parses
+   * by recursion, which costs milliseconds per thousand levels and overflows the stack past some
+   * thousands; the lexer sees the nesting first, in microseconds.
+   */
+  maxNesting?: number;
+  /** The parser's token limit, which also bounds the nesting scan (default 2,000). */
+  maxTokens?: number;
 }
 
 /**
@@ -73,7 +82,7 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
       `The batch has ${body.length} operations; the limit is ${options.maxBatchOperations}. Split it into smaller batches.`,
     );
   }
-  const refusal = options.vetOperations?.(operations);
+  const refusal = shapeProblem(operations, options.maxNesting ?? 64, options.maxTokens ?? 2000) ?? options.vetOperations?.(operations);
   if (refusal) return sendGraphQLError(res, refusal.status, refusal.code, refusal.message, refusal.extensions);
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
@@ -112,4 +121,52 @@ function operationFromSearch(search: URLSearchParams): { query?: string; operati
 export function isJsonType(header: string | undefined): boolean {
   const type = (header ?? '').split(';')[0].trim().toLowerCase();
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+/**
+ * What is wrong with the shape of any operation of a request before Apollo Server reads it: an empty
+ * `operationName`, a persisted-query hash that is not a string, or text nested deeper than `maxNesting`.
+ */
+function shapeProblem(operations: unknown[], maxNesting: number, maxTokens: number): Refusal | undefined {
+  for (const raw of operations) {
+    if (!raw || typeof raw !== 'object') continue;
+    const { query, operationName, extensions } = raw as { query?: unknown; operationName?: unknown; extensions?: unknown };
+    if (operationName === '') {
+      return { status: 400, code: ErrorCode.OPERATION_RESOLUTION_FAILURE, message: 'Unknown operation named "": leave operationName out, or name an operation of the document.' };
+    }
+    const persisted = (extensions as { persistedQuery?: unknown } | null | undefined)?.persistedQuery;
+    if (persisted && typeof persisted === 'object') {
+      const hash = (persisted as { sha256Hash?: unknown }).sha256Hash;
+      if (hash !== undefined && typeof hash !== 'string') {
+        return { status: 400, code: ErrorCode.BAD_REQUEST, message: 'extensions.persistedQuery.sha256Hash must be a string: the hex sha256 of the operation text.' };
+      }
+    }
+    if (typeof query !== 'string') continue;
+    const nesting = nestingOf(query, maxTokens);
+    if (nesting > maxNesting) {
+      return { status: 400, code: ErrorCode.GRAPHQL_PARSE_FAILED, message: `Syntax Error: the document nests ${nesting} levels deep; the limit is ${maxNesting}.`, extensions: { limit: maxNesting } };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The deepest nesting of `{`, `[` and `(` within the first `maxTokens` tokens of `text` (the parser
+ * refuses a longer document anyway); 0 when the lexer cannot read it (the parser will say why).
+ */
+function nestingOf(text: string, maxTokens: number): number {
+  const lexer = new Lexer(new Source(text));
+  let depth = 0;
+  let deepest = 0;
+  try {
+    for (let n = 0; n < maxTokens; n++) {
+      const token = lexer.advance();
+      if (token.kind === TokenKind.EOF) break;
+      if (token.kind === TokenKind.BRACE_L || token.kind === TokenKind.BRACKET_L || token.kind === TokenKind.PAREN_L) deepest = Math.max(deepest, ++depth);
+      else if (token.kind === TokenKind.BRACE_R || token.kind === TokenKind.BRACKET_R || token.kind === TokenKind.PAREN_R) depth--;
+    }
+  } catch {
+    return 0;
+  }
+  return deepest;
 }

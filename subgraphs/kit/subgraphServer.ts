@@ -17,6 +17,7 @@ import { listenOn } from '../../kit/http/listenOn';
 import type { Logger } from '../../kit/logger';
 import type { RunningService } from '../../kit/runService';
 import type { Ingestor } from './ingest';
+import { SUBGRAPH_MAX_TOKENS, createSubgraphInputErrorPlugin, operationTypeDefinedRule } from './subgraphInputErrors';
 import type { SubgraphMetrics } from './subgraphMetrics';
 
 /** Everything that makes one subgraph: the same shape for Tailor's own and for partners'. */
@@ -54,14 +55,16 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
   const apollo = new ApolloServer<TContext>({
     ...defaults,
     schema: buildSubgraphSchema({ typeDefs: def.typeDefs, resolvers: def.resolvers as GraphQLResolverMap<unknown> }),
-    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy)],
+    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), createSubgraphInputErrorPlugin<TContext>()],
+    parseOptions: { maxTokens: SUBGRAPH_MAX_TOKENS },
+    validationRules: [operationTypeDefinedRule],
   });
   await apollo.start();
   const ingestRoutes = new Map(def.ingestors.map((i) => [`/ingest/${i.kind}`, i]));
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === '/graphql') {
-      return handleGraphQLRequest(apollo, req, res, { maxBodyBytes: def.maxBodyBytes, context: async () => def.createContext() });
+      return handleGraphQLRequest(apollo, req, res, { maxBodyBytes: def.maxBodyBytes, maxTokens: SUBGRAPH_MAX_TOKENS, context: async () => def.createContext() });
     }
     const ingestor = ingestRoutes.get(path);
     if (ingestor) {
