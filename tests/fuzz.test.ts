@@ -38,6 +38,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tailor?.stop();
+  // The outcome classes of every answer, for the record of a long run (`npm run fuzz`).
+  const total = fuzz.outcomes().reduce((sum, [, n]) => sum + n, 0);
+  process.stdout.write(`fuzz: ${total} answers (${numRuns} cases per property): ${fuzz.outcomes().map(([o, n]) => `${o} ×${n}`).join(', ')}\n`);
 }, 60_000);
 
 describe('gateway POST /graphql', () => {

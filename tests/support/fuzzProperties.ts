@@ -1087,6 +1087,16 @@ export function allRunning(stack: ProcessStack): boolean {
  * One case: the requests it sent with their answers, and every problem found. Every answer is
  * checked (answered, no 5xx, no leak); `finish` checks the processes and throws the report.
  */
+/** Answers seen by every case of this process, by outcome class (`400`, `413`, `raw 400`, `raw closed`…). */
+const outcomeTally = new Map<string, number>();
+
+/** Every answer the fuzz cases got so far, by outcome class, most frequent first. */
+export function outcomes(): [outcome: string, count: number][] {
+  return [...outcomeTally.entries()].sort((a, b) => b[1] - a[1]);
+}
+
+const tally = (outcome: string) => outcomeTally.set(outcome, (outcomeTally.get(outcome) ?? 0) + 1);
+
 export class CaseRun {
   readonly problems: string[] = [];
   private readonly transcript: string[] = [];
@@ -1103,6 +1113,7 @@ export class CaseRun {
   /** Sends `c` and checks its answer; `label` names a follow-up read in the report. */
   async send(c: HttpCase, label?: string): Promise<Answer> {
     const answer = await sendHttp(this.stack, c);
+    tally(answer.status === -1 ? 'not sent' : answer.status === 0 ? 'no answer' : String(answer.status));
     const n = this.transcript.length + 1;
     const what = label ? `#${n} (${label})` : `#${n}`;
     this.transcript.push(`${what} ${describeHttpCase(c)}\n  → ${describeAnswer(answer)} (${answer.ms} ms)`);
@@ -1126,6 +1137,7 @@ export class CaseRun {
   async sendRaw(c: RawCase): Promise<Buffer> {
     const bytes = await sendRaw(this.stack, c);
     const text = bytes.toString('latin1');
+    tally(bytes.length ? `raw ${text.slice(9, 12)}` : 'raw closed without an answer');
     this.transcript.push(`#${this.transcript.length + 1} ${describeRawCase(c)}\n  → ${bytes.length ? preview(text, 900) : '(nothing, connection closed or idle)'}`);
     if (bytes.length > 0) {
       if (!text.startsWith('HTTP/1.1 4')) this.problem(`the raw request was answered "${visible(text.split('\r\n')[0].slice(0, 80))}", not a 4xx`);
