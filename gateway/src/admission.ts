@@ -21,7 +21,7 @@ export type Admission = (() => void) | undefined;
  * queueing without bound. A request that got a slot keeps it until it is answered: a campaign batch
  * in flight is never dropped half-way.
  */
-export function createAdmission(options: AdmissionOptions): { admit(): Promise<Admission>; readonly inFlight: number; readonly queued: number } {
+export function createAdmission(options: AdmissionOptions): { admit(): Promise<Admission> } {
   let inFlight = 0;
   const waiting: { grant: (release: Admission) => void; timer: NodeJS.Timeout }[] = [];
   const release = () => {
@@ -34,12 +34,6 @@ export function createAdmission(options: AdmissionOptions): { admit(): Promise<A
     }
   };
   return {
-    get inFlight() {
-      return inFlight;
-    },
-    get queued() {
-      return waiting.length;
-    },
     admit() {
       if (inFlight < options.maxInFlight) {
         inFlight++;

@@ -1,7 +1,7 @@
 import { type DocumentNode, type GraphQLSchema, parse } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { ErrorCode } from '../../kit/errors';
-import type { Refusal } from '../../kit/http/handleGraphQLRequest';
+import { type Refusal, persistedHashOf } from '../../kit/http/handleGraphQLRequest';
 import { type CostPolicy, operationCost } from './operationCost';
 
 /** Options of `createCostGuard`. */
@@ -48,8 +48,8 @@ export function createCostGuard(options: CostGuardOptions): (operations: unknown
     let total = 0;
     for (const [index, raw] of operations.entries()) {
       if (!raw || typeof raw !== 'object') continue;
-      const op = raw as { query?: unknown; operationName?: unknown; variables?: unknown; extensions?: unknown };
-      const hash = (op.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery?.sha256Hash;
+      const op = raw as { query?: unknown; operationName?: unknown; variables?: unknown };
+      const hash = persistedHashOf(op);
       const text = typeof op.query === 'string' ? op.query : typeof hash === 'string' ? options.textOf(hash) : undefined;
       if (text === undefined) continue;
       const document = documentOf(text);

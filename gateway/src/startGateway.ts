@@ -1,5 +1,4 @@
 import './telemetry';
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
@@ -11,13 +10,12 @@ import { ErrorCode } from '../../kit/errors';
 import { closeServer } from '../../kit/http/closeServer';
 import { createHttpServer } from '../../kit/http/createHttpServer';
 import { createRequestHandler } from '../../kit/http/createRequestHandler';
-import type { Refusal } from '../../kit/http/handleGraphQLRequest';
-import { handleGraphQLRequest } from '../../kit/http/handleGraphQLRequest';
+import { type Refusal, handleGraphQLRequest, persistedHashOf } from '../../kit/http/handleGraphQLRequest';
 import { listenOn } from '../../kit/http/listenOn';
 import { sendError, sendGraphQLError, sendJson } from '../../kit/http/sendJson';
 import { sendMetrics } from '../../kit/http/sendMetrics';
 import type { Logger } from '../../kit/logger';
-import { readManifest } from '../../kit/operationManifest';
+import { readManifest, sha256Hex } from '../../kit/operationManifest';
 import type { RunningService } from '../../kit/runService';
 import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
@@ -104,9 +102,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const persistedOnly = (operations: unknown[]): Refusal | undefined => {
     for (const operation of operations) {
       if (!operation || typeof operation !== 'object') continue;
-      const { query, extensions } = operation as { query?: unknown; extensions?: unknown };
-      const hash = (extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery?.sha256Hash;
-      const known = typeof hash === 'string' && persistedIds.has(hash) && (query === undefined || sha256(String(query)) === hash);
+      const { query } = operation as { query?: unknown };
+      const hash = persistedHashOf(operation);
+      const known = typeof hash === 'string' && persistedIds.has(hash) && (query === undefined || sha256Hex(String(query)) === hash);
       if (!known) {
         const message = 'This gateway answers persisted operations only: send extensions.persistedQuery.sha256Hash of an operation in its manifest.';
         return { status: 400, code: ErrorCode.PERSISTED_QUERY_REQUIRED, message };
@@ -209,10 +207,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await apollo.stop();
     },
   };
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Counts answered operations by outcome: `ok`, `partial` (data and errors) or `error`. */

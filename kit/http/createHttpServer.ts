@@ -2,6 +2,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Socket } from 'node:net';
 import { ErrorCode } from '../errors';
 import type { Logger } from '../logger';
+import { sendError } from './sendJson';
 
 /**
  * An HTTP server for `handle` that answers whatever a client sends. A request Node's parser cannot
@@ -13,7 +14,7 @@ export function createHttpServer(handle: (req: IncomingMessage, res: ServerRespo
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       logger.error({ err: error }, 'request handler failed');
-      if (!res.headersSent) writeRaw(res.socket, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error. The details are in the server log.');
+      if (!res.headersSent) sendError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error. The details are in the server log.');
       else res.destroy();
     });
   });
@@ -39,7 +40,7 @@ export function createHttpServer(handle: (req: IncomingMessage, res: ServerRespo
 function writeRaw(socket: Socket | null, status: number, code: ErrorCode, message: string, headOnly = false): void {
   if (!socket || socket.destroyed) return;
   const body = JSON.stringify({ error: { code, message } });
-  const reason = status === 400 ? 'Bad Request' : status === 431 ? 'Request Header Fields Too Large' : 'Internal Server Error';
+  const reason = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${headOnly ? '' : body}`,
   );

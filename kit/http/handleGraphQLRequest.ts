@@ -130,16 +130,13 @@ export function isJsonType(header: string | undefined): boolean {
 function shapeProblem(operations: unknown[], maxNesting: number, maxTokens: number): Refusal | undefined {
   for (const raw of operations) {
     if (!raw || typeof raw !== 'object') continue;
-    const { query, operationName, extensions } = raw as { query?: unknown; operationName?: unknown; extensions?: unknown };
+    const { query, operationName } = raw as { query?: unknown; operationName?: unknown };
     if (operationName === '') {
       return { status: 400, code: ErrorCode.OPERATION_RESOLUTION_FAILURE, message: 'Unknown operation named "": leave operationName out, or name an operation of the document.' };
     }
-    const persisted = (extensions as { persistedQuery?: unknown } | null | undefined)?.persistedQuery;
-    if (persisted && typeof persisted === 'object') {
-      const hash = (persisted as { sha256Hash?: unknown }).sha256Hash;
-      if (hash !== undefined && typeof hash !== 'string') {
-        return { status: 400, code: ErrorCode.BAD_REQUEST, message: 'extensions.persistedQuery.sha256Hash must be a string: the hex sha256 of the operation text.' };
-      }
+    const hash = persistedHashOf(raw);
+    if (hash !== undefined && typeof hash !== 'string') {
+      return { status: 400, code: ErrorCode.BAD_REQUEST, message: 'extensions.persistedQuery.sha256Hash must be a string: the hex sha256 of the operation text.' };
     }
     if (typeof query !== 'string') continue;
     const nesting = nestingOf(query, maxTokens);
@@ -169,4 +166,10 @@ function nestingOf(text: string, maxTokens: number): number {
     return 0;
   }
   return deepest;
+}
+
+/** `extensions.persistedQuery.sha256Hash` of an operation as sent, whatever its type; `undefined` when absent. */
+export function persistedHashOf(operation: unknown): unknown {
+  const persisted = (operation as { extensions?: { persistedQuery?: unknown } } | null | undefined)?.extensions?.persistedQuery;
+  return persisted && typeof persisted === 'object' ? (persisted as { sha256Hash?: unknown }).sha256Hash : undefined;
 }
