@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LATENCY_BUCKETS, createHttpDurationHistogram, createServiceRegistry } from '../../kit/metrics';
 
 /** The gateway's Prometheus instruments. */
@@ -14,6 +14,16 @@ export interface GatewayMetrics {
   httpDuration: Histogram<'route' | 'status'>;
   /** Requests shed under overload, by reason (`queue_full`, `queue_timeout`). */
   requestsShed: Counter<'reason'>;
+  /** Failed subgraph fetch attempts, by subgraph and reason (`timeout`, `connection`, `status`, `garbage`, `circuit_open`, `deadline`). */
+  subgraphFailures: Counter<'subgraph' | 'reason'>;
+  /** Query fetch attempts repeated after a failure, by subgraph. */
+  subgraphRetries: Counter<'subgraph'>;
+  /** Each subgraph's circuit: 0 closed, 1 half-open (probing), 2 open (failing fast). */
+  circuitState: Gauge<'subgraph'>;
+  /** Operations answered with a declared fallback in place of a subgraph's fields, by subgraph. */
+  degradedResponses: Counter<'subgraph'>;
+  /** Operations answered 503 because, without a subgraph, nothing usable was left, by subgraph. */
+  unusableResponses: Counter<'subgraph'>;
 }
 
 /** Creates the gateway's registry with its metrics and Node's default process metrics. */
@@ -45,6 +55,36 @@ export function createGatewayMetrics(): GatewayMetrics {
       name: 'tailor_requests_shed_total',
       help: 'Requests answered 503 without running because the gateway was at its in-flight limit, by reason.',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    subgraphFailures: new Counter({
+      name: 'tailor_subgraph_fetch_failures_total',
+      help: 'Failed subgraph fetch attempts, by subgraph and reason (timeout, connection, status, garbage, circuit_open, deadline).',
+      labelNames: ['subgraph', 'reason'],
+      registers: [registry],
+    }),
+    subgraphRetries: new Counter({
+      name: 'tailor_subgraph_fetch_retries_total',
+      help: 'Query fetch attempts repeated after a failure, within the request deadline, by subgraph.',
+      labelNames: ['subgraph'],
+      registers: [registry],
+    }),
+    circuitState: new Gauge({
+      name: 'tailor_subgraph_circuit_state',
+      help: "State of each subgraph's circuit breaker: 0 closed, 1 half-open (one probe in flight), 2 open (failing fast).",
+      labelNames: ['subgraph'],
+      registers: [registry],
+    }),
+    degradedResponses: new Counter({
+      name: 'tailor_degraded_responses_total',
+      help: "Operations answered with declared fallbacks in place of a subgraph's fields, by subgraph.",
+      labelNames: ['subgraph'],
+      registers: [registry],
+    }),
+    unusableResponses: new Counter({
+      name: 'tailor_unusable_responses_total',
+      help: 'Operations answered 503 because nothing usable was left without a subgraph, by subgraph.',
+      labelNames: ['subgraph'],
       registers: [registry],
     }),
   };
