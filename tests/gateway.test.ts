@@ -66,7 +66,12 @@ describe('gateway', () => {
   it('reports readiness with the sha256 of the supergraph it serves', async () => {
     const response = await fetch(`${stack.urls.gateway}/ready`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ready', supergraph: expect.stringMatching(/^[0-9a-f]{64}$/), loadedAt: expect.any(String) });
+    expect(await response.json()).toEqual({
+      status: 'ready',
+      supergraph: expect.stringMatching(/^[0-9a-f]{64}$/),
+      loadedAt: expect.any(String),
+      subgraphs: { crm: { circuit: 'closed' }, stock: { circuit: 'closed' }, behavior: { circuit: 'closed' } },
+    });
   });
 
   it('counts every fetch it sends to a subgraph', async () => {
@@ -80,9 +85,15 @@ describe('gateway', () => {
 describe('createSubgraphDataSource', () => {
   it('accepts http and https routing URLs and refuses any other scheme by name', () => {
     const metrics = createGatewayMetrics();
-    expect(() => createSubgraphDataSource({ name: 'a', url: 'http://127.0.0.1:1/graphql', timeoutMs: 100, metrics })).not.toThrow();
-    expect(() => createSubgraphDataSource({ name: 'b', url: 'https://127.0.0.1:1/graphql', timeoutMs: 100, metrics })).not.toThrow();
-    expect(() => createSubgraphDataSource({ name: 'c', url: 'ftp://127.0.0.1/graphql', timeoutMs: 100, metrics })).toThrow(
+    const common = {
+      policy: { timeoutMs: 100, retries: 0, retryDelayMs: 1, breakerFailures: 5, breakerCooldownMs: 100 },
+      metrics,
+      fallbacks: () => new Map(),
+      logger: createLogger('test', 'silent'),
+    };
+    expect(() => createSubgraphDataSource({ name: 'a', url: 'http://127.0.0.1:1/graphql', ...common })).not.toThrow();
+    expect(() => createSubgraphDataSource({ name: 'b', url: 'https://127.0.0.1:1/graphql', ...common })).not.toThrow();
+    expect(() => createSubgraphDataSource({ name: 'c', url: 'ftp://127.0.0.1/graphql', ...common })).toThrow(
       'Subgraph c: routing URL must be http(s)://, got ftp://127.0.0.1/graphql',
     );
   });

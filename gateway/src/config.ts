@@ -14,6 +14,27 @@ export const DEFAULT_REST_ROUTES = join(__dirname, '..', '..', 'schema', 'operat
 /** What the sandbox and the landing page open with. */
 export const DEFAULT_SANDBOX_EXAMPLE = join(__dirname, '..', '..', 'schema', 'sandbox.yaml');
 
+/** A number in ms, or a default and overrides by subgraph name: `1000,reviews=400`. */
+function perSubgraph(fallback: number) {
+  return z
+    .string()
+    .default(String(fallback))
+    .transform((raw, ctx) => {
+      const byName: Record<string, number> = {};
+      let value = fallback;
+      for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+        const match = part.match(/^(?:([A-Za-z][\w-]*)=)?(\d{1,7})$/);
+        if (!match || Number(match[2]) < 1) {
+          ctx.addIssue({ code: 'custom', message: `"${part}" is not a positive whole number of ms or name=ms` });
+          continue;
+        }
+        if (match[1]) byName[match[1]] = Number(match[2]);
+        else value = Number(match[2]);
+      }
+      return { default: value, byName, of: (name: string) => byName[name] ?? value };
+    });
+}
+
 /** Every setting of the gateway. */
 export const gatewaySettings = {
   ...commonSettings,
@@ -54,10 +75,35 @@ export const gatewaySettings = {
     schema: settingTypes.positiveInt(20_000),
     doc: 'Most the operations of one HTTP request may cost together (an HTTP batch); COST_LIMIT_EXCEEDED above.',
   },
+  requestDeadlineMs: {
+    env: 'TAILOR_REQUEST_DEADLINE_MS',
+    schema: settingTypes.positiveInt(1500, 600_000),
+    doc: 'Time from a request\'s arrival by which its answer must be ready (under an ESP\'s 2 s); every subgraph fetch gets at most half of what is left, so that what depends on it still has time.',
+  },
   subgraphTimeoutMs: {
     env: 'TAILOR_SUBGRAPH_TIMEOUT_MS',
-    schema: settingTypes.positiveInt(5000),
-    doc: 'A subgraph fetch slower than this fails with SUBGRAPH_UNAVAILABLE (a 500-recipient batch under load needs seconds).',
+    schema: perSubgraph(1000),
+    doc: 'Longest one fetch attempt may take, connection to last byte, in ms: `1000`, or a default and overrides by subgraph, `1000,reviews=400`.',
+  },
+  subgraphRetries: {
+    env: 'TAILOR_SUBGRAPH_RETRIES',
+    schema: settingTypes.nonNegativeInt(1),
+    doc: 'How many times a failed or timed-out query fetch is tried again, within the deadline, after a random delay (mutations never are).',
+  },
+  retryDelayMs: {
+    env: 'TAILOR_RETRY_DELAY_MS',
+    schema: settingTypes.positiveInt(25, 10_000),
+    doc: 'Upper bound of the first retry\'s random delay in ms ("full jitter"); it doubles with each retry.',
+  },
+  breakerFailures: {
+    env: 'TAILOR_BREAKER_FAILURES',
+    schema: settingTypes.positiveInt(5, 1000),
+    doc: 'Consecutive failed attempts to one subgraph that open its circuit: it then fails fast, and its fields take their fallbacks.',
+  },
+  breakerCooldownMs: {
+    env: 'TAILOR_BREAKER_COOLDOWN_MS',
+    schema: settingTypes.positiveInt(500, 600_000),
+    doc: 'How long an open circuit fails fast before one probe request is let through; its success closes the circuit.',
   },
   maxInFlight: {
     env: 'TAILOR_MAX_IN_FLIGHT',

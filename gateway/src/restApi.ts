@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApolloServer, BaseContext } from '@apollo/server';
+import type { ApolloServer } from '@apollo/server';
 import { Kind, type OperationDefinitionNode, parse, print } from 'graphql';
 import type { OperationManifest, PersistedOperation } from '../../kit/operationManifest';
 import type { RestRoute } from './restRoutes';
@@ -8,13 +8,12 @@ import { ErrorCode } from '../../kit/errors';
 import { parseRequestTarget } from '../../kit/http/parseRequestTarget';
 import { isWellFormed } from '../../kit/isWellFormed';
 import { sendError } from '../../kit/http/sendJson';
-import { RETRY_AFTER_SECONDS } from './subgraphUnavailablePlugin';
-
+import { type GatewayContext, assessAnswer } from './subgraphUnavailablePlugin';
 
 /** The REST face: GET routes that each run one persisted operation and answer flat JSON. */
 export interface RestApi {
   /** Serves `path` if it is a REST route (or under `/api/`), and says whether it did. */
-  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean>;
+  handle(req: IncomingMessage, res: ServerResponse, path: string, context: () => Promise<GatewayContext>): Promise<boolean>;
 }
 
 interface CompiledRoute {
@@ -27,11 +26,16 @@ interface CompiledRoute {
 }
 
 /** Builds the REST face over the gateway's own Apollo Server; throws if a route names no known operation. */
-export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: OperationManifest, routes: RestRoute[]): RestApi {
+export function createRestApi(
+  apollo: ApolloServer<GatewayContext>,
+  manifest: OperationManifest,
+  routes: RestRoute[],
+  options: { retryAfterSeconds: number },
+): RestApi {
   const compiled = routes.map((route) => compile(route, manifest));
 
   return {
-    async handle(req, res, path) {
+    async handle(req, res, path, context) {
       const match = compiled.map((c) => ({ c, m: c.pattern.exec(path) })).find((x) => x.m);
       if (!match) {
         if (!path.startsWith('/api/')) return false;
@@ -43,12 +47,12 @@ export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: Opera
         sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use GET for ${match.c.route.path}.`);
         return true;
       }
-      await serve(req, res, match.c, match.m!);
+      await serve(req, res, match.c, match.m!, await context());
       return true;
     },
   };
 
-  async function serve(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, match: RegExpExecArray): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, match: RegExpExecArray, contextValue: GatewayContext): Promise<void> {
     const searchParams = parseRequestTarget(req.url)?.searchParams ?? new URLSearchParams();
     const variables: Record<string, unknown> = {};
     for (const [i, name] of route.pathParams.entries()) {
@@ -70,17 +74,18 @@ export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: Opera
       }
       variables[name] = value;
     }
-    const response = await apollo.executeOperation({ query: route.operation.body, operationName: route.operation.name, variables });
+    const response = await apollo.executeOperation({ query: route.operation.body, operationName: route.operation.name, variables }, { contextValue });
     if (response.body.kind !== 'single') throw new Error('REST routes run single-result operations only');
     const { data, errors } = response.body.singleResult;
-    const codes = (errors ?? []).map((e) => String(e.extensions?.code ?? ''));
-    if (codes.includes(ErrorCode.SUBGRAPH_UNAVAILABLE)) {
-      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
-      const service = errors!.find((e) => e.extensions?.code === ErrorCode.SUBGRAPH_UNAVAILABLE)!.extensions?.service;
-      return sendError(res, 503, ErrorCode.SUBGRAPH_UNAVAILABLE, `A service this answer needs is unavailable; retry in ${RETRY_AFTER_SECONDS} s.`, { service });
+    const { degraded, usable } = assessAnswer(response.body.singleResult, contextValue.liveValues);
+    if (!usable) {
+      const retryAfter = options.retryAfterSeconds;
+      res.setHeader('retry-after', String(retryAfter));
+      return sendError(res, 503, ErrorCode.SUBGRAPH_UNAVAILABLE, `A service this answer needs is unavailable; retry in ${retryAfter} s.`, { degraded });
     }
-    if (errors?.length) {
-      const badInput = errors.find((e) => e.extensions?.code === ErrorCode.BAD_USER_INPUT || e.extensions?.code === ErrorCode.GRAPHQL_VALIDATION_FAILED);
+    const failures = (errors ?? []).filter((e) => e.extensions?.code !== ErrorCode.SUBGRAPH_UNAVAILABLE);
+    if (failures.length) {
+      const badInput = failures.find((e) => e.extensions?.code === ErrorCode.BAD_USER_INPUT || e.extensions?.code === ErrorCode.GRAPHQL_VALIDATION_FAILED);
       if (badInput) {
         const argument = badInput.extensions?.argument;
         return sendError(res, 400, ErrorCode.BAD_USER_INPUT, badInput.message, argument ? { parameter: argument } : {});
@@ -92,7 +97,9 @@ export function createRestApi(apollo: ApolloServer<BaseContext>, manifest: Opera
       const id = variables.id === undefined ? '' : ` with id ${JSON.stringify(variables.id)}`;
       return sendError(res, 404, ErrorCode.NOT_FOUND, `No ${route.route.root}${id}.`);
     }
-    const text = JSON.stringify(hoist(root, new Set(route.route.hoist ?? [])));
+    const shaped = hoist(root, new Set(route.route.hoist ?? []));
+    // A usable answer with fallbacks says which services it went without, as GraphQL's extensions.degraded does.
+    const text = JSON.stringify(degraded.length && shaped && typeof shaped === 'object' && !Array.isArray(shaped) ? { ...shaped, degraded } : shaped);
     const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
     const cacheControl = response.http.headers.get('cache-control') ?? 'no-store';
     if (matchesEtag(req.headers['if-none-match'], etag)) {

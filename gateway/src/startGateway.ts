@@ -30,8 +30,9 @@ import { readRestRoutes } from './restRoutes';
 import { createSandbox } from './sandbox/createSandbox';
 import { readSandboxExample } from './sandbox/sandboxExample';
 import { createSupergraphFile } from './supergraphFile';
-import { createSubgraphDataSource } from './subgraphDataSource';
-import { subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
+import { type GatewayContext, createGatewayContext, subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
+import { createDegradingGateway } from './degradingGateway';
+import { type SubgraphDataSource, createSubgraphDataSource } from './subgraphDataSource';
 
 /** Seconds a shed client is asked to wait: slots free up within about one request's time. */
 const SHED_RETRY_AFTER_SECONDS = 1;
@@ -52,7 +53,8 @@ export interface RunningGateway extends RunningService {
  */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
-  const supergraph = createSupergraphFile(config.supergraph, { watch: config.watchSupergraph, logger });
+  let degrading: ReturnType<typeof createDegradingGateway> | undefined;
+  const supergraph = createSupergraphFile(config.supergraph, { watch: config.watchSupergraph, logger, prepare: (sdl) => degrading!.prepare(sdl) });
   const manifest = readManifest(config.operationManifest);
   const persistedIds = new Set(manifest.operations.map((op) => op.id));
   const restRoutes = readRestRoutes(config.restRoutes);
@@ -60,27 +62,48 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let policy: CachePolicy = readCachePolicy(supergraph.initialSdl);
   let ready = false;
 
+  const dataSources = new Map<string, SubgraphDataSource>();
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph.hook,
     logger,
+    // Each fetch's parsed operation reaches its data source, which reads it to stand in with fallbacks.
+    queryPlannerConfig: { exposeDocumentNodeInFetchNode: true },
     buildService: ({ name, url }) => {
       const target = config.subgraphUrls[name] ?? url;
       if (!target) throw new Error(`Subgraph "${name}" has no routing URL; set TAILOR_SUBGRAPH_URLS=${name}=http://…`);
       logger.info({ subgraph: name, url: target }, 'subgraph route');
-      return createSubgraphDataSource({ name, url: target, timeoutMs: config.subgraphTimeoutMs, metrics });
+      const dataSource = createSubgraphDataSource({
+        name,
+        url: target,
+        policy: {
+          timeoutMs: config.subgraphTimeoutMs.of(name),
+          retries: config.subgraphRetries,
+          retryDelayMs: config.retryDelayMs,
+          breakerFailures: config.breakerFailures,
+          breakerCooldownMs: config.breakerCooldownMs,
+        },
+        metrics,
+        fallbacks: () => degrading!.served()?.fallbacks ?? new Map(),
+        logger,
+      });
+      dataSources.set(name, dataSource);
+      return dataSource;
     },
   });
+  degrading = createDegradingGateway(gateway);
   let costed: { schema: GraphQLSchema; policy: CostPolicy } | undefined;
-  gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
+  degrading.facade.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     policy = readCachePolicy(coreSupergraphSdl);
     costed = { schema: apiSchema, policy: readCostPolicy(coreSupergraphSdl) };
   });
   const persistedQueries = createPersistedQueryCache(manifest);
+  /** Seconds an ESP is asked to wait after an unusable answer: about when an open circuit probes again. */
+  const retryAfterSeconds = Math.max(1, Math.ceil(config.breakerCooldownMs / 1000));
 
-  const defaults = apolloDefaults<BaseContext>(logger);
-  const apollo = new ApolloServer<BaseContext>({
+  const defaults = apolloDefaults<GatewayContext>(logger);
+  const apollo = new ApolloServer<GatewayContext>({
     ...defaults,
-    gateway,
+    gateway: degrading.facade,
     logger,
     introspection: config.introspection,
     // Tailor uses no cookies or other ambient credentials, so a GET cannot be forged into acting for a
@@ -92,10 +115,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     // The parser stops at the token limit, before a huge document costs more than its size.
     parseOptions: { maxTokens: config.maxTokens },
     validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases, maxDirectives: config.maxDirectives }),
-    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics), subgraphUnavailablePlugin()],
+    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics), subgraphUnavailablePlugin(metrics, retryAfterSeconds)],
   });
   await apollo.start();
-  const rest = createRestApi(apollo, manifest, restRoutes);
+  const rest = createRestApi(apollo, manifest, restRoutes, { retryAfterSeconds });
   ready = true;
 
   /** With ad-hoc queries off, only a hash from the manifest (and its exact text, if sent) passes. */
@@ -142,6 +165,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const receivedAt = Date.now();
+    const context = async () => createGatewayContext(receivedAt, config.requestDeadlineMs);
     if (sandbox?.serve(req, res, path)) return;
     if (READ_ONLY_ROUTES.has(path) && req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
@@ -157,7 +182,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             // Field depth counts `{` levels; arguments and input objects nest within them.
             maxNesting: Math.max(64, 4 * config.maxQueryDepth),
             maxTokens: config.maxTokens,
-            context: async () => ({}),
+            context,
           }),
         );
         return;
@@ -174,7 +199,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         res.end(req.method === 'HEAD' ? undefined : landing);
         return;
       default:
-        if (path.startsWith('/api/') && (await withSlot(res, () => rest.handle(req, res, path)))) return;
+        if (path.startsWith('/api/') && (await withSlot(res, () => rest.handle(req, res, path, context)))) return;
         return sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${routeList}.`);
     }
   }
@@ -182,7 +207,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   /** When the served supergraph was loaded, and the last file refused, for operators. */
   const readyDetails = () => {
     const { loadedAt, lastRefusal } = supergraph.status();
-    return lastRefusal ? { loadedAt, lastRefusal } : { loadedAt };
+    const subgraphs = Object.fromEntries([...dataSources].map(([name, source]) => [name, { circuit: source.circuit() }]));
+    return lastRefusal ? { loadedAt, lastRefusal, subgraphs } : { loadedAt, subgraphs };
   };
 
   const known = new Set(['/graphql', '/health', '/ready', '/metrics', '/']);
@@ -191,6 +217,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     routeLabel: (path) => (known.has(path) ? path : path.startsWith('/api/') ? '/api' : 'other'),
     httpDuration: metrics.httpDuration,
     logger,
+    service: 'gateway',
   });
   const http = createHttpServer(handle, logger);
   const port = await listenOn(http, config.host, config.port);
@@ -210,7 +237,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 }
 
 /** Counts answered operations by outcome: `ok`, `partial` (data and errors) or `error`. */
-function operationMetricsPlugin(metrics: GatewayMetrics): ApolloServerPlugin<BaseContext> {
+function operationMetricsPlugin(metrics: GatewayMetrics): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {

@@ -2,85 +2,228 @@ import './telemetry';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { DocumentNode } from 'graphql';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { GraphQLError } from 'graphql';
 import { ErrorCode } from '../../kit/errors';
+import type { Logger } from '../../kit/logger';
+import { injectTraceHeaders } from '../../kit/tracing';
+import { type DegradationLog, type FallbackTable, entityFallback } from './degradation';
 import type { GatewayMetrics } from './gatewayMetrics';
+
+/** How the gateway treats one subgraph's failures. */
+export interface FetchPolicy {
+  /** Longest one attempt may take, connection to last byte, in ms (less when the request deadline is nearer). */
+  timeoutMs: number;
+  /** How many times a failed query fetch is tried again (mutations never are). */
+  retries: number;
+  /** Upper bound of the first retry's random delay, in ms; it doubles with each retry ("full jitter"). */
+  retryDelayMs: number;
+  /** Consecutive failed attempts that open the circuit. */
+  breakerFailures: number;
+  /** How long an open circuit fails fast before one probe is let through, in ms. */
+  breakerCooldownMs: number;
+}
+
+/** What the data source reads from the request's context value. */
+export interface FetchContext {
+  /** Epoch ms by which the whole operation must be answered. */
+  deadline?: number;
+  degradation?: DegradationLog;
+}
 
 /** Options of `createSubgraphDataSource`. */
 export interface SubgraphDataSourceOptions {
   name: string;
   url: string;
-  timeoutMs: number;
+  policy: FetchPolicy;
   metrics: GatewayMetrics;
+  /** The fallbacks declared in the supergraph being served. */
+  fallbacks: () => FallbackTable;
+  logger: Logger;
 }
 
+/** A subgraph's connection, with the state operators see on `/ready`. */
+export interface SubgraphDataSource extends GraphQLDataSource {
+  circuit(): 'closed' | 'half-open' | 'open';
+}
+
+/** Why an attempt failed; the label of `tailor_subgraph_fetch_failures_total`. */
+type FailureReason = 'timeout' | 'connection' | 'status' | 'garbage' | 'circuit_open' | 'deadline';
+
+class AttemptFailure extends Error {
+  constructor(
+    readonly reason: FailureReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const REASON_TEXT: Record<FailureReason, string> = {
+  timeout: 'did not answer in time',
+  connection: 'is unavailable',
+  status: 'answered with an error status',
+  garbage: 'answered something that is not a GraphQL response',
+  circuit_open: 'is failing; its circuit is open',
+  deadline: 'was not asked: the request deadline had passed',
+};
+
+const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+const tracer = trace.getTracer('tailor-gateway');
+
 /**
- * The gateway's connection to one subgraph: a keep-alive `node:http(s)` client (lighter per request than
- * `fetch`, which matters at campaign scale), a timeout, every request counted in
- * `tailor_subgraph_fetches_total`, and a failure to reach the subgraph reported to the client as
- * `SUBGRAPH_UNAVAILABLE` (retry later) instead of a network error message.
+ * The gateway's connection to one subgraph. Each attempt is a keep-alive `node:http(s)` request bounded
+ * by a real deadline on the whole exchange (connection to last byte): the smaller of the subgraph's
+ * timeout and what is left of the request's deadline. A failed query fetch (no connection, timeout, 5xx,
+ * garbage) is retried with full jitter while the deadline allows; a mutation never is. A circuit breaker
+ * (cockatiel) fails fast after consecutive failures, then lets one probe through after a cool-down.
+ * A fetch that finally fails answers with the fields' declared fallbacks when all it asked for has one,
+ * and otherwise fails with `SUBGRAPH_UNAVAILABLE`.
  */
-export function createSubgraphDataSource(options: SubgraphDataSourceOptions): GraphQLDataSource {
-  const { name, timeoutMs, metrics } = options;
+export function createSubgraphDataSource(options: SubgraphDataSourceOptions): SubgraphDataSource {
+  const { name, policy, metrics, logger } = options;
   const url = new URL(options.url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`Subgraph ${name}: routing URL must be http(s)://, got ${options.url}`);
   const secure = url.protocol === 'https:';
   const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
   const send = secure ? httpsRequest : httpRequest;
   const fetches = metrics.subgraphFetches.labels(name);
-  const unavailable = (timedOut: boolean) =>
-    new GraphQLError(timedOut ? `The ${name} service did not answer within ${timeoutMs} ms.` : `The ${name} service is unavailable.`, {
-      extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE, service: name },
-    });
+  const retried = metrics.subgraphRetries.labels(name);
+  const breaker = circuitBreaker(
+    handleWhen((error) => error instanceof AttemptFailure),
+    { halfOpenAfter: policy.breakerCooldownMs, breaker: new ConsecutiveBreaker(policy.breakerFailures) },
+  );
+  const circuit = (): 'closed' | 'half-open' | 'open' =>
+    breaker.state === CircuitState.Closed ? 'closed' : breaker.state === CircuitState.HalfOpen ? 'half-open' : 'open';
+  const gauge = metrics.circuitState.labels(name);
+  gauge.set(0);
+  breaker.onStateChange(() => {
+    const state = circuit();
+    gauge.set(CIRCUIT_VALUE[state]);
+    (state === 'closed' ? logger.info.bind(logger) : logger.warn.bind(logger))({ subgraph: name, circuit: state }, `circuit ${state}`);
+  });
 
-  function post(body: string): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      const req = send(
-        {
-          agent,
-          host: url.hostname,
-          port: url.port || (secure ? 443 : 80),
-          path: url.pathname + url.search,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          timeout: timeoutMs,
+  /** One HTTP exchange, destroyed when `budgetMs` runs out, whatever the socket is doing. */
+  function exchange(body: string, budgetMs: number, attempt: number): Promise<{ status: number; text: string }> {
+    return tracer.startActiveSpan('tailor.subgraph.request', { kind: SpanKind.CLIENT, attributes: { subgraph: name, attempt } }, (span) => {
+      const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      injectTraceHeaders(headers);
+      return new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = send(
+          { agent, host: url.hostname, port: url.port || (secure ? 443 : 80), path: url.pathname + url.search, method: 'POST', headers },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => {
+              clearTimeout(timer);
+              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+            });
+            res.on('error', () => fail(new AttemptFailure('connection', 'the connection broke')));
+          },
+        );
+        const fail = (error: AttemptFailure) => {
+          clearTimeout(timer);
+          req.destroy();
+          reject(error);
+        };
+        const timer = setTimeout(() => fail(new AttemptFailure('timeout', `no complete answer within ${budgetMs} ms`)), budgetMs);
+        req.on('error', () => fail(new AttemptFailure('connection', 'no connection')));
+        req.end(body);
+      }).then(
+        (answer) => {
+          span.setAttribute('http.response.status_code', answer.status);
+          span.end();
+          return answer;
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', () => reject(unavailable(false)));
+        (error: AttemptFailure) => {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error.reason });
+          span.end();
+          throw error;
         },
       );
-      req.on('timeout', () => req.destroy(unavailable(true)));
-      req.on('error', (error) => reject(error instanceof GraphQLError ? error : unavailable(false)));
-      req.end(body);
     });
   }
 
-  return {
-    async process({ request }: GraphQLDataSourceProcessOptions) {
-      fetches.inc();
-      const stop = metrics.subgraphFetchDuration.startTimer({ subgraph: name });
-      const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
-      let response: { status: number; text: string };
-      try {
-        response = await post(body);
-      } catch (error) {
-        stop({ outcome: 'error' });
-        throw error;
-      }
-      let parsed: { data?: Record<string, unknown> | null; errors?: GraphQLError[] };
+  /** One attempt: the exchange, then a check that the answer is a GraphQL response this fetch can use. */
+  async function attempt(body: string, budgetMs: number, representations: number | undefined, n: number): Promise<unknown> {
+    fetches.inc();
+    const stop = metrics.subgraphFetchDuration.startTimer({ subgraph: name });
+    try {
+      const response = await exchange(body, budgetMs, n);
+      if (response.status >= 500) throw new AttemptFailure('status', `HTTP ${response.status}`);
+      let parsed: unknown;
       try {
         parsed = JSON.parse(response.text);
       } catch {
-        stop({ outcome: 'error' });
-        throw unavailable(false);
+        throw new AttemptFailure('garbage', `HTTP ${response.status}, not JSON`);
       }
-      // A subgraph answers GraphQL errors with 200 or 400 and a JSON body: those pass through.
+      if (!isGraphQLResponse(parsed, representations)) throw new AttemptFailure('garbage', `HTTP ${response.status}, not a GraphQL response for this fetch`);
       stop({ outcome: response.status < 300 ? 'ok' : 'error' });
-      if (response.status >= 500 && !parsed.data && !parsed.errors) throw unavailable(false);
-      return parsed as never;
+      return parsed;
+    } catch (error) {
+      stop({ outcome: 'error' });
+      throw error;
+    }
+  }
+
+  return {
+    circuit,
+    async process(processOptions: GraphQLDataSourceProcessOptions) {
+      const { request, context } = processOptions;
+      const { document, pathInIncomingRequest } = processOptions as { document?: DocumentNode; pathInIncomingRequest?: (string | number)[] };
+      const { deadline = Date.now() + policy.timeoutMs, degradation } = (context ?? {}) as FetchContext;
+      const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
+      const representations = request.variables?.representations;
+      const expected = Array.isArray(representations) ? representations.length : undefined;
+      const attempts = /^\s*mutation\b/.test(request.query ?? '') ? 1 : 1 + policy.retries;
+      let failure: AttemptFailure = new AttemptFailure('deadline', 'the request deadline had passed');
+      for (let n = 1; n <= attempts; n++) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          failure = new AttemptFailure('deadline', 'the request deadline had passed');
+          break;
+        }
+        if (breaker.state !== CircuitState.Closed && breaker.state !== CircuitState.Open) {
+          // One probe is in flight: everyone else fails fast instead of queueing behind it.
+          failure = new AttemptFailure('circuit_open', 'the circuit is open');
+          break;
+        }
+        try {
+          return (await breaker.execute(() => attempt(body, Math.min(policy.timeoutMs, left), expected, n))) as never;
+        } catch (error) {
+          failure = error instanceof AttemptFailure ? error : new AttemptFailure('circuit_open', 'the circuit is open');
+          metrics.subgraphFailures.inc({ subgraph: name, reason: failure.reason });
+          if (failure.reason === 'circuit_open' || n === attempts) break;
+          const delay = Math.random() * policy.retryDelayMs * 2 ** (n - 1);
+          if (Date.now() + delay >= deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          retried.inc();
+        }
+      }
+      if (failure.reason === 'deadline') metrics.subgraphFailures.inc({ subgraph: name, reason: 'deadline' });
+      const fallback = entityFallback(document, representations, options.fallbacks(), name, REASON_TEXT[failure.reason]);
+      if (fallback) {
+        degradation?.degraded.add(name);
+        return fallback as never;
+      }
+      degradation?.failures.push({ service: name, path: pathInIncomingRequest ?? [] });
+      throw new GraphQLError(`The ${name} service ${REASON_TEXT[failure.reason]}.`, {
+        extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE, service: name, reason: failure.reason },
+      });
     },
   };
+}
+
+/** A GraphQL response body; for an `_entities` fetch, one with as many entities as representations sent. */
+function isGraphQLResponse(value: unknown, representations: number | undefined): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const { data, errors } = value as { data?: unknown; errors?: unknown };
+  if (errors !== undefined && !Array.isArray(errors)) return false;
+  if (data === undefined || data === null) return errors !== undefined;
+  if (typeof data !== 'object' || Array.isArray(data)) return false;
+  if (representations === undefined) return true;
+  const entities = (data as { _entities?: unknown })._entities;
+  return entities === null ? errors !== undefined : Array.isArray(entities) && entities.length === representations;
 }

@@ -1,24 +1,60 @@
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import type { ApolloServerPlugin } from '@apollo/server';
 import { ErrorCode } from '../../kit/errors';
+import { type DegradationLog, createDegradationLog } from './degradation';
+import type { GatewayMetrics } from './gatewayMetrics';
 
-/** Seconds a client should wait before retrying when a subgraph is down. */
-export const RETRY_AFTER_SECONDS = 5;
+/** The context value of every operation the gateway runs. */
+export interface GatewayContext {
+  /** Epoch ms by which the answer must be ready: arrival plus `TAILOR_REQUEST_DEADLINE_MS`. */
+  deadline: number;
+  degradation: DegradationLog;
+  /** Content values (leaves that are not IDs) the answer holds outside fallbacks; set after execution. */
+  liveValues?: number;
+}
+
+/** A fresh context for an operation that arrived at `receivedAt`. */
+export const createGatewayContext = (receivedAt: number, deadlineMs: number): GatewayContext => ({
+  deadline: receivedAt + deadlineMs,
+  degradation: createDegradationLog(),
+});
+
+interface AnswerLike {
+  data?: Record<string, unknown> | null;
+  errors?: readonly { extensions?: Record<string, unknown> }[];
+  extensions?: Record<string, unknown>;
+}
 
 /**
- * Answers 503 with `Retry-After` when a subgraph the operation needed did not answer. The body keeps
- * whatever data could be fetched, but the status tells an ESP plainly to retry rather than to treat
- * nulls as unknown recipients. (An HTTP batch stays 200: each operation carries its own errors.)
+ * Whether an answer that lost subgraphs is still usable by an ESP: every root field resolved, and
+ * something besides identifiers and fallbacks is left. Not usable: a root field that could not be
+ * resolved (no recipient), or an answer left with nothing but ids and fallbacks (`{ id, recommendations: [] }`).
  */
-export function subgraphUnavailablePlugin(): ApolloServerPlugin<BaseContext> {
+export function assessAnswer(answer: AnswerLike, liveValues: number | undefined): { degraded: string[]; usable: boolean } {
+  const degraded = Array.isArray(answer.extensions?.degraded) ? (answer.extensions.degraded as string[]) : [];
+  const unavailable = (answer.errors ?? []).some((e) => e.extensions?.code === ErrorCode.SUBGRAPH_UNAVAILABLE);
+  if (!unavailable) return { degraded, usable: true };
+  const data = answer.data;
+  const rootsResolved = !!data && Object.values(data).every((value) => value !== null && value !== undefined);
+  return { degraded, usable: rootsResolved && (liveValues ?? 0) > 0 };
+}
+
+/**
+ * Sets the status an ESP acts on: 200 when the answer is usable, declared fallbacks included (the
+ * degraded services are in `extensions.degraded` and in errors at the degraded fields); 503 with
+ * `Retry-After` only when it is not. An HTTP batch stays 200: each operation carries its own errors.
+ */
+export function subgraphUnavailablePlugin(metrics: GatewayMetrics, retryAfterSeconds: number): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {
-        async willSendResponse({ response }) {
+        async willSendResponse({ response, contextValue }) {
           if (response.body.kind !== 'single') return;
-          const errors = response.body.singleResult.errors ?? [];
-          if (!errors.some((e) => e.extensions?.code === ErrorCode.SUBGRAPH_UNAVAILABLE)) return;
+          const { degraded, usable } = assessAnswer(response.body.singleResult, contextValue.liveValues);
+          for (const service of degraded) (usable ? metrics.degradedResponses : metrics.unusableResponses).inc({ subgraph: service });
+          if (usable) return;
+          if (degraded.length === 0) metrics.unusableResponses.inc({ subgraph: 'unknown' });
           response.http.status = 503;
-          response.http.headers.set('retry-after', String(RETRY_AFTER_SECONDS));
+          response.http.headers.set('retry-after', String(retryAfterSeconds));
         },
       };
     },

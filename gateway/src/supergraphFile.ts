@@ -30,7 +30,11 @@ export const supergraphHash = (sdl: string): string => createHash('sha256').upda
  * they started with. A file that does not load (unreadable, not a supergraph, not composable) is
  * refused: the last good schema stays in service and the reason is logged and shown on `/ready`.
  */
-export function createSupergraphFile(file: string, options: { watch: boolean; logger: Logger }): SupergraphFile {
+export function createSupergraphFile(
+  file: string,
+  options: { watch: boolean; logger: Logger; /** Turns the file's supergraph into the one the gateway executes. */ prepare?: (sdl: string) => string },
+): SupergraphFile {
+  const prepare = options.prepare ?? ((sdl: string) => sdl);
   const { logger } = options;
   const initial = readFileSync(file, 'utf8');
   let status: SupergraphStatus = { hash: supergraphHash(initial), loadedAt: new Date().toISOString() };
@@ -48,7 +52,7 @@ export function createSupergraphFile(file: string, options: { watch: boolean; lo
       const hash = supergraphHash(sdl);
       if (hash === status.hash) return;
       try {
-        update(sdl);
+        update(prepare(sdl));
         status = { hash, loadedAt: new Date().toISOString(), lastRefusal: status.lastRefusal };
         logger.info({ supergraph: file, hash }, 'supergraph reloaded');
       } catch (error) {
@@ -68,7 +72,7 @@ export function createSupergraphFile(file: string, options: { watch: boolean; lo
       });
     }
     return {
-      supergraphSdl: initial,
+      supergraphSdl: prepare(initial),
       cleanup: async () => {
         clearTimeout(timer);
         watcher?.close();
