@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
 import { type Stack, startStack } from './startStack';
@@ -19,25 +20,26 @@ async function main(source: ConfigSource): Promise<void> {
   process.stdout.write(`Starting Tailor (data in ${resolve(config.dataDir)}; the first start seeds the demo data)…\n`);
   let stack: Stack | undefined;
   let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second Ctrl-C (or SIGTERM): no more waiting for the drain.
+      process.stdout.write('Killing every process of Tailor.\n');
+      stack?.kill();
+      process.exit(128 + osConstants.signals[signal]);
+    }
     stopping = true;
-    process.stdout.write('\nStopping Tailor: draining in-flight requests…\n');
+    process.stdout.write('\nStopping Tailor: draining in-flight requests (Ctrl-C again to kill at once)…\n');
+    // The stack restarts nothing from here on: a process that exits now was asked to.
     await stack?.stop();
     process.stdout.write('Stopped.\n');
     process.exit(0);
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
-  stack = await startStack({ dataDir: config.dataDir, gatewayPort: config.gatewayPort, subgraphPorts: config.subgraphPorts });
+  // Once the stack is up, a process that stops unexpectedly is started again on its port, with backoff
+  // (DEFAULT_RESTART_POLICY), and the launcher logs each restart; the others keep serving meanwhile.
+  stack = await startStack({ dataDir: config.dataDir, gatewayPort: config.gatewayPort, subgraphPorts: config.subgraphPorts, supervise: true });
   const { gateway, ...subgraphs } = stack.services;
-  for (const service of Object.values(stack.services)) {
-    service.child.once('exit', (code, signal) => {
-      if (stopping) return;
-      process.stderr.write(`${service.name} stopped unexpectedly (${signal ?? `code ${code}`}); stopping the stack.\n`);
-      void shutdown().then(() => process.exit(1));
-    });
-  }
   const width = Math.max(8, ...Object.keys(stack.services).map((name) => name.length), ...Object.keys(stack.remote).map((name) => name.length)) + 2;
   process.stdout.write(
     [

@@ -18,6 +18,42 @@ export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=64'];
 /** Hosts a routing URL may name for `npm start` to run the subgraph on this machine. */
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
+/**
+ * How a supervised stack (`StackOptions.supervise`) restarts a service that stopped without being asked
+ * to: the n-th restart in a row waits `initialDelayMs × 2^(n−1)`, at most `maxDelayMs`; a service that
+ * stayed up `resetAfterMs` counts as healthy again, and its next restart is the first of a new row.
+ */
+export interface RestartPolicy {
+  /** Wait before the first restart of a row, in ms. */
+  initialDelayMs: number;
+  /** Longest wait between two restarts, in ms: the doubling stops there. */
+  maxDelayMs: number;
+  /** How long a restarted service must stay up, in ms, for its next restart to wait `initialDelayMs` again. */
+  resetAfterMs: number;
+}
+
+/** The restart policy of `npm start`: 250 ms, doubling to 10 s; reset after 30 s up. */
+export const DEFAULT_RESTART_POLICY: Readonly<RestartPolicy> = Object.freeze({ initialDelayMs: 250, maxDelayMs: 10_000, resetAfterMs: 30_000 });
+
+/** The name the launcher's own log lines carry as their `service` (and the one `onLine` is given for them). */
+export const LAUNCHER = 'launcher';
+
+/** A restart the supervision scheduled, as `onRestart` and the launcher's log line tell it. */
+export interface RestartEvent {
+  /** The service: `gateway` or a subgraph's name. */
+  name: string;
+  /** Its exit code, or `null` if a signal ended it. */
+  exitCode: number | null;
+  /** The signal that ended it (`SIGKILL` for `kill -9`), or `null` if it exited. */
+  signal: NodeJS.Signals | null;
+  /** 1 for the first restart of a row, 2 for the next one (it did not stay up `resetAfterMs`)… */
+  attempt: number;
+  /** How long the launcher waits before starting it again, in ms. */
+  delayMs: number;
+  /** The port it is started on again: the one it had. */
+  port: number;
+}
+
 /** Options of `startStack`. */
 export interface StackOptions {
   /** Folder of the SQLite databases; created and seeded on first start. */
@@ -36,18 +72,37 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Extra Node.js flags for every process. */
   nodeArgs?: string[];
-  /** Receives every log line of every process; defaults to this process's stdout. */
+  /**
+   * Receives every log line of every process, and the launcher's own (as service `launcher`, see
+   * `LAUNCHER`); defaults to this process's stdout.
+   */
   onLine?: (service: string, line: string) => void;
   /** How long a process may take to start listening, in ms. */
   startTimeoutMs?: number;
+  /**
+   * Restarts a service that exits without being asked to (a crash, `kill -9`, any exit code) on the
+   * same port, after a delay that grows with every restart in a row (`RestartPolicy`); each restart is
+   * one JSON log line of the launcher. `true` uses `DEFAULT_RESTART_POLICY`; an object overrides part of
+   * it (tests use short delays). Supervision begins once the whole stack is up: a service that cannot
+   * start in the first place still makes `startStack` reject. Off by default, for callers that kill a
+   * process on purpose and start it again themselves (`restart`); `npm start` turns it on.
+   */
+  supervise?: boolean | Partial<RestartPolicy>;
+  /** Told of every restart the supervision schedules, when it is scheduled (as it is logged). Must not throw. */
+  onRestart?: (event: RestartEvent) => void;
 }
 
-/** A running service process. */
+/** A service of the stack. */
 export interface ServiceProcess {
   /** `gateway`, or the subgraph's name in the registry. */
   name: string;
+  /**
+   * Its current process. The object stays the same across restarts (by `restart` or by supervision);
+   * `child` is replaced by the new process as soon as it is spawned.
+   */
   child: ChildProcess;
   url: string;
+  /** Its port, the same across restarts. */
   port: number;
 }
 
@@ -62,14 +117,20 @@ export interface StackPlanEntry {
 
 /** A running stack. */
 export interface Stack {
-  /** The gateway and every subgraph the stack started, by name. */
+  /** The gateway and every subgraph the stack started, by name; each entry follows restarts. */
   services: Record<string, ServiceProcess>;
   /** Subgraphs of the registry routed to at their `routing_url` but not started here, by name. */
   remote: Record<string, string>;
   /** The gateway's GraphQL endpoint. */
   graphqlUrl: string;
-  /** Stops every process gracefully (SIGTERM, then SIGKILL after a grace period). */
+  /**
+   * Stops every process gracefully (SIGTERM, then SIGKILL after a grace period): the gateway first, so
+   * that the requests it drains can still reach the subgraphs, then every subgraph. No restart happens
+   * once it is called: a pending one is cancelled, and a process that exits is not started again.
+   */
   stop(): Promise<void>;
+  /** Kills every process at once (SIGKILL), without a drain, and restarts none: a second Ctrl-C. */
+  kill(): void;
   /** Starts one subgraph again with the same settings and port, e.g. after a test killed it. */
   restart(name: string): Promise<ServiceProcess>;
 }
@@ -87,15 +148,47 @@ export function planStack(registryFile = REGISTRY_FILE): StackPlanEntry[] {
   });
 }
 
+/** The wait before the `attempt`-th restart in a row (1 for the first) under `policy`, in ms. */
+export function restartDelay(attempt: number, policy: RestartPolicy): number {
+  return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 52));
+}
+
+/** The policy `supervise` asks for, checked; `undefined` when supervision is off. */
+function restartPolicyOf(supervise: StackOptions['supervise']): RestartPolicy | undefined {
+  if (!supervise) return undefined;
+  const policy = { ...DEFAULT_RESTART_POLICY, ...(supervise === true ? {} : supervise) };
+  for (const [key, value] of Object.entries(policy)) {
+    if (!Number.isFinite(value) || value < 0) throw new Error(`supervise.${key} must be a finite number of ms, at least 0 (got ${value})`);
+  }
+  if (policy.initialDelayMs > policy.maxDelayMs) throw new Error(`supervise.initialDelayMs (${policy.initialDelayMs}) is above supervise.maxDelayMs (${policy.maxDelayMs})`);
+  return policy;
+}
+
+/** What the launcher knows of one service it started. */
+interface Slot {
+  service: ServiceProcess;
+  entry: string;
+  args: (port: number) => string[];
+  /** Restarts in a row so far (0 once it is up after a `restart`, or at first). */
+  attempt: number;
+  /** When its current process reported that it listens; `undefined` while it is down or starting. */
+  upSince?: number;
+  /** The pending restart. */
+  timer?: NodeJS.Timeout;
+}
+
 /**
  * Starts the stack the way `npm start` does: every subgraph of the registry that `planStack` runs, each
  * on the port of its routing URL (or the one given), then the gateway routed to all of them. Each is a
  * separate Node.js process running its own entry point; each seeds its own database on first start and
  * reports that it listens over an IPC channel, whatever its log level. Every process gets the stack's
- * routing table as `TAILOR_SUBGRAPH_URLS`.
+ * routing table as `TAILOR_SUBGRAPH_URLS`. With `supervise`, a process that stops unexpectedly once the
+ * stack is up is started again (see `StackOptions.supervise`).
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const host = options.host ?? '127.0.0.1';
+  const policy = restartPolicyOf(options.supervise);
+  const onLine = options.onLine ?? ((_service: string, line: string) => void process.stdout.write(`${line}\n`));
   const plan = planStack(options.registryFile);
   const local = plan.filter((p): p is StackPlanEntry & { entry: string } => p.entry !== undefined);
   const remote = Object.fromEntries(plan.filter((p) => !p.entry).map((p) => [p.name, p.routingUrl]));
@@ -111,39 +204,114 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     return `http://${host}:${ports.get(name)}${path}`;
   };
   const env = { ...options.env, TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${urlOf(s.name)}`).join(',') };
+  const subgraphArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
+  const gatewayArgs = (port: number) => ['--port', String(port), '--host', host];
 
-  const running = new Map<string, ServiceProcess>();
-  // Every child is tracked from the moment it is spawned, so a failed start leaves none behind.
-  const spawned = new Set<ChildProcess>();
-  const stopAll = async () => {
-    await Promise.all([...spawned].map((child) => stopProcess(child)));
+  // Every child is tracked, with its service's name, from the moment it is spawned, so that a failed
+  // start leaves none behind and `stop` finds even one that is still starting.
+  const spawned = new Map<ChildProcess, string>();
+  // Children whose exit the launcher asked for (`stop`, `restart`): never restarted.
+  const requested = new WeakSet<ChildProcess>();
+  const slots = new Map<string, Slot>();
+  let stopping = false;
+  const spawnTracked = (name: string, entry: string, args: string[]): StartingService => {
+    const starting = spawnService(name, entry, args, env, options, onLine);
+    spawned.set(starting.child, name);
+    starting.child.once('exit', () => spawned.delete(starting.child));
+    return starting;
   };
-  const launchSubgraph = (subgraph: (typeof local)[number]): Promise<ServiceProcess> =>
-    startService(subgraph.name, subgraph.entry, ['--port', String(ports.get(subgraph.name)), '--host', host, '--data-dir', options.dataDir], env, options, spawned);
+  const stopChildren = async (children: ChildProcess[]) => {
+    for (const child of children) requested.add(child);
+    await Promise.all(children.map((child) => stopProcess(child)));
+  };
+  const stopAll = async () => {
+    stopping = true;
+    for (const slot of slots.values()) clearTimeout(slot.timer);
+    // The gateway first: the requests it drains may still need the subgraphs.
+    await stopChildren([...spawned].filter(([, name]) => name === 'gateway').map(([child]) => child));
+    await stopChildren([...spawned.keys()]);
+  };
+
   try {
-    for (const service of await Promise.all(local.map(launchSubgraph))) running.set(service.name, service);
-    running.set('gateway', await startService('gateway', GATEWAY_ENTRY, ['--port', String(options.gatewayPort), '--host', host], env, options, spawned));
+    const launch = async (name: string, entry: string, args: (port: number) => string[], port: number): Promise<Slot> => {
+      const { child, ready } = spawnTracked(name, entry, args(port));
+      const listening = await ready;
+      return { service: { name, child, ...listening }, entry, args, attempt: 0, upSince: Date.now() };
+    };
+    // In the registry's order, whichever is up first.
+    for (const slot of await Promise.all(local.map((subgraph) => launch(subgraph.name, subgraph.entry, subgraphArgs, ports.get(subgraph.name)!)))) {
+      slots.set(slot.service.name, slot);
+    }
+    slots.set('gateway', await launch('gateway', GATEWAY_ENTRY, gatewayArgs, options.gatewayPort));
   } catch (error) {
     await stopAll();
     throw error;
   }
-  const services = Object.fromEntries(running);
+
+  /** Starts `slot`'s service again on its port; resolves once it listens, rejects if it cannot start. */
+  const relaunch = async (slot: Slot): Promise<void> => {
+    const { child, ready } = spawnTracked(slot.service.name, slot.entry, slot.args(slot.service.port));
+    slot.service.child = child;
+    if (policy) supervise(slot, child, policy);
+    const listening = await ready;
+    slot.service.url = listening.url;
+    slot.upSince = Date.now();
+  };
+  /** Restarts `slot`'s service, after its backoff, if `child` exits while it is the current one and nobody asked it to. */
+  const supervise = (slot: Slot, child: ChildProcess, policy: RestartPolicy) => {
+    const onExit = (exitCode: number | null, signal: NodeJS.Signals | null) => {
+      if (stopping || requested.has(child) || slot.service.child !== child) return;
+      const upFor = slot.upSince === undefined ? 0 : Date.now() - slot.upSince;
+      slot.attempt = upFor >= policy.resetAfterMs ? 1 : slot.attempt + 1;
+      slot.upSince = undefined;
+      const event: RestartEvent = { name: slot.service.name, exitCode, signal, attempt: slot.attempt, delayMs: restartDelay(slot.attempt, policy), port: slot.service.port };
+      onLine(LAUNCHER, launcherLine('warn', `${event.name} stopped unexpectedly; restarting it in ${event.delayMs} ms`, { ...event }));
+      options.onRestart?.(event);
+      slot.timer = setTimeout(() => {
+        slot.timer = undefined;
+        // A process that cannot start exits, and that exit schedules the next attempt.
+        if (!stopping) relaunch(slot).catch(() => undefined);
+      }, event.delayMs);
+    };
+    // A process that died between its start and the rest of the stack's is restarted too.
+    if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
+    else child.once('exit', onExit);
+  };
+  if (policy) for (const slot of slots.values()) supervise(slot, slot.service.child, policy);
+
+  const services: Record<string, ServiceProcess> = Object.fromEntries([...slots].map(([name, slot]) => [name, slot.service]));
   return {
     services,
     remote,
     graphqlUrl: `${services.gateway.url}/graphql`,
     stop: stopAll,
+    kill() {
+      stopping = true;
+      for (const slot of slots.values()) clearTimeout(slot.timer);
+      for (const child of spawned.keys()) {
+        requested.add(child);
+        child.kill('SIGKILL');
+      }
+    },
     async restart(name) {
-      const subgraph = local.find((s) => s.name === name);
-      if (!subgraph) throw new Error(`${name} is not a subgraph this stack started (it started ${local.map((s) => s.name).join(', ')})`);
-      await stopProcess(running.get(name)!.child);
+      const slot = local.some((s) => s.name === name) ? slots.get(name) : undefined;
+      if (!slot) throw new Error(`${name} is not a subgraph this stack started (it started ${local.map((s) => s.name).join(', ')})`);
+      if (stopping) throw new Error(`Cannot restart ${name}: the stack is stopping`);
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      await stopChildren([slot.service.child]);
+      if (stopping) throw new Error(`Cannot restart ${name}: the stack is stopping`);
       // The same port as before: the gateway and the other subgraphs route to it.
-      const fresh = await launchSubgraph(subgraph);
-      running.set(name, fresh);
-      services[name] = fresh;
-      return fresh;
+      await relaunch(slot);
+      slot.attempt = 0;
+      return slot.service;
     },
   };
+}
+
+/** One JSON log line of the launcher, in the shape of the services' (pino) lines. */
+function launcherLine(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): string {
+  return JSON.stringify({ level, time: new Date().toISOString(), service: LAUNCHER, msg, ...fields });
 }
 
 /** A port that was free on `host` a moment ago. */
@@ -165,31 +333,37 @@ interface ListeningMessage {
   port: number;
 }
 
-/** Spawns one service and resolves once it reports over IPC that it is listening. */
-function startService(
+/** A spawned service process, and whether it came up. */
+interface StartingService {
+  child: ChildProcess;
+  /** Resolves once the process reports over IPC that it listens; rejects if it exits or times out first. */
+  ready: Promise<{ url: string; port: number }>;
+}
+
+/** Spawns one service; its `ready` resolves once it reports over IPC that it is listening. */
+function spawnService(
   name: string,
   entry: string,
   args: string[],
   env: Record<string, string>,
   options: StackOptions,
-  spawned: Set<ChildProcess>,
-): Promise<ServiceProcess> {
+  onLine: (service: string, line: string) => void,
+): StartingService {
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...(options.nodeArgs ?? []), '--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
-  spawned.add(child);
-  child.once('exit', () => spawned.delete(child));
-  const onLine = options.onLine ?? ((_service, line) => process.stdout.write(`${line}\n`));
   const timeoutMs = options.startTimeoutMs ?? 60_000;
+  // Its stderr until it listens, for the message of a failed start.
+  let starting = true;
   const stderr: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => onLine(name, line));
   createInterface({ input: child.stderr! }).on('line', (line) => {
-    stderr.push(line);
+    if (starting) stderr.push(line);
     onLine(name, line);
   });
-  return new Promise((resolve, reject) => {
+  const ready = new Promise<{ url: string; port: number }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${name} did not start listening within ${timeoutMs} ms`));
@@ -203,9 +377,12 @@ function startService(
       if (message?.type !== 'listening') return;
       clearTimeout(timer);
       child.off('exit', onExit);
-      resolve({ name, child, port: message.port, url: message.url });
+      starting = false;
+      stderr.length = 0;
+      resolve({ port: message.port, url: message.url });
     });
   });
+  return { child, ready };
 }
 
 /** Sends SIGTERM, waits for a drain, then SIGKILL if the process is still there. */
