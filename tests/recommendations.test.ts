@@ -47,6 +47,10 @@ async function seedScenario(stack: InProcessStack): Promise<void> {
     for (let v = 0; v < views; v++) crowd.push(event(`crowd-${v}`, sku, 'VIEW', now, (v % 6) * DAY + HOUR + v * 3 * HOUR));
   }
   stack.behavior.store.trackEvents([...history('alice'), ...history('bob'), ...crowd]);
+  // Stock fetches the trending ranking now, as a running stock long has one: on a fresh database a
+  // query would wait for it only briefly (TAILOR_TRENDING_WAIT_MS), and a cold behavior may be slower.
+  await stack.stock.trending.ranking();
+  await stack.stock.trending.idle();
 }
 
 describe('User.recommendations', () => {

@@ -18,6 +18,16 @@ export const stockSettings = {
     schema: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }).optional(),
     doc: `GraphQL endpoint of the behavior subgraph, for the trending ranking. Unset: behavior's URL in \`TAILOR_SUBGRAPH_URLS\`, else \`${DEFAULT_BEHAVIOR_URL}\`.`,
   },
+  trendingTimeoutMs: {
+    env: 'TAILOR_TRENDING_TIMEOUT_MS',
+    schema: settingTypes.positiveInt(1000, 60_000),
+    doc: 'Deadline of one fetch of the trending ranking from behavior, answer body included; a slower or failed one keeps the last ranking (`tailor_trending_refresh_total{result="error"}`).',
+  },
+  trendingWaitMs: {
+    env: 'TAILOR_TRENDING_WAIT_MS',
+    schema: settingTypes.nonNegativeInt(250),
+    doc: 'Longest a query waits for the trending ranking while stock has never had one (a new database); past it the query goes on without one. A known ranking is served at once, however old, and refreshed in the background.',
+  },
   subgraphUrls: {
     env: 'TAILOR_SUBGRAPH_URLS',
     schema: settingTypes.subgraphUrls(),

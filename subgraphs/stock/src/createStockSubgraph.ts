@@ -43,7 +43,17 @@ export function createStockSubgraph(
   const catalog = createEntityCache<string, CatalogProduct>({ name: 'stock_catalog', ttlMs: policy.typeTtlMs('Product'), ...cacheOptions });
   const trending =
     options.trending ??
-    createTrendingSource({ behaviorUrl: config.behaviorUrl, depth: TRENDING_DEPTH, requests: metrics.cacheRequests, clock });
+    createTrendingSource({
+      behaviorUrl: config.behaviorUrl,
+      depth: TRENDING_DEPTH,
+      store,
+      requests: metrics.cacheRequests,
+      registry: metrics.registry,
+      clock,
+      logger,
+      timeoutMs: config.trendingTimeoutMs,
+      waitMs: config.trendingWaitMs,
+    });
   const ingestStock = createIngestor({
     kind: 'stock',
     itemSchema: stockLevelInputSchema(clock, config.maxClockSkewSeconds * 1000),
@@ -88,7 +98,10 @@ export function createStockSubgraph(
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,
-    onClose: () => db.close(),
+    onClose: () => {
+      trending.close();
+      db.close();
+    },
   };
   return { definition, store, catalog, trending };
 }

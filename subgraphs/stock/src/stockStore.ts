@@ -5,6 +5,7 @@ import { zPastDateTime } from '../../kit/dateTime';
 import type { DemoProduct } from '../../../demo/demoData';
 import type { ItemProblem } from '../../../kit/errors';
 import type { IndexedItem, IngestResult } from '../../kit/ingest';
+import type { TrendingEntry } from './rankRecommendations';
 
 /** A product's catalog fields: non-critical, safe to cache for minutes. */
 export interface CatalogProduct {
@@ -22,6 +23,15 @@ export interface CatalogProduct {
 export interface StockLevel {
   available: number;
   observedAt: number;
+}
+
+/** The trending ranking as last fetched from behavior: when, and for how long it counts as fresh. */
+export interface StoredTrendingRanking {
+  entries: TrendingEntry[];
+  /** When it was fetched, in ms since the epoch (the service clock). */
+  fetchedAt: number;
+  /** Behavior's `Cache-Control: max-age` for it, in ms. */
+  maxAgeMs: number;
 }
 
 /** One item of a `recordStockLevels` batch, validated. */
@@ -51,6 +61,12 @@ CREATE TABLE IF NOT EXISTS stock_levels (
   observed_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stock_levels_in_stock ON stock_levels(available, sku);
+CREATE TABLE IF NOT EXISTS trending_ranking (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  entries TEXT NOT NULL,
+  fetched_at INTEGER NOT NULL,
+  max_age_ms INTEGER NOT NULL
+);
 `;
 
 interface ProductRow {
@@ -76,6 +92,10 @@ export interface StockStore {
   recordStockLevels(levels: StockLevelInput[]): IngestResult;
   isEmpty(): boolean;
   seed(products: DemoProduct[]): void;
+  /** The last trending ranking saved, if any (one JSON row): what stock serves while behavior is away. */
+  getTrendingRanking(): StoredTrendingRanking | undefined;
+  /** Replaces the saved trending ranking, in one transaction. */
+  saveTrendingRanking(ranking: StoredTrendingRanking): void;
 }
 
 /** Creates the stock store on `db`, creating its tables if needed. */
@@ -105,6 +125,15 @@ export function createStockStore(db: Database, clock: Clock): StockStore {
      VALUES (@sku, @name, @brand, @category, @priceCents, @currency, @imageUrl, @url)`,
   );
   const anyProduct = db.statement<{ n: number }>('countProducts', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM products LIMIT 1)');
+  const lastTrending = db.statement<{ entries: string; fetched_at: number; max_age_ms: number }>(
+    'getLastTrendingRanking',
+    'SELECT entries, fetched_at, max_age_ms FROM trending_ranking WHERE id = 1',
+  );
+  const saveTrending = db.statement(
+    'saveTrendingRanking',
+    `INSERT INTO trending_ranking (id, entries, fetched_at, max_age_ms) VALUES (1, ?, ?, ?)
+     ON CONFLICT(id) DO UPDATE SET entries = excluded.entries, fetched_at = excluded.fetched_at, max_age_ms = excluded.max_age_ms`,
+  );
 
   const store: StockStore = {
     getProductsBySkus(skus) {
@@ -158,6 +187,13 @@ export function createStockStore(db: Database, clock: Clock): StockStore {
           upsertLevel.run(p.sku, p.available, now);
         }
       });
+    },
+    getTrendingRanking() {
+      const row = lastTrending.get();
+      return row && { entries: JSON.parse(row.entries) as TrendingEntry[], fetchedAt: row.fetched_at, maxAgeMs: row.max_age_ms };
+    },
+    saveTrendingRanking(ranking) {
+      db.transaction(() => saveTrending.run(JSON.stringify(ranking.entries), ranking.fetchedAt, ranking.maxAgeMs));
     },
   };
   return store;
