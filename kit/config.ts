@@ -144,4 +144,14 @@ function namedValues<T>(shape: string, parse: (value: string) => T | undefined) 
 export const commonSettings = {
   host: { env: 'TAILOR_HOST', flag: 'host', schema: settingTypes.host(), doc: 'Interface to listen on.' },
   logLevel: { env: 'TAILOR_LOG_LEVEL', flag: 'log-level', schema: settingTypes.logLevel(), doc: 'pino log level.' },
+  otlpEndpoint: {
+    env: 'TAILOR_OTLP_ENDPOINT',
+    schema: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318' }).optional(),
+    doc: 'OpenTelemetry collector (OTLP over HTTP) to send traces to, e.g. `http://127.0.0.1:4318` (spans go to `/v1/traces`). Unset: no tracing, nothing sent.',
+  },
+  traceSampleRatio: {
+    env: 'TAILOR_TRACE_SAMPLE_RATIO',
+    schema: z.coerce.number({ message: 'must be a number from 0 to 1' }).min(0, 'must be from 0 to 1').max(1, 'must be from 0 to 1').default(1),
+    doc: 'Share of new traces recorded when tracing is on (0..1); a request that arrives with a `traceparent` follows its sampled flag.',
+  },
 } satisfies Settings;

@@ -1,4 +1,5 @@
 import { ConfigError } from './config';
+import { shutdownTracing } from './tracing';
 
 /** A service listening on a port. */
 export interface RunningService {
@@ -9,8 +10,9 @@ export interface RunningService {
 }
 
 /**
- * Runs a service's `main` until SIGINT or SIGTERM, then drains it. A configuration error is printed
- * as one readable message and exits with status 2; any other start-up failure exits with status 1.
+ * Runs a service's `main` until SIGINT or SIGTERM, then drains it and flushes its traces. A
+ * configuration error is printed as one readable message and exits with status 2; any other start-up
+ * failure exits with status 1.
  * Once the service is up, an error that slips past every handler is logged and the service keeps
  * serving: each request's own handler has already answered it (500 at worst).
  */
@@ -27,8 +29,13 @@ export function runService(name: string, main: () => Promise<RunningService>): v
         if (stopping) return;
         stopping = true;
         process.stderr.write(`${name}: ${signal} received, draining…\n`);
+        // Drained, then the spans still buffered are sent (at most a few seconds) before exiting. If
+        // `close` stalls on a promise nothing will settle, the event loop empties and Node would exit
+        // without a word: the spans are sent then too. (Apollo Server's own SIGTERM handler does that:
+        // its `stop()` never settles a second, concurrent `stop()`.)
+        process.once('beforeExit', () => void shutdownTracing().finally(() => process.exit(0)));
         service.close().then(
-          () => process.exit(0),
+          () => shutdownTracing().finally(() => process.exit(0)),
           (error) => {
             process.stderr.write(`${name}: failed to stop cleanly: ${String(error)}\n`);
             process.exit(1);

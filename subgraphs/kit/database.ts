@@ -1,9 +1,14 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { SpanKind } from '@opentelemetry/api';
 import type { Counter } from 'prom-client';
+import { tracingEnabled, withSpanSync } from '../../kit/tracing';
 
-/** A prepared statement that counts every execution in `tailor_db_statements_total`. */
+/**
+ * A prepared statement that counts every execution in `tailor_db_statements_total` and, with tracing
+ * on, runs each one in a span named after the statement (`db.system: sqlite`).
+ */
 export interface CountedStatement<Row> {
   all(...params: unknown[]): Row[];
   get(...params: unknown[]): Row | undefined;
@@ -41,18 +46,20 @@ export function openDatabase(file: string, statements: Counter<'statement'>, syn
     statement<Row>(name: string, sql: string): CountedStatement<Row> {
       const prepared = raw.prepare(sql);
       const counter = statements.labels(name);
+      // The SQL text, never the parameters: those are a request's data. Spans only when tracing is on.
+      const attributes = { 'db.system': 'sqlite', 'db.query.text': sql };
       return {
         all: (...params) => {
           counter.inc();
-          return prepared.all(...params) as Row[];
+          return (tracingEnabled() ? withSpanSync(name, attributes, () => prepared.all(...params), SpanKind.CLIENT) : prepared.all(...params)) as Row[];
         },
         get: (...params) => {
           counter.inc();
-          return prepared.get(...params) as Row | undefined;
+          return (tracingEnabled() ? withSpanSync(name, attributes, () => prepared.get(...params), SpanKind.CLIENT) : prepared.get(...params)) as Row | undefined;
         },
         run: (...params) => {
           counter.inc();
-          return prepared.run(...params);
+          return (tracingEnabled() ? withSpanSync(name, attributes, () => prepared.run(...params), SpanKind.CLIENT) : prepared.run(...params));
         },
       };
     },

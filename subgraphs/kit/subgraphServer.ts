@@ -16,9 +16,11 @@ import { closeServer } from '../../kit/http/closeServer';
 import { listenOn } from '../../kit/http/listenOn';
 import type { Logger } from '../../kit/logger';
 import type { RunningService } from '../../kit/runService';
+import { setupTracing } from '../../kit/tracing';
 import type { Ingestor } from './ingest';
 import { SUBGRAPH_MAX_TOKENS, createSubgraphInputErrorPlugin, operationTypeDefinedRule } from './subgraphInputErrors';
 import type { SubgraphMetrics } from './subgraphMetrics';
+import { resolverSpanPlugin } from './subgraphBase';
 
 /** Everything that makes one subgraph: the same shape for Tailor's own and for partners'. */
 export interface SubgraphDefinition<TContext extends BaseContext> {
@@ -55,7 +57,7 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
   const apollo = new ApolloServer<TContext>({
     ...defaults,
     schema: buildSubgraphSchema({ typeDefs: def.typeDefs, resolvers: def.resolvers as GraphQLResolverMap<unknown> }),
-    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), createSubgraphInputErrorPlugin<TContext>()],
+    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), createSubgraphInputErrorPlugin<TContext>(), resolverSpanPlugin<TContext>(def.resolvers)],
     parseOptions: { maxTokens: SUBGRAPH_MAX_TOKENS },
     validationRules: [operationTypeDefinedRule],
   });
@@ -97,15 +99,20 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
       routeLabel: (path) => (known.has(path) ? path : (prefixes.find((p) => path.startsWith(p)) ?? 'other')),
       httpDuration: def.metrics.httpDuration,
       logger: def.logger,
+      service: def.name,
     }),
   };
 }
 
-/** Builds a subgraph's server and opens its port. Port 0 picks a free one. */
+/**
+ * Builds a subgraph's server and opens its port. Port 0 picks a free one. With `otlpEndpoint` set (and
+ * no tracer provider yet in this process), traces are exported there under the subgraph's name.
+ */
 export async function startSubgraph<TContext extends BaseContext>(
   def: SubgraphDefinition<TContext>,
-  listen: { host: string; port: number },
+  listen: { host: string; port: number; otlpEndpoint?: string; traceSampleRatio?: number },
 ): Promise<RunningService> {
+  const stopTracing = setupTracing({ service: def.name, endpoint: listen.otlpEndpoint, sampleRatio: listen.traceSampleRatio });
   const server = await createSubgraphServer(def);
   const http = createHttpServer(server.handle, def.logger);
   const port = await listenOn(http, listen.host, listen.port);
@@ -118,6 +125,7 @@ export async function startSubgraph<TContext extends BaseContext>(
       await closeServer(http);
       await server.apollo.stop();
       await def.onClose?.();
+      await stopTracing();
     },
   };
 }
