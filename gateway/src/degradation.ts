@@ -4,13 +4,14 @@ import {
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLObjectType,
+  type GraphQLOutputType,
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
   GraphQLError,
   Kind,
-  getNamedType,
   isLeafType,
+  isListType,
   isNonNullType,
   isObjectType,
   parse,
@@ -258,13 +259,18 @@ export function fillFallbacks(
         }
       }
     };
-    const walk = (type: GraphQLObjectType, selectionSet: SelectionSetNode, value: Record<string, unknown>, path: (string | number)[]) => {
+    /** Whether an error the client caused (a bad argument) lies at or under `path`: no fallback masks it. */
+    const clientErrorUnder = (path: (string | number)[]) =>
+      errors.some((e) => e.extensions?.code === ErrorCode.BAD_USER_INPUT && path.every((step, i) => e.path?.[i] === step));
+    /** Walks one object; answers true when it must itself be null (a non-null field of it is null and takes no fallback). */
+    const walk = (type: GraphQLObjectType, selectionSet: SelectionSetNode, value: Record<string, unknown>, path: (string | number)[]): boolean => {
       if (hidden.size > 0) retarget(type, selectionSet, path);
+      let nullified = false;
       for (const selection of selectionSet.selections) {
         if (selection.kind === Kind.INLINE_FRAGMENT || selection.kind === Kind.FRAGMENT_SPREAD) {
           const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : fragments.get(selection.name.value);
           const condition = fragment?.typeCondition?.name.value;
-          if (fragment && (!condition || condition === type.name || condition === value.__typename)) walk(type, fragment.selectionSet, value, path);
+          if (fragment && (!condition || condition === type.name || condition === value.__typename)) nullified = walk(type, fragment.selectionSet, value, path) || nullified;
           continue;
         }
         const name = selection.name.value;
@@ -274,28 +280,44 @@ export function fillFallbacks(
         if (!field || !(key in value)) continue;
         const fieldPath = [...path, key];
         if (value[key] === null && isNonNullType(field.type) && table.has(`${type.name}.${name}`)) {
+          // Null where the contract says non-null: a failure below stopped here (the executed schema is loosened).
+          if (clientErrorUnder(fieldPath)) {
+            nullified = true; // The client's own error propagates as the contract says.
+            continue;
+          }
           value[key] = structuredClone(table.get(`${type.name}.${name}`));
-          const service = failedServiceAt(log, fieldPath);
+          const service = failedServiceAt(log, errors, fieldPath);
           log.degraded.add(service);
           errors.push(unavailableAt(service, 'did not answer', fieldPath, key));
           continue;
         }
-        visitValue(getNamedType(field.type), selection, value[key], fieldPath);
+        if (complete(field.type, selection, value[key], fieldPath)) {
+          if (isNonNullType(field.type)) nullified = true;
+          else value[key] = null;
+        }
       }
+      return nullified;
     };
-    const visitValue = (named: ReturnType<typeof getNamedType>, selection: FieldNode, value: unknown, path: (string | number)[]) => {
-      if (value === null || value === undefined) return;
-      if (Array.isArray(value)) {
-        value.forEach((item, index) => visitValue(named, selection, item, [...path, index]));
-        return;
+    /** Walks a field's value; answers true when it must be null. */
+    const complete = (type: GraphQLOutputType, selection: FieldNode, value: unknown, path: (string | number)[]): boolean => {
+      if (value === null || value === undefined) return false;
+      const inner = isNonNullType(type) ? type.ofType : type;
+      if (isListType(inner) && Array.isArray(value)) {
+        const item = inner.ofType as GraphQLOutputType;
+        for (let i = 0; i < value.length; i++) {
+          if (!complete(item, selection, value[i], [...path, i])) continue;
+          if (isNonNullType(item)) return true;
+          value[i] = null;
+        }
+        return false;
       }
-      if (isLeafType(named)) {
-        if (named.name !== 'ID') liveValues++;
-        return;
+      if (isLeafType(inner)) {
+        if (inner.name !== 'ID') liveValues++;
+        return false;
       }
-      if (isObjectType(named) && selection.selectionSet && typeof value === 'object') walk(named, selection.selectionSet, value as Record<string, unknown>, path);
+      return isObjectType(inner) && !!selection.selectionSet && typeof value === 'object' && walk(inner, selection.selectionSet, value as Record<string, unknown>, path);
     };
-    walk(root, operation.selectionSet, result.data, []);
+    if (walk(root, operation.selectionSet, result.data, [])) result.data = null;
   }
   for (const error of errors) {
     const service = error.extensions?.service ?? error.extensions?.serviceName;
@@ -307,7 +329,7 @@ export function fillFallbacks(
 }
 
 /** The service whose failed fetch covers `path` (its fetch path, with `@` for indexes, is a prefix of it or it of the fetch path). */
-function failedServiceAt(log: DegradationLog, path: readonly (string | number)[]): string {
+function failedServiceAt(log: DegradationLog, errors: readonly GraphQLError[], path: readonly (string | number)[]): string {
   const covers = (failure: FetchFailure) => {
     const n = Math.min(failure.path.length, path.length);
     for (let i = 0; i < n; i++) {
@@ -317,5 +339,8 @@ function failedServiceAt(log: DegradationLog, path: readonly (string | number)[]
     return true;
   };
   const matching = log.failures.filter(covers).sort((a, b) => b.path.length - a.path.length);
-  return matching[0]?.service ?? log.failures[0]?.service ?? 'unknown';
+  if (matching[0]) return matching[0].service;
+  // A subgraph's own error for this entity (a partial answer) names its service.
+  const under = errors.find((e) => e.path && path.every((step, i) => e.path![i] === step) && typeof e.extensions?.serviceName === 'string');
+  return String(under?.extensions?.serviceName ?? log.failures[0]?.service ?? 'unknown');
 }
