@@ -8,6 +8,10 @@ export const REPO_ROOT = join(__dirname, '..');
 /** Where result files go by default (gitignored). */
 export const RESULTS_DIR = join(__dirname, 'results');
 
+/** The scenarios of a run: Tailor against the baseline, and the fault scenario (behavior slowed, then healed). */
+export const SCENARIOS = ['compare', 'fault'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
 /** An optional whole number in `min..max`; absent means "the mode's default". */
 const optionalInt = (min: number, max: number) =>
   z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).optional();
@@ -30,7 +34,7 @@ export const benchSettings = {
     env: 'TAILOR_BENCH_DURATION',
     flag: 'duration',
     schema: optionalInt(1, 600),
-    doc: 'Seconds of each measured single-recipient run (default 20; 2 with --short).',
+    doc: 'Seconds of each measured single-recipient run (default 20; 2 with --short), and of each run of the fault scenario (default 10; 2 with --short).',
   },
   connections: {
     env: 'TAILOR_BENCH_CONNECTIONS',
@@ -42,7 +46,13 @@ export const benchSettings = {
     env: 'TAILOR_BENCH_REPETITIONS',
     flag: 'repetitions',
     schema: optionalInt(1, 15),
-    doc: 'Runs of each measured workload; the median is reported (default 3; 1 with --short).',
+    doc: 'Runs of each measured workload, and heal cycles of the fault scenario; the median is reported (default 3; 1 with --short).',
+  },
+  only: {
+    env: 'TAILOR_BENCH_ONLY',
+    flag: 'only',
+    schema: z.enum(SCENARIOS, { message: `must be one of ${SCENARIOS.join(', ')}` }).optional(),
+    doc: 'Run one scenario only: `compare` (Tailor against the baseline) or `fault` (behavior slowed to 3 s, then healed). Default: both.',
   },
 } satisfies Settings;
 
@@ -67,6 +77,25 @@ export interface BenchPlan {
     requestTimeoutMs: number;
   };
   repetitions: number;
+  /** The scenarios this run measures, in order. */
+  scenarios: Scenario[];
+  /**
+   * The fault scenario: the single-recipient workload through a gateway of its own whose behavior route
+   * goes through a fault proxy, healthy first, then with behavior slowed; after each slowed run the
+   * proxy heals and a poller times the first personal answer. One run and one heal cycle per repetition.
+   */
+  fault: {
+    connections: number;
+    warmupSeconds: number;
+    durationSeconds: number;
+    timeoutSeconds: number;
+    /** Delay the proxy adds to every behavior request while slowed. */
+    slowMs: number;
+    /** Interval of the recovery poller (one request per tick, never waiting for the previous one). */
+    pollIntervalMs: number;
+    /** A heal cycle gives up after this long without a personal answer. */
+    recoveryTimeoutMs: number;
+  };
   /** The JSON result file. */
   outFile: string;
 }
@@ -116,6 +145,16 @@ export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd(
       requestTimeoutMs: 60_000,
     },
     repetitions: config.repetitions ?? (short ? 1 : 3),
+    scenarios: config.only === undefined ? [...SCENARIOS] : [config.only],
+    fault: {
+      connections: 16,
+      warmupSeconds: short ? 1 : 3,
+      durationSeconds: config.duration ?? (short ? 2 : 10),
+      timeoutSeconds: 10,
+      slowMs: 3_000,
+      pollIntervalMs: 20,
+      recoveryTimeoutMs: 10_000,
+    },
     outFile: out,
   };
 }

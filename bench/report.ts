@@ -175,9 +175,58 @@ export function ratiosOf(tailor: VariantResult, baseline: VariantResult): Ratios
   };
 }
 
+/** One run of the fault scenario's workload, with every answer judged (see `bench/fault.ts`). */
+export interface FaultRun extends SingleRun {
+  /** Answers received (any status). */
+  answers: number;
+  /** 200 with the recipient's profile and exactly 4 recommendations, all in stock. */
+  usable: number;
+  /** Answers with `extensions.degraded`. */
+  degraded: number;
+  /** Answers with personal recommendations (a reason other than TRENDING, or not degraded with recent views). */
+  personal: number;
+  /** `usable / (answers + errors)`: a request that got no answer is not usable. */
+  usableShare: number;
+  /** The most frequent reasons an answer was not usable, with their counts. */
+  problems: string[];
+}
+
+/** One heal of the fault scenario: the proxy passes through again, a poller waits for a personal answer. */
+export interface RecoveryCycle {
+  /** ms from the heal to the first personal answer received; `null` if none came within the time-out. */
+  recoveredMs: number | null;
+  /** When that answer's request was sent, ms after the heal. */
+  sentMs: number | null;
+  polls: number;
+  answers: number;
+}
+
+/** The fault scenario: behavior slowed, through a gateway of its own, against the same path healthy. */
+export interface FaultResult {
+  connections: number;
+  durationSeconds: number;
+  /** Delay added to every behavior request while slowed. */
+  slowMs: number;
+  /** The gateway's `TAILOR_REQUEST_DEADLINE_MS`. */
+  deadlineMs: number;
+  pollIntervalMs: number;
+  /** The recipient the recovery poller asks for. */
+  recipient: string;
+  /** Environment of the scenario's gateway, besides the inherited one. */
+  gatewayEnv: Record<string, string>;
+  healthy: { median: SingleMedian; usableShare: number; warmup: FaultRun; runs: FaultRun[] };
+  slowed: { median: SingleMedian; usableShare: number; p50MinusDeadlineMs: number; p99MinusDeadlineMs: number; runs: FaultRun[] };
+  /** Slowed divided by healthy. */
+  ratios: { p50: number; p99: number; requestsPerSecond: number };
+  /** Median over the heal cycles (a cycle that never recovered counts as infinite; `null` in JSON then). */
+  recovery: { medianMs: number; cycles: RecoveryCycle[] };
+  /** Requests the proxy saw, over the whole scenario. */
+  proxyRequests: number;
+}
+
 /** One performance target and whether the run met it (reported, never enforced). */
 export interface TargetResult {
-  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline';
+  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery';
   description: string;
   threshold: number;
   actual: number;
@@ -229,6 +278,49 @@ export function evaluateTargets(tailor: VariantResult, ratios: Ratios): TargetRe
   ];
 }
 
+/** Checks the fault scenario's three targets: p99 within 50 ms of the deadline, every answer usable, recovery within 1 s. */
+export function evaluateFaultTargets(fault: FaultResult): TargetResult[] {
+  const over = fault.slowed.p99MinusDeadlineMs;
+  const usable = fault.slowed.usableShare * 100;
+  const recovery = fault.recovery.medianMs;
+  const signed = (n: number) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), 1)}`;
+  return [
+    {
+      id: 'faultP99VsDeadline',
+      description: `p99 with behavior slowed to ${fmt(fault.slowMs)} ms ≤ deadline (${fmt(fault.deadlineMs)} ms) + 50 ms`,
+      threshold: 50,
+      actual: over,
+      pass: over <= 50,
+      detail:
+        over <= 50
+          ? `met: p99 ${fmt(fault.slowed.median.p99Ms, 1)} ms is ${signed(over)} ms against the deadline`
+          : `missed by ${fmt(over - 50, 1)} ms: p99 ${fmt(fault.slowed.median.p99Ms, 1)} ms is ${signed(over)} ms against the deadline`,
+    },
+    {
+      id: 'faultUsable',
+      description: 'usable answers with behavior slowed = 100%',
+      threshold: 100,
+      actual: usable,
+      pass: usable === 100,
+      detail:
+        usable === 100
+          ? `met: ${fmt(fault.slowed.runs.reduce((t, r) => t + r.usable, 0))} of ${fmt(fault.slowed.runs.reduce((t, r) => t + r.answers + r.errors, 0))}`
+          : `missed: ${fmt(usable, 2)}% (${fmt(fault.slowed.runs.reduce((t, r) => t + r.answers + r.errors - r.usable, 0))} not usable)`,
+    },
+    {
+      id: 'faultRecovery',
+      description: 'personal answers again ≤ 1,000 ms after behavior heals',
+      threshold: 1000,
+      actual: recovery,
+      pass: recovery <= 1000,
+      detail:
+        recovery <= 1000
+          ? `met: ${fmt(recovery)} ms (median of ${fault.recovery.cycles.length} heal(s))`
+          : `missed by ${fmt(recovery - 1000)} ms: ${fmt(recovery)} ms (median of ${fault.recovery.cycles.length} heal(s))`,
+    },
+  ];
+}
+
 /** The whole JSON result file. */
 export interface BenchResult {
   tool: 'tailor-bench';
@@ -243,8 +335,11 @@ export interface BenchResult {
     mode: BenchPlan['mode'];
     demoScale: BenchPlan['demoScale'];
     userCount: number;
+    /** The scenarios the run measured: `compare` (Tailor, baseline, ratios) and `fault`. */
+    scenarios: BenchPlan['scenarios'];
     single: BenchPlan['single'] & { operation: 'PersonalizeRecipient'; transport: string };
     campaign: BenchPlan['campaign'] & { operation: 'CampaignBatch' };
+    fault: BenchPlan['fault'] & { operation: 'PersonalizeRecipient'; faultedSubgraph: 'behavior' };
     repetitions: number;
     statistic: string;
     clockTicksPerSecond: number;
@@ -252,17 +347,68 @@ export interface BenchResult {
     inheritedEnv: Record<string, string>;
     notes: string[];
   };
-  tailor: VariantResult;
-  baseline: VariantResult;
-  ratios: Ratios;
+  /** The `compare` scenario (absent with `--only fault`). */
+  tailor?: VariantResult;
+  baseline?: VariantResult;
+  ratios?: Ratios;
+  /** The `fault` scenario (absent with `--only compare`). */
+  fault?: FaultResult;
   targets: TargetResult[];
 }
 
 /** The terminal table of a result: Tailor, baseline and ratio side by side, then the targets. */
 export function formatTable(result: BenchResult): string {
-  const { tailor: t, baseline: b, ratios: r, settings: s, machine: m } = result;
-  const x = (n: number) => (Number.isFinite(n) ? `${fmt(n, 2)}×` : 'n/a');
-  const rows: (string[] | string)[] = [
+  const { settings: s, machine: m } = result;
+  const sections = [
+    ...(result.tailor && result.baseline && result.ratios ? [compareRows(result.tailor, result.baseline, result.ratios, s)] : []),
+    ...(result.fault ? [faultRows(result.fault)] : []),
+  ];
+  const lines = [
+    `Tailor benchmark (${s.mode} mode, demo scale ${s.demoScale}: ${fmt(s.userCount)} users) — ${s.statistic}`,
+    `Code: ${result.code.commit.slice(0, 12)}${result.code.uncommitted.length > 0 ? ` + ${result.code.uncommitted.length} uncommitted change(s)` : ''}`,
+    `Machine: ${m.cpuCount} × ${m.cpuModel}, ${fmt(m.totalMemoryMb / 1024, 1)} GB, Node.js ${m.node} (${m.platform} ${m.release}); ` +
+      `load average ${m.loadAverage.start[0]} before the run (${m.loadAverage.end[0]} at its end, its own processes included)`,
+    ...sections.flatMap((rows) => ['', ...alignRows(rows)]),
+    '',
+    'Targets (reported only; they never fail the run):',
+    ...result.targets.map((target) => `  ${target.pass ? 'PASS' : 'MISS'}  ${target.description}: ${target.detail}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+const x = (n: number) => (Number.isFinite(n) ? `${fmt(n, 2)}×` : 'n/a');
+
+/** Rows of strings (headings) and cells, the first cell padded right and the others left, each column as wide as its widest cell. */
+function alignRows(rows: (string[] | string)[]): string[] {
+  const cells = rows.filter((row): row is string[] => Array.isArray(row));
+  const widths = [0, 1, 2, 3].map((c) => Math.max(0, ...cells.map((row) => (row[c] ?? '').length)));
+  return rows.map((row) => (typeof row === 'string' ? row : row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ')));
+}
+
+/** The fault scenario's rows: healthy, slowed and their ratio side by side, then the recovery. */
+function faultRows(f: FaultResult): (string[] | string)[] {
+  const pct = (share: number) => (Number.isFinite(share) ? `${fmt(share * 100, 2)}%` : 'n/a');
+  const signed = (n: number) => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), 1)}` : 'n/a');
+  const sum = (runs: FaultRun[], pick: (r: FaultRun) => number) => runs.reduce((t, r) => t + pick(r), 0);
+  const recoveries = f.recovery.cycles.map((c) => (c.recoveredMs === null ? 'none' : fmt(c.recoveredMs))).join(' / ');
+  return [
+    ['', 'healthy', 'behavior slowed', 'slowed/healthy'],
+    `Fault: PersonalizeRecipient by hash through a gateway of its own, behavior behind a proxy slowed to ${fmt(f.slowMs)} ms per request, ` +
+      `${f.connections} connections, ${f.durationSeconds} s per run; deadline ${fmt(f.deadlineMs)} ms`,
+    ['  requests/s', fmt(f.healthy.median.requestsPerSecond), fmt(f.slowed.median.requestsPerSecond), x(f.ratios.requestsPerSecond)],
+    ['  p50 latency (ms)', fmt(f.healthy.median.p50Ms, 1), fmt(f.slowed.median.p50Ms, 1), x(f.ratios.p50)],
+    ['  p99 latency (ms)', fmt(f.healthy.median.p99Ms, 1), fmt(f.slowed.median.p99Ms, 1), x(f.ratios.p99)],
+    ['  p50 / p99 − deadline (ms)', '', `${signed(f.slowed.p50MinusDeadlineMs)} / ${signed(f.slowed.p99MinusDeadlineMs)}`, ''],
+    ['  usable answers (200, profile, 4 in-stock recommendations)', pct(f.healthy.usableShare), pct(f.slowed.usableShare), ''],
+    ['  degraded answers / errors (all runs)', `${fmt(sum(f.healthy.runs, (r) => r.degraded))} / ${fmt(sum(f.healthy.runs, (r) => r.errors))}`, `${fmt(sum(f.slowed.runs, (r) => r.degraded))} / ${fmt(sum(f.slowed.runs, (r) => r.errors))}`, ''],
+    [`  recovery after the heal, ms (median; each heal)`, '', `${Number.isFinite(f.recovery.medianMs) ? fmt(f.recovery.medianMs) : 'none'} (${recoveries})`, ''],
+    `  recovery: one request for ${f.recipient} every ${f.pollIntervalMs} ms from the heal until an answer carries personal recommendations`,
+  ];
+}
+
+/** The compare scenario's rows: Tailor, baseline and ratio side by side. */
+function compareRows(t: VariantResult, b: VariantResult, r: Ratios, s: BenchResult['settings']): (string[] | string)[] {
+  return [
     ['', 'Tailor', 'baseline', 'Tailor/baseline'],
     `Single recipient: PersonalizeRecipient by hash, ${t.single.connections} connections, ${s.single.durationSeconds} s per run`,
     ['  requests/s', fmt(t.single.median.requestsPerSecond), fmt(b.single.median.requestsPerSecond), x(r.singleRequestsPerSecond)],
@@ -294,17 +440,4 @@ export function formatTable(result: BenchResult): string {
     ],
     ['  load generator CPU s/1k', fmt(t.cost.loadGeneratorCpuSecondsPer1000Recipients, 3), fmt(b.cost.loadGeneratorCpuSecondsPer1000Recipients, 3), ''],
   ];
-  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.filter((row): row is string[] => Array.isArray(row)).map((row) => row[c].length)));
-  const lines = [
-    `Tailor benchmark (${s.mode} mode, demo scale ${s.demoScale}: ${fmt(s.userCount)} users) — ${s.statistic}`,
-    `Code: ${result.code.commit.slice(0, 12)}${result.code.uncommitted.length > 0 ? ` + ${result.code.uncommitted.length} uncommitted change(s)` : ''}`,
-    `Machine: ${m.cpuCount} × ${m.cpuModel}, ${fmt(m.totalMemoryMb / 1024, 1)} GB, Node.js ${m.node} (${m.platform} ${m.release}); ` +
-      `load average ${m.loadAverage.start[0]} before the run (${m.loadAverage.end[0]} at its end, its own processes included)`,
-    '',
-    ...rows.map((row) => (typeof row === 'string' ? row : row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   '))),
-    '',
-    'Targets (reported only; they never fail the run):',
-    ...result.targets.map((target) => `  ${target.pass ? 'PASS' : 'MISS'}  ${target.description}: ${target.detail}`),
-  ];
-  return `${lines.join('\n')}\n`;
 }

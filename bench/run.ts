@@ -1,21 +1,27 @@
 /**
  * `npm run bench`: starts the real four-process stack twice, one after the other (Tailor as configured,
  * then the baseline with DataLoader batching and LRU caches off), runs the same single-recipient and
- * campaign workloads on each, and prints a table and writes a JSON result file. See README "Performance".
+ * campaign workloads on each, then, on Tailor's stack, the fault scenario (`fault.ts`: behavior slowed,
+ * then healed), and prints a table and writes a JSON result file. `--only compare|fault` runs one of the
+ * two scenarios. See README "Performance".
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { Stack } from '../scripts/startStack';
 import { ConfigError, type ConfigSource } from '../kit/config';
-import { type BenchPlan, REPO_ROOT, loadBenchConfig, planFor } from './config';
+import { type BenchPlan, REPO_ROOT, SCENARIOS, loadBenchConfig, planFor } from './config';
+import { runFaultScenario } from './fault';
 import { clockTicksPerSecond, readCpuSeconds, readPeakRssMb, resetPeakRss } from './procStats';
 import {
   type BenchResult,
   type CostRun,
   type ProcessCost,
   type VariantResult,
+  type FaultResult,
   codeVersion,
+  evaluateFaultTargets,
   evaluateTargets,
   formatTable,
   machineInfo,
@@ -45,6 +51,8 @@ export interface VariantContext {
   log: (line: string) => void;
   /** Told about the running stack (and `undefined` once it is stopped), for the SIGINT handler. */
   onStack?: (stack: Stack | undefined) => void;
+  /** Told about a process started besides the stack (the fault scenario's gateway), for the SIGINT handler. */
+  onProcess?: (child: ChildProcess | undefined) => void;
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -60,12 +68,9 @@ function cpuOf(stack: Stack, name: (typeof SERVICES)[number], ticks: number): nu
   return readCpuSeconds(child.pid, ticks);
 }
 
-/**
- * Starts one variant's stack, runs every workload on it (single-recipient warm-up and runs, campaign
- * warm-up, grid search, measured campaign runs with their cost), and always stops it.
- */
-export async function benchmarkVariant(variant: Variant, context: VariantContext): Promise<VariantResult> {
-  const { plan, signal, log } = context;
+/** Starts one variant's stack, gives it to `use` with the seconds it took to start, and always stops it. */
+async function withVariantStack<T>(variant: Variant, context: VariantContext, use: (stack: Stack, startSeconds: number) => Promise<T>): Promise<T> {
+  const { plan, log } = context;
   const env = variantEnv(variant, plan.demoScale);
   log(`\n== ${variant}: starting the stack (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}) …`);
   const started = process.hrtime.bigint();
@@ -74,86 +79,113 @@ export async function benchmarkVariant(variant: Variant, context: VariantContext
   try {
     const startSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     log(`   started in ${fmt(startSeconds, 1)} s; gateway ${stack.graphqlUrl}`);
-    checkAborted(signal);
-    const url = stack.graphqlUrl;
-    const ids = demoIds(plan.userCount);
-    const singleOptions = { url, ids, connections: plan.single.connections, timeoutSeconds: plan.single.timeoutSeconds, signal };
-
-    log(`   single recipient: warm-up ${plan.single.warmupSeconds} s …`);
-    const warmup = await runSingle({ ...singleOptions, durationSeconds: plan.single.warmupSeconds });
-    const singleRuns = [];
-    for (let rep = 1; rep <= plan.repetitions; rep++) {
-      checkAborted(signal);
-      const run = await runSingle({ ...singleOptions, durationSeconds: plan.single.durationSeconds });
-      singleRuns.push(run);
-      log(
-        `   single recipient run ${rep}/${plan.repetitions}: ${fmt(run.requestsPerSecond)} req/s, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
-          `non-2xx ${run.non2xx}, errors ${run.errors}, bad bodies ${run.badBodies}`,
-      );
-    }
-    checkAborted(signal);
-
-    const campaignBase = { url, ids, requestTimeoutMs: plan.campaign.requestTimeoutMs, signal };
-    const describe = (run: CampaignRun) =>
-      `batch ${run.batchSize} × ${run.concurrency}: ${fmt(run.recipientsPerSecond)} recipients/s (${fmt(run.personalized)}/${fmt(run.recipients)} in ${fmt(run.elapsedSeconds, 2)} s)` +
-      (run.problems.length > 0 ? `; problems: ${run.problems.join(' | ')}` : '');
-    log(`   campaign: warm-up ${fmt(plan.campaign.warmupRecipients)} recipients …`);
-    const campaignWarmup = await runCampaign({ ...campaignBase, recipients: plan.campaign.warmupRecipients, batchSize: 250, concurrency: 2 });
-    checkAborted(signal);
-    const { grid } = plan.campaign;
-    log(`   campaign grid search: batch ${grid.batchSizes.join('/')} × concurrency ${grid.concurrencies.join('/')}, ${fmt(grid.trialRecipients)} recipients per trial`);
-    const search = await gridSearch({ ...campaignBase, ...grid, onTrial: (trial) => log(`     ${describe(trial)}`) });
-    const { batchSize, concurrency } = search.best;
-    log(`   best: batch ${batchSize} × concurrency ${concurrency}`);
-
-    const campaignRuns: CampaignRun[] = [];
-    const costRuns: CostRun[] = [];
-    let peakRssReset = true;
-    for (let rep = 1; rep <= plan.repetitions; rep++) {
-      checkAborted(signal);
-      for (const name of SERVICES) peakRssReset = resetPeakRss(stack.services[name].child.pid!) && peakRssReset;
-      const cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuOf(stack, n, context.ticksPerSecond)]));
-      const selfBefore = process.cpuUsage();
-      const run = await runCampaign({ ...campaignBase, recipients: plan.campaign.recipients, batchSize, concurrency });
-      const self = process.cpuUsage(selfBefore);
-      checkAborted(signal);
-      const thousands = Math.max(run.personalized, 1) / 1000;
-      const processes = Object.fromEntries(
-        SERVICES.map((n) => {
-          const cpuSeconds = cpuOf(stack, n, context.ticksPerSecond) - cpuBefore[n];
-          const cost: ProcessCost = { cpuSeconds, cpuSecondsPer1000Recipients: cpuSeconds / thousands, peakRssMb: readPeakRssMb(stack.services[n].child.pid!) };
-          return [n, cost];
-        }),
-      ) as CostRun['processes'];
-      const selfSeconds = (self.user + self.system) / 1e6;
-      campaignRuns.push(run);
-      costRuns.push({ personalized: run.personalized, processes, loadGenerator: { cpuSeconds: selfSeconds, cpuSecondsPer1000Recipients: selfSeconds / thousands } });
-      log(`   campaign run ${rep}/${plan.repetitions}: ${describe(run)}`);
-    }
-
-    const single = summarizeSingle(singleRuns);
-    return {
-      variant,
-      env,
-      startSeconds,
-      single: { connections: plan.single.connections, durationSeconds: plan.single.durationSeconds, ...single, warmup, runs: singleRuns },
-      campaign: {
-        recipients: plan.campaign.recipients,
-        batchSize,
-        concurrency,
-        warmup: campaignWarmup,
-        grid: search.trials,
-        median: { recipientsPerSecond: median(campaignRuns.map((r) => r.recipientsPerSecond)), elapsedSeconds: median(campaignRuns.map((r) => r.elapsedSeconds)) },
-        failedRecipients: campaignRuns.reduce((t, r) => t + r.failedRecipients, 0),
-        runs: campaignRuns,
-      },
-      cost: { ...summarizeCost(costRuns), peakRssReset, runs: costRuns },
-    };
+    checkAborted(context.signal);
+    return await use(stack, startSeconds);
   } finally {
     log(`   stopping the ${variant} stack …`);
     await stack.stop();
     context.onStack?.(undefined);
   }
+}
+
+/** Runs the fault scenario on `stack` (Tailor's), interruptible like the workloads. */
+async function faultScenario(stack: Stack, context: VariantContext): Promise<FaultResult> {
+  const result = await runFaultScenario(stack, { plan: context.plan, signal: context.signal, log: context.log, onProcess: context.onProcess });
+  checkAborted(context.signal);
+  return result;
+}
+
+/**
+ * Starts one variant's stack, runs every workload on it (single-recipient warm-up and runs, campaign
+ * warm-up, grid search, measured campaign runs with their cost), then `after` (if given) on the same
+ * stack, and always stops it.
+ */
+export async function benchmarkVariant(variant: Variant, context: VariantContext, after?: (stack: Stack) => Promise<void>): Promise<VariantResult> {
+  return withVariantStack(variant, context, async (stack, startSeconds) => {
+    const result = await runWorkloads(variant, stack, startSeconds, context);
+    await after?.(stack);
+    return result;
+  });
+}
+
+/** Every workload of the compare scenario on one running stack. */
+async function runWorkloads(variant: Variant, stack: Stack, startSeconds: number, context: VariantContext): Promise<VariantResult> {
+  const { plan, signal, log } = context;
+  const env = variantEnv(variant, plan.demoScale);
+  const url = stack.graphqlUrl;
+  const ids = demoIds(plan.userCount);
+  const singleOptions = { url, ids, connections: plan.single.connections, timeoutSeconds: plan.single.timeoutSeconds, signal };
+
+  log(`   single recipient: warm-up ${plan.single.warmupSeconds} s …`);
+  const warmup = await runSingle({ ...singleOptions, durationSeconds: plan.single.warmupSeconds });
+  const singleRuns = [];
+  for (let rep = 1; rep <= plan.repetitions; rep++) {
+    checkAborted(signal);
+    const run = await runSingle({ ...singleOptions, durationSeconds: plan.single.durationSeconds });
+    singleRuns.push(run);
+    log(
+      `   single recipient run ${rep}/${plan.repetitions}: ${fmt(run.requestsPerSecond)} req/s, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
+        `non-2xx ${run.non2xx}, errors ${run.errors}, bad bodies ${run.badBodies}`,
+    );
+  }
+  checkAborted(signal);
+
+  const campaignBase = { url, ids, requestTimeoutMs: plan.campaign.requestTimeoutMs, signal };
+  const describe = (run: CampaignRun) =>
+    `batch ${run.batchSize} × ${run.concurrency}: ${fmt(run.recipientsPerSecond)} recipients/s (${fmt(run.personalized)}/${fmt(run.recipients)} in ${fmt(run.elapsedSeconds, 2)} s)` +
+    (run.problems.length > 0 ? `; problems: ${run.problems.join(' | ')}` : '');
+  log(`   campaign: warm-up ${fmt(plan.campaign.warmupRecipients)} recipients …`);
+  const campaignWarmup = await runCampaign({ ...campaignBase, recipients: plan.campaign.warmupRecipients, batchSize: 250, concurrency: 2 });
+  checkAborted(signal);
+  const { grid } = plan.campaign;
+  log(`   campaign grid search: batch ${grid.batchSizes.join('/')} × concurrency ${grid.concurrencies.join('/')}, ${fmt(grid.trialRecipients)} recipients per trial`);
+  const search = await gridSearch({ ...campaignBase, ...grid, onTrial: (trial) => log(`     ${describe(trial)}`) });
+  const { batchSize, concurrency } = search.best;
+  log(`   best: batch ${batchSize} × concurrency ${concurrency}`);
+
+  const campaignRuns: CampaignRun[] = [];
+  const costRuns: CostRun[] = [];
+  let peakRssReset = true;
+  for (let rep = 1; rep <= plan.repetitions; rep++) {
+    checkAborted(signal);
+    for (const name of SERVICES) peakRssReset = resetPeakRss(stack.services[name].child.pid!) && peakRssReset;
+    const cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuOf(stack, n, context.ticksPerSecond)]));
+    const selfBefore = process.cpuUsage();
+    const run = await runCampaign({ ...campaignBase, recipients: plan.campaign.recipients, batchSize, concurrency });
+    const self = process.cpuUsage(selfBefore);
+    checkAborted(signal);
+    const thousands = Math.max(run.personalized, 1) / 1000;
+    const processes = Object.fromEntries(
+      SERVICES.map((n) => {
+        const cpuSeconds = cpuOf(stack, n, context.ticksPerSecond) - cpuBefore[n];
+        const cost: ProcessCost = { cpuSeconds, cpuSecondsPer1000Recipients: cpuSeconds / thousands, peakRssMb: readPeakRssMb(stack.services[n].child.pid!) };
+        return [n, cost];
+      }),
+    ) as CostRun['processes'];
+    const selfSeconds = (self.user + self.system) / 1e6;
+    campaignRuns.push(run);
+    costRuns.push({ personalized: run.personalized, processes, loadGenerator: { cpuSeconds: selfSeconds, cpuSecondsPer1000Recipients: selfSeconds / thousands } });
+    log(`   campaign run ${rep}/${plan.repetitions}: ${describe(run)}`);
+  }
+
+  const single = summarizeSingle(singleRuns);
+  return {
+    variant,
+    env,
+    startSeconds,
+    single: { connections: plan.single.connections, durationSeconds: plan.single.durationSeconds, ...single, warmup, runs: singleRuns },
+    campaign: {
+      recipients: plan.campaign.recipients,
+      batchSize,
+      concurrency,
+      warmup: campaignWarmup,
+      grid: search.trials,
+      median: { recipientsPerSecond: median(campaignRuns.map((r) => r.recipientsPerSecond)), elapsedSeconds: median(campaignRuns.map((r) => r.elapsedSeconds)) },
+      failedRecipients: campaignRuns.reduce((t, r) => t + r.failedRecipients, 0),
+      runs: campaignRuns,
+    },
+    cost: { ...summarizeCost(costRuns), peakRssReset, runs: costRuns },
+  };
 }
 
 /** TAILOR_* variables of this process's environment (inherited by every started process), except the benchmark's own. */
@@ -168,7 +200,7 @@ export async function main(source: ConfigSource): Promise<number> {
     config = loadBenchConfig(source);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\nUsage: npm run bench -- [--short] [--out FILE] [--duration SECONDS] [--connections N] [--repetitions N]\n`);
+      process.stderr.write(`${error.message}\nUsage: npm run bench -- [--short] [--out FILE] [--duration SECONDS] [--connections N] [--repetitions N] [--only ${SCENARIOS.join('|')}]\n`);
       return 2;
     }
     throw error;
@@ -184,6 +216,7 @@ export async function main(source: ConfigSource): Promise<number> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const controller = new AbortController();
   let running: Stack | undefined;
+  let extra: ChildProcess | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'tailor-bench-'));
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -194,22 +227,39 @@ export async function main(source: ConfigSource): Promise<number> {
       return;
     }
     for (const service of Object.values(running?.services ?? {})) service.child.kill('SIGKILL');
+    extra?.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
     process.exit(130);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const ticksPerSecond = clockTicksPerSecond();
+  const compare = plan.scenarios.includes('compare');
+  const withFault = plan.scenarios.includes('fault');
   log(
-    `Tailor benchmark, ${plan.mode} mode: demo scale ${plan.demoScale} (${fmt(plan.userCount)} users), ${plan.repetitions} run(s) per workload, ` +
-      `single ${plan.single.durationSeconds} s at ${plan.single.connections} connections, campaign ${fmt(plan.campaign.recipients)} recipients.`,
+    `Tailor benchmark, ${plan.mode} mode: demo scale ${plan.demoScale} (${fmt(plan.userCount)} users), ${plan.repetitions} run(s) per workload` +
+      (compare ? `, single ${plan.single.durationSeconds} s at ${plan.single.connections} connections, campaign ${fmt(plan.campaign.recipients)} recipients` : '') +
+      (withFault ? `, fault scenario ${plan.fault.durationSeconds} s per run at ${plan.fault.connections} connections (behavior slowed to ${fmt(plan.fault.slowMs)} ms)` : '') +
+      '.',
   );
   try {
-    const context: VariantContext = { plan, dataDir, ticksPerSecond, signal: controller.signal, log, onStack: (stack) => void (running = stack) };
-    // One after the other, never both at once: they would share the same cores.
-    const tailor = await benchmarkVariant('tailor', context);
-    const baseline = await benchmarkVariant('baseline', context);
-    const ratios = ratiosOf(tailor, baseline);
+    const context: VariantContext = {
+      plan,
+      dataDir,
+      ticksPerSecond,
+      signal: controller.signal,
+      log,
+      onStack: (stack) => void (running = stack),
+      onProcess: (child) => void (extra = child),
+    };
+    // One after the other, never both at once: they would share the same cores. The fault scenario
+    // runs on Tailor's stack, after its workloads (or on a stack of its own with --only fault).
+    let fault: FaultResult | undefined;
+    const runFault = async (stack: Stack) => void (fault = await faultScenario(stack, context));
+    const tailor = compare ? await benchmarkVariant('tailor', context, withFault ? runFault : undefined) : undefined;
+    if (!compare && withFault) await withVariantStack('tailor', context, runFault);
+    const baseline = compare ? await benchmarkVariant('baseline', context) : undefined;
+    const ratios = tailor && baseline ? ratiosOf(tailor, baseline) : undefined;
     const result: BenchResult = {
       tool: 'tailor-bench',
       formatVersion: 1,
@@ -224,7 +274,9 @@ export async function main(source: ConfigSource): Promise<number> {
         userCount: plan.userCount,
         single: { ...plan.single, operation: 'PersonalizeRecipient', transport: 'autocannon 9, POST with extensions.persistedQuery.sha256Hash only, ids cycling' },
         campaign: { ...plan.campaign, operation: 'CampaignBatch' },
+        fault: { ...plan.fault, operation: 'PersonalizeRecipient', faultedSubgraph: 'behavior' },
         repetitions: plan.repetitions,
+        scenarios: plan.scenarios,
         statistic: `median of ${plan.repetitions} run(s), each figure's median taken on its own`,
         clockTicksPerSecond: ticksPerSecond,
         inheritedEnv: inheritedTailorEnv(process.env),
@@ -234,12 +286,16 @@ export async function main(source: ConfigSource): Promise<number> {
           'Grid trials use successive slices of the demo ids; measured campaign runs send u-00001 onwards, every id once per run (cycling only when the run is larger than the demo).',
           'CPU seconds are utime+stime from /proc/<pid>/stat over each measured campaign run; peak RSS is VmHWM, reset before each run via /proc/<pid>/clear_refs.',
           'The benchmark process (autocannon and the campaign client) shares the same cores as the four services.',
+          'The fault scenario runs on Tailor\'s stack after its workloads, through a fifth process: a gateway of its own routed to crm and stock directly and to behavior through a fault proxy in the benchmark process (stock\'s trending fetch still goes to behavior directly). ' +
+            'Its healthy runs go through the same gateway and proxy (passing through); each slowed run is followed by a heal, timed with the load stopped by one request every poll interval. ' +
+            'A request that got no answer counts as not usable; requests still in flight when autocannon stops a run are in neither the latencies nor the usable share.',
         ],
       },
       tailor,
       baseline,
       ratios,
-      targets: evaluateTargets(tailor, ratios),
+      fault,
+      targets: [...(tailor && ratios ? evaluateTargets(tailor, ratios) : []), ...(fault ? evaluateFaultTargets(fault) : [])],
     };
     mkdirSync(dirname(plan.outFile), { recursive: true });
     writeFileSync(plan.outFile, `${JSON.stringify(result, null, 2)}\n`);

@@ -28,6 +28,8 @@ export interface SingleOptions {
   timeoutSeconds: number;
   /** Aborting stops the run early (its partial result is still returned). */
   signal?: AbortSignal;
+  /** Told the status and body of every answer (any status), e.g. to judge whether it is usable. */
+  inspect?: (status: number, body: string) => void;
 }
 
 /** One single-recipient run, as measured by autocannon plus a check of every response body. */
@@ -72,6 +74,7 @@ export function runSingle(options: SingleOptions): Promise<SingleRun> {
           {
             setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
             onResponse: (status, body) => {
+              options.inspect?.(status, body);
               if (status < 200 || status >= 300) return; // counted in non2xx
               try {
                 const parsed = JSON.parse(body) as { data?: { user?: unknown } | null; errors?: unknown[] };

@@ -45,7 +45,7 @@ export function subgraphPaths(n: SubgraphNames) {
 export function describeFiles(n: SubgraphNames): [path: string, what: string][] {
   const p = subgraphPaths(n);
   return [
-    [p.schema, `the schema: extends User with \`${n.camel}: ${n.pascal}Info!\` (federation 2.7, @cacheControl)`],
+    [p.schema, `the schema: extends User with \`${n.camel}: ${n.pascal}Info\` (federation 2.7, @cacheControl)`],
     [p.config, 'its settings: the kit\'s (port, data dir, cache, batching…), default port ' + n.port],
     [p.store, `SQLite table ${n.snake}_info; get${n.pascal}InfosByUserIds reads any number of users in one statement`],
     [p.loaders, 'the per-request DataLoader, read through an LRU cache'],
@@ -78,13 +78,22 @@ function schemaFile(n: SubgraphNames): string {
   return `extend schema
   @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@shareable", "@composeDirective"])
   @link(url: "https://tailor.dev/cache-control/v1.0", import: ["@cacheControl"])
+  @link(url: "https://tailor.dev/fallback/v1.0", import: ["@fallback"])
   @composeDirective(name: "@cacheControl")
+  @composeDirective(name: "@fallback")
 
 """
 How long a field's value may be cached, in seconds. Declared once here; the subgraph's LRU cache and
 the gateway's HTTP \`Cache-Control\` both read it. \`maxAge: 0\` means live: never served from a cache.
 """
 directive @cacheControl(maxAge: Int, scope: CacheControlScope) on FIELD_DEFINITION | OBJECT
+
+"""
+What a field answers when the subgraph that resolves it, or one it depends on, cannot answer in time:
+a JSON value of the field's type. The gateway puts it in place, adds an error with code
+\`SUBGRAPH_UNAVAILABLE\` at the field, and lists the service in \`extensions.degraded\`.
+"""
+directive @fallback(json: String!) on FIELD_DEFINITION
 
 "Who may cache a response: PUBLIC for shared caches, PRIVATE for one recipient only."
 enum CacheControlScope {
@@ -96,10 +105,15 @@ enum CacheControlScope {
 scalar DateTime
 
 # User is owned by crm; this subgraph adds a field to it. The gateway sends { __typename, id } here.
+# While this subgraph is down, a non-null field of it without a fallback would null the whole recipient:
+# give each field you add a nullable type (as here) or a fallback, e.g. \`tags: [String!]! @fallback(json: "[]")\`.
 type User @key(fields: "id") {
   id: ID!
-  "What the ${n.name} subgraph knows about the user. Never null: its fields are null when nothing is recorded."
-  ${n.camel}: ${n.pascal}Info!
+  """
+  What the ${n.name} subgraph knows about the user: its fields are null when nothing is recorded, and
+  it is null only while the ${n.name} subgraph cannot answer.
+  """
+  ${n.camel}: ${n.pascal}Info
 }
 
 "An example type of the ${n.name} subgraph: replace its fields with your own. Cached for a minute, per recipient."

@@ -1,6 +1,7 @@
 /**
  * Smoke test of `npm run bench`: the benchmark runs end to end in `--short` mode over the real four
- * processes (twice: Tailor and the baseline) and writes a complete JSON result. No timing is asserted.
+ * processes (twice: Tailor and the baseline, then the fault scenario on Tailor's) and writes a complete
+ * JSON result. No timing is asserted.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -99,7 +100,20 @@ describe('npm run bench', () => {
     for (const key of ['singleRequestsPerSecond', 'singleP99', 'campaignRecipientsPerSecond', 'campaignCpuPer1000Recipients']) {
       expect([key, positive(result.ratios[key])]).toEqual([key, true]);
     }
-    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['campaignThroughput', 'singleP99', 'campaignVsBaseline']);
+    // The fault scenario ran too (behavior slowed, then healed), one run and one heal each.
+    expect(result.settings.scenarios).toEqual(['compare', 'fault']);
+    expect(result.fault).toMatchObject({ slowMs: 3000, connections: 16, healthy: { runs: [expect.anything()] }, slowed: { runs: [expect.anything()] } });
+    expect(result.fault.recovery.cycles).toHaveLength(1);
+    expect(output).toMatch(/(PASS|MISS) {2}usable answers with behavior slowed = 100%/);
+
+    expect(result.targets.map((t: { id: string }) => t.id)).toEqual([
+      'campaignThroughput',
+      'singleP99',
+      'campaignVsBaseline',
+      'faultP99VsDeadline',
+      'faultUsable',
+      'faultRecovery',
+    ]);
     for (const target of result.targets) expect(typeof target.pass).toBe('boolean');
   });
 });

@@ -142,7 +142,7 @@ describe('npm run new-subgraph', () => {
     const user = buildSchema(supergraph).getType('User');
     if (!isObjectType(user)) throw new Error('User is not an object type in the supergraph');
     const field = user.getFields()[names.camel];
-    expect(String(field?.type)).toBe(`${names.pascal}Info!`);
+    expect(String(field?.type)).toBe(`${names.pascal}Info`);
     const info = getNamedType(field.type);
     expect(isObjectType(info) && Object.keys(info.getFields())).toEqual(['userId', 'note', 'updatedAt']);
   });

@@ -186,28 +186,36 @@ describe('send-time API', () => {
 describe('REST routes with a subgraph down', () => {
   let stack: InProcessStack;
   beforeAll(async () => {
-    stack = await startInProcessStack();
+    // A circuit that never opens keeps every answer's wording the same, whatever the order of the tests.
+    stack = await startInProcessStack({ gatewayEnv: { TAILOR_BREAKER_FAILURES: '1000' } });
     await seed(stack);
     await stack.stopSubgraph('stock');
   });
   afterAll(() => stack.close());
 
-  it('answer 503 with Retry-After when a subgraph the answer needs is down', async () => {
+  it('answer 503 with Retry-After when nothing usable is left without it (recommendations without stock)', async () => {
     const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/recommendations`);
     expect(response.status).toBe(503);
-    expect(response.headers.get('retry-after')).toBe('5');
+    expect(response.headers.get('retry-after')).toBe('1');
     expect(await response.json()).toEqual({
-      error: { code: 'SUBGRAPH_UNAVAILABLE', message: 'A service this answer needs is unavailable; retry in 5 s.', service: 'stock' },
+      error: { code: 'SUBGRAPH_UNAVAILABLE', message: 'A service this answer needs is unavailable; retry in 1 s.', degraded: ['stock'] },
     });
   });
 
-  it('make /graphql answer 503 with Retry-After too, keeping the data it could get', async () => {
+  it('answer 200 with "degraded" when the answer is usable with fallbacks (a profile, recommendations [])', async () => {
+    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/personalization`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ id: 'u1', firstName: 'First u1', recentlyViewed: [], recommendations: [], degraded: ['stock'] });
+  });
+
+  it('make /graphql answer 503 with Retry-After when a root field is lost, keeping the data it could get', async () => {
     const res = await post(`${stack.urls.gateway}/graphql`, { query: '{ user(id: "u1") { firstName } product(sku: "A1") { name } }' });
     expect(res.status).toBe(503);
-    expect(res.headers.get('retry-after')).toBe('5');
+    expect(res.headers.get('retry-after')).toBe('1');
     expect(res.body).toEqual({
       data: { user: { firstName: 'First u1' }, product: null },
-      errors: [{ message: 'The stock service is unavailable.', extensions: { code: 'SUBGRAPH_UNAVAILABLE', service: 'stock' } }],
+      errors: [{ message: 'The stock service is unavailable.', extensions: { code: 'SUBGRAPH_UNAVAILABLE', service: 'stock', reason: 'connection' } }],
+      extensions: { degraded: ['stock'] },
     });
   });
 

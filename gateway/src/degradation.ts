@@ -341,6 +341,7 @@ function failedServiceAt(log: DegradationLog, errors: readonly GraphQLError[], p
   const matching = log.failures.filter(covers).sort((a, b) => b.path.length - a.path.length);
   if (matching[0]) return matching[0].service;
   // A subgraph's own error for this entity (a partial answer) names its service.
-  const under = errors.find((e) => e.path && path.every((step, i) => e.path![i] === step) && typeof e.extensions?.serviceName === 'string');
+  const related = (e: GraphQLError) => !!e.path && e.path.slice(0, path.length).every((step, i) => step === path[i]);
+  const under = errors.find((e) => related(e) && typeof e.extensions?.serviceName === 'string');
   return String(under?.extensions?.serviceName ?? log.failures[0]?.service ?? 'unknown');
 }

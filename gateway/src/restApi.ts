@@ -8,7 +8,7 @@ import { ErrorCode } from '../../kit/errors';
 import { parseRequestTarget } from '../../kit/http/parseRequestTarget';
 import { isWellFormed } from '../../kit/isWellFormed';
 import { sendError } from '../../kit/http/sendJson';
-import { type GatewayContext, assessAnswer } from './subgraphUnavailablePlugin';
+import type { GatewayContext } from './subgraphUnavailablePlugin';
 
 /** The REST face: GET routes that each run one persisted operation and answer flat JSON. */
 export interface RestApi {
@@ -77,8 +77,9 @@ export function createRestApi(
     const response = await apollo.executeOperation({ query: route.operation.body, operationName: route.operation.name, variables }, { contextValue });
     if (response.body.kind !== 'single') throw new Error('REST routes run single-result operations only');
     const { data, errors } = response.body.singleResult;
-    const { degraded, usable } = assessAnswer(response.body.singleResult, contextValue.liveValues);
-    if (!usable) {
+    // The status plugin has judged the answer (Apollo gives plugins their own copy of the context).
+    const degraded = (response.body.singleResult.extensions?.degraded as string[] | undefined) ?? [];
+    if (response.http.status === 503) {
       const retryAfter = options.retryAfterSeconds;
       res.setHeader('retry-after', String(retryAfter));
       return sendError(res, 503, ErrorCode.SUBGRAPH_UNAVAILABLE, `A service this answer needs is unavailable; retry in ${retryAfter} s.`, { degraded });

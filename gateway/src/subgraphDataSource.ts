@@ -1,5 +1,5 @@
 import './telemetry';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { type ClientRequest, Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { DocumentNode } from 'graphql';
@@ -76,7 +76,7 @@ const tracer = trace.getTracer('tailor-gateway');
 /**
  * The gateway's connection to one subgraph. Each attempt is a keep-alive `node:http(s)` request bounded
  * by a real deadline on the whole exchange (connection to last byte): the smaller of the subgraph's
- * timeout and what is left of the request's deadline. A failed query fetch (no connection, timeout, 5xx,
+ * timeout and half of what is left of the request's deadline. A failed query fetch (no connection, timeout, 5xx,
  * garbage) is retried with full jitter while the deadline allows; a mutation never is. A circuit breaker
  * (cockatiel) fails fast after consecutive failures, then lets one probe through after a cool-down.
  * A fetch that finally fails answers with the fields' declared fallbacks when all it asked for has one,
@@ -111,26 +111,43 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
       const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
       injectTraceHeaders(headers);
       return new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = send(
-          { agent, host: url.hostname, port: url.port || (secure ? 443 : 80), path: url.pathname + url.search, method: 'POST', headers },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (chunk: Buffer) => chunks.push(chunk));
-            res.on('end', () => {
-              clearTimeout(timer);
-              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-            });
-            res.on('error', () => fail(new AttemptFailure('connection', 'the connection broke')));
-          },
-        );
+        let current: ClientRequest | undefined;
+        let settled = false;
         const fail = (error: AttemptFailure) => {
+          if (settled) return;
+          settled = true;
           clearTimeout(timer);
-          req.destroy();
+          current?.destroy();
           reject(error);
         };
         const timer = setTimeout(() => fail(new AttemptFailure('timeout', `no complete answer within ${budgetMs} ms`)), budgetMs);
-        req.on('error', () => fail(new AttemptFailure('connection', 'no connection')));
-        req.end(body);
+        const go = (resent: boolean) => {
+          let answered = false;
+          const req = send(
+            { agent, host: url.hostname, port: url.port || (secure ? 443 : 80), path: url.pathname + url.search, method: 'POST', headers },
+            (res) => {
+              answered = true;
+              const chunks: Buffer[] = [];
+              res.on('data', (chunk: Buffer) => chunks.push(chunk));
+              res.on('end', () => {
+                if (settled) return;
+                settled = true;
+                clearTimeout(timer);
+                resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+              });
+              res.on('error', () => fail(new AttemptFailure('connection', 'the connection broke')));
+            },
+          );
+          current = req;
+          req.on('error', (error: NodeJS.ErrnoException) => {
+            // A pooled keep-alive socket the subgraph had already closed: the request never reached it, so
+            // it goes once more on a fresh connection (Node's documented remedy), whatever its kind.
+            if (!resent && !answered && !settled && req.reusedSocket && error.code === 'ECONNRESET') return go(true);
+            fail(new AttemptFailure('connection', 'no connection'));
+          });
+          req.end(body);
+        };
+        go(false);
       }).then(
         (answer) => {
           span.setAttribute('http.response.status_code', answer.status);
@@ -180,7 +197,8 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
       const attempts = /^\s*mutation\b/.test(request.query ?? '') ? 1 : 1 + policy.retries;
       let failure: AttemptFailure = new AttemptFailure('deadline', 'the request deadline had passed');
       for (let n = 1; n <= attempts; n++) {
-        const left = deadline - Date.now();
+        // At most half of what is left, so that the fetches that depend on this one still have time.
+        const left = Math.floor((deadline - Date.now()) / 2);
         if (left <= 0) {
           failure = new AttemptFailure('deadline', 'the request deadline had passed');
           break;
