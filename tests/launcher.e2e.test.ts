@@ -99,7 +99,7 @@ describe('a supervised stack (startStack with supervise)', () => {
       gatewayPort: 0,
       subgraphPorts: 'free',
       host: '127.0.0.1',
-      env: { TAILOR_DEMO_SCALE: 'small', TAILOR_LOG_LEVEL: 'warn', TAILOR_SUBGRAPH_TIMEOUT_MS: '30000' },
+      env: { TAILOR_DEMO_SCALE: 'small', TAILOR_LOG_LEVEL: 'warn', TAILOR_SUBGRAPH_TIMEOUT_MS: '30000', TAILOR_REQUEST_DEADLINE_MS: '60000' },
       nodeArgs: ['--require', LOOPBACK_ONLY],
       onLine: (_service, line) => void lines.push(line),
       startTimeoutMs: 120_000,

@@ -41,6 +41,7 @@ describe('load shedding at the gateway', () => {
           TAILOR_MAX_QUEUED: '1',
           TAILOR_QUEUE_TIMEOUT_MS: '1500',
           TAILOR_SUBGRAPH_TIMEOUT_MS: '30000',
+          TAILOR_REQUEST_DEADLINE_MS: '60000',
         },
         argv: ['--port', '0'],
       }),
