@@ -148,7 +148,7 @@ export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd(
     scenarios: config.only === undefined ? [...SCENARIOS] : [config.only],
     fault: {
       connections: 16,
-      warmupSeconds: short ? 1 : 3,
+      warmupSeconds: short ? 1 : 5,
       durationSeconds: config.duration ?? (short ? 2 : 10),
       timeoutSeconds: 10,
       slowMs: 3_000,

@@ -56,7 +56,7 @@ describe('npm run bench', () => {
   it('runs end to end in --short mode and writes every section of the JSON result', async () => {
     const out = join(dir, 'result.json');
     // A generous subgraph time-out: a loaded test machine must not turn into failed recipients.
-    const { code, output } = await runBench(['--short', '--out', out], { TAILOR_SUBGRAPH_TIMEOUT_MS: '30000' });
+    const { code, output } = await runBench(['--short', '--out', out], { TAILOR_SUBGRAPH_TIMEOUT_MS: '30000', TAILOR_REQUEST_DEADLINE_MS: '60000' });
     if (code !== 0) throw new Error(`bench exited with ${code}:\n${output.slice(-4000)}`);
     expect(output).toContain('Targets');
     expect(output).toMatch(/(PASS|MISS) {2}campaign ≥ 2,000 recipients\/s/);

@@ -257,6 +257,27 @@ describe('recovery, bulk, breakers and retries', () => {
     expect(after.mutations - before.mutations).toBe(1);
   });
 
+  it('gives a client that asks for a longer deadline (Tailor-Deadline-Ms) the time a slow subgraph needs, and refuses a bad one', async () => {
+    await proxies.behavior.set({ kind: 'slow', delayMs: 1_200 });
+    const ask = (headers: Record<string, string>) =>
+      fetch(`${gatewayUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: PERSONALIZE, variables: RECIPIENT }) });
+    const hurried = await ask({});
+    expect(hurried.status).toBe(200);
+    expect(((await hurried.json()) as any).extensions).toEqual({ degraded: ['behavior'] });
+    await heal();
+    await proxies.behavior.set({ kind: 'slow', delayMs: 1_200 });
+    const patient = await ask({ 'tailor-deadline-ms': '10000' });
+    expect(patient.status).toBe(200);
+    const body = (await patient.json()) as any;
+    expect(body.errors).toBeUndefined();
+    expect(body.data.user.recommendations.map((r: any) => r.reason)).toEqual(healthy.data.user.recommendations.map((r: any) => r.reason));
+    const bad = await ask({ 'tailor-deadline-ms': 'soon' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({
+      error: { code: 'BAD_REQUEST', message: 'The tailor-deadline-ms header must be a positive whole number of milliseconds (at most 30000 is used).' },
+    });
+  });
+
   it('stays within its deadline when behavior is held open: the answer comes before behavior says anything', async () => {
     await proxies.behavior.set({ kind: 'held' });
     const timeouts = await scrapeMetric(gatewayUrl, 'tailor_subgraph_fetch_failures_total', { subgraph: 'behavior', reason: 'timeout' });

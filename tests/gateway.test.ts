@@ -9,7 +9,7 @@ import { createGatewayMetrics } from '../gateway/src/gatewayMetrics';
 import { createSubgraphDataSource } from '../gateway/src/subgraphDataSource';
 import { createLogger } from '../kit/logger';
 import { user } from './support/fixtures';
-import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
+import { RELAXED_DEADLINES, type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
 describe('gateway', () => {
   let stack: InProcessStack;
@@ -26,7 +26,7 @@ describe('gateway', () => {
     const file = join(dir, 'crm-only.graphql');
     writeFileSync(file, crmOnly.supergraphSdl);
     const gateway = await startGateway(
-      loadGatewayConfig({ env: { TAILOR_SUBGRAPH_URLS: `crm=${stack.urls.crm}/graphql` }, argv: ['--supergraph', file, '--port', '0'] }),
+      loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_URLS: `crm=${stack.urls.crm}/graphql` }, argv: ['--supergraph', file, '--port', '0'] }),
       createLogger('gateway', 'silent'),
     );
     try {

@@ -8,7 +8,7 @@ import { type RunningGateway, startGateway } from '../gateway/src/startGateway';
 import { supergraphHash } from '../gateway/src/supergraphFile';
 import { createLogger } from '../kit/logger';
 import { product, user } from './support/fixtures';
-import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
+import { RELAXED_DEADLINES, type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
 /** Waits (bounded) until `check` holds; the file watcher reacts asynchronously. */
 async function eventually(check: () => Promise<boolean>, what: string, attempts = 200): Promise<void> {
@@ -38,7 +38,7 @@ describe('supergraph hot reload', () => {
     file = join(dir, 'supergraph.graphql');
     writeFileSync(file, readFileSync(SUPERGRAPH_FILE, 'utf8'));
     const urls = `crm=${stack.urls.crm}/graphql,stock=${stack.urls.stock}/graphql,behavior=${stack.urls.behavior}/graphql`;
-    gateway = await startGateway(loadGatewayConfig({ env: { TAILOR_SUBGRAPH_URLS: urls }, argv: ['--supergraph', file, '--port', '0'] }), createLogger('gateway', 'silent'));
+    gateway = await startGateway(loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_URLS: urls }, argv: ['--supergraph', file, '--port', '0'] }), createLogger('gateway', 'silent'));
   });
   afterEach(async () => {
     await gateway.close();
@@ -81,6 +81,7 @@ describe('supergraph hot reload', () => {
       supergraph: before.supergraph,
       loadedAt: before.loadedAt,
       lastRefusal: { hash: supergraphHash('this is not a supergraph'), at: expect.any(String), reason: expect.stringMatching(/Syntax Error/) },
+      subgraphs: before.subgraphs,
     });
     expect((await ask('{ product(sku: "A1") { name } user(id: "u1") { firstName } }')).body).toEqual({
       data: { product: { name: 'Product A1' }, user: { firstName: 'First u1' } },

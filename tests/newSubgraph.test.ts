@@ -12,7 +12,7 @@ import { createLogger } from '../kit/logger';
 import { subgraphNames } from '../scripts/subgraphTemplate';
 import { LOOPBACK_ONLY } from './support/processStack';
 import { freeSubgraphName, nextPort, scratchClone } from './support/scratchClone';
-import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
+import { RELAXED_DEADLINES, type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
 const ROOT = join(__dirname, '..');
 
@@ -175,6 +175,7 @@ describe('npm run new-subgraph', () => {
       gateway = await startGateway(
         loadGatewayConfig({
           env: {
+            ...RELAXED_DEADLINES,
             TAILOR_SUPERGRAPH: join(root, 'schema', 'supergraph.graphql'),
             TAILOR_WATCH_SUPERGRAPH: 'false',
             TAILOR_SUBGRAPH_URLS: `crm=${crm}/graphql,stock=${stock}/graphql,behavior=${behavior}/graphql,${N}=${partner.url}/graphql`,

@@ -654,7 +654,15 @@ describe('operational endpoints', () => {
   it('answers /ready on the gateway with 200 and the sha256 of the supergraph it serves', async () => {
     const answer = await get(`${tailor.url('gateway')}/ready`);
     const fileHash = createHash('sha256').update(readFileSync(join(REPO_ROOT, 'schema', 'supergraph.graphql'), 'utf8')).digest('hex');
-    expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: { status: 'ready', supergraph: expect.stringMatching(/^[0-9a-f]{64}$/), loadedAt: expect.any(String) } });
+    expect({ status: answer.status, body: answer.body }).toEqual({
+      status: 200,
+      body: {
+        status: 'ready',
+        supergraph: expect.stringMatching(/^[0-9a-f]{64}$/),
+        loadedAt: expect.any(String),
+        subgraphs: { crm: { circuit: 'closed' }, stock: { circuit: 'closed' }, behavior: { circuit: 'closed' } },
+      },
+    });
     expect(answer.body.supergraph).toBe(fileHash);
   });
 

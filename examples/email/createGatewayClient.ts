@@ -64,7 +64,8 @@ export function createGatewayClient<User>(options: GatewayClientOptions): Gatewa
     try {
       response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        // A campaign batch can wait longer than an ESP's 2 s: the gateway's deadline follows this client's timeout.
+        headers: { 'content-type': 'application/json', accept: 'application/json', 'tailor-deadline-ms': String(Math.max(1, requestTimeoutMs - 100)) },
         body: JSON.stringify({
           operationName,
           variables: { ids: batch, limit },

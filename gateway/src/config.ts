@@ -80,10 +80,15 @@ export const gatewaySettings = {
     schema: settingTypes.positiveInt(1500, 600_000),
     doc: 'Time from a request\'s arrival by which its answer must be ready (under an ESP\'s 2 s); every subgraph fetch gets at most half of what is left, so that what depends on it still has time.',
   },
+  maxRequestDeadlineMs: {
+    env: 'TAILOR_MAX_REQUEST_DEADLINE_MS',
+    schema: settingTypes.positiveInt(30_000, 600_000),
+    doc: 'Longest deadline a client may ask for with the `Tailor-Deadline-Ms` request header (a campaign batch can wait longer than an ESP\'s 2 s); a longer one is cut to this.',
+  },
   subgraphTimeoutMs: {
     env: 'TAILOR_SUBGRAPH_TIMEOUT_MS',
     schema: perSubgraph(1000),
-    doc: 'Longest one fetch attempt may take, connection to last byte, in ms: `1000`, or a default and overrides by subgraph, `1000,reviews=400`.',
+    doc: 'Longest one fetch attempt may take, connection to last byte, in ms: `1000`, or a default and overrides by subgraph, `1000,reviews=400`. A request with a longer `Tailor-Deadline-Ms` gets proportionally longer attempts.',
   },
   subgraphRetries: {
     env: 'TAILOR_SUBGRAPH_RETRIES',

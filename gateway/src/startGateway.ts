@@ -37,6 +37,16 @@ import { type SubgraphDataSource, createSubgraphDataSource } from './subgraphDat
 /** Seconds a shed client is asked to wait: slots free up within about one request's time. */
 const SHED_RETRY_AFTER_SECONDS = 1;
 
+/** The request header a client sets to ask for a longer (or shorter) deadline than `TAILOR_REQUEST_DEADLINE_MS`. */
+const DEADLINE_HEADER = 'tailor-deadline-ms';
+
+/** The deadline a request asks for, capped at `max`: `undefined` without the header, `null` for a value that is not a positive whole number of ms. */
+function requestedDeadline(header: string | string[] | undefined, max: number): number | undefined | null {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !/^\s*\d{1,9}\s*$/.test(header) || Number(header) < 1) return null;
+  return Math.min(Number(header), max);
+}
+
 /** Routes that only answer GET (and HEAD). */
 const READ_ONLY_ROUTES = new Set(['/health', '/ready', '/metrics', '/']);
 
@@ -166,7 +176,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const receivedAt = Date.now();
-    const context = async () => createGatewayContext(receivedAt, config.requestDeadlineMs);
+    const operates = path === '/graphql' || path.startsWith('/api/');
+    const deadlineMs = operates ? requestedDeadline(req.headers[DEADLINE_HEADER], config.maxRequestDeadlineMs) : undefined;
+    if (deadlineMs === null) {
+      return sendError(res, 400, ErrorCode.BAD_REQUEST, `The ${DEADLINE_HEADER} header must be a positive whole number of milliseconds (at most ${config.maxRequestDeadlineMs} is used).`);
+    }
+    const context = async () => createGatewayContext(receivedAt, deadlineMs ?? config.requestDeadlineMs, config.requestDeadlineMs);
     if (sandbox?.serve(req, res, path)) return;
     if (READ_ONLY_ROUTES.has(path) && req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');

@@ -30,6 +30,8 @@ export interface FetchPolicy {
 export interface FetchContext {
   /** Epoch ms by which the whole operation must be answered. */
   deadline?: number;
+  /** A client that asked for a longer deadline than the default gets attempt timeouts this many times longer. */
+  timeoutScale?: number;
   degradation?: DegradationLog;
 }
 
@@ -190,7 +192,7 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
     async process(processOptions: GraphQLDataSourceProcessOptions) {
       const { request, context } = processOptions;
       const { document, pathInIncomingRequest } = processOptions as { document?: DocumentNode; pathInIncomingRequest?: (string | number)[] };
-      const { deadline = Date.now() + policy.timeoutMs, degradation } = (context ?? {}) as FetchContext;
+      const { deadline = Date.now() + policy.timeoutMs, timeoutScale = 1, degradation } = (context ?? {}) as FetchContext;
       const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
       const representations = request.variables?.representations;
       const expected = Array.isArray(representations) ? representations.length : undefined;
@@ -209,7 +211,7 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
           break;
         }
         try {
-          return (await breaker.execute(() => attempt(body, Math.min(policy.timeoutMs, left), expected, n))) as never;
+          return (await breaker.execute(() => attempt(body, Math.min(policy.timeoutMs * timeoutScale, left), expected, n))) as never;
         } catch (error) {
           failure = error instanceof AttemptFailure ? error : new AttemptFailure('circuit_open', 'the circuit is open');
           metrics.subgraphFailures.inc({ subgraph: name, reason: failure.reason });

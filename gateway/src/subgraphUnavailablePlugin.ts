@@ -7,14 +7,17 @@ import type { GatewayMetrics } from './gatewayMetrics';
 export interface GatewayContext {
   /** Epoch ms by which the answer must be ready: arrival plus `TAILOR_REQUEST_DEADLINE_MS`. */
   deadline: number;
+  /** How much longer than the default this request's deadline is (≥ 1): each attempt's timeout grows with it. */
+  timeoutScale: number;
   degradation: DegradationLog;
   /** Content values (leaves that are not IDs) the answer holds outside fallbacks; set after execution. */
   liveValues?: number;
 }
 
-/** A fresh context for an operation that arrived at `receivedAt`. */
-export const createGatewayContext = (receivedAt: number, deadlineMs: number): GatewayContext => ({
+/** A fresh context for an operation that arrived at `receivedAt`, with `deadlineMs` to answer (`defaultMs` unless the client asked). */
+export const createGatewayContext = (receivedAt: number, deadlineMs: number, defaultMs: number = deadlineMs): GatewayContext => ({
   deadline: receivedAt + deadlineMs,
+  timeoutScale: Math.max(1, deadlineMs / defaultMs),
   degradation: createDegradationLog(),
 });
 

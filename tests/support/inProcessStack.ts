@@ -53,6 +53,9 @@ export interface InProcessStack {
 
 const silent = (name: string) => createLogger(name, 'silent');
 
+/** Deadlines far above any answer's time on a loaded machine. */
+export const RELAXED_DEADLINES = { TAILOR_REQUEST_DEADLINE_MS: '60000', TAILOR_SUBGRAPH_TIMEOUT_MS: '30000' };
+
 /** Starts the stack in this process, with in-memory databases and a fake clock. */
 export async function startInProcessStack(options: InProcessOptions = {}): Promise<InProcessStack> {
   const clock = options.clock ?? createFakeClock();
@@ -76,7 +79,9 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
   try {
     gateway = await startGateway(
       loadGatewayConfig({
-        env: { ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
+        // A loaded test machine must not turn into degraded answers: tests assert behaviour and counts, never speed.
+        // Tests of the deadline itself set these (or run the gateway's defaults, as tests/faults.e2e.test.ts does).
+        env: { ...RELAXED_DEADLINES, ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
         argv: ['--port', '0'],
       }),
       silent('gateway'),

@@ -55,7 +55,8 @@ export async function startProcessStack(options: ProcessStackOptions): Promise<P
       gatewayPort: 0,
       subgraphPorts: 'free',
       host: '127.0.0.1',
-      env: { TAILOR_DEMO_SCALE: options.scale, TAILOR_LOG_LEVEL: 'warn', ...options.env },
+      // Far above any answer's time on a loaded machine: tests assert behaviour and counts, never speed.
+      env: { TAILOR_DEMO_SCALE: options.scale, TAILOR_LOG_LEVEL: 'warn', TAILOR_REQUEST_DEADLINE_MS: '60000', TAILOR_SUBGRAPH_TIMEOUT_MS: '30000', ...options.env },
       nodeArgs: ['--require', LOOPBACK_ONLY],
       onLine: (service, line) => void logs.push({ service, line }),
       startTimeoutMs: 60_000,
