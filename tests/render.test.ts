@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from '../kit/operationManifest';
 import { type ProgressOutput } from '../examples/email/createProgressBar';
-import { CampaignInputError, type RenderCampaignOptions, htmlFileName, renderCampaign } from '../examples/email/renderCampaign';
+import { CampaignInputError, type RenderCampaignOptions, formatSummary, htmlFileName, renderCampaign } from '../examples/email/renderCampaign';
 import { DAY, event, product, user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
@@ -227,6 +227,26 @@ describe('renderCampaign', () => {
       expect(summary).toMatchObject({ requests: 1, rendered: 2, unknown: [] });
       expect(summary.failed).toEqual([{ id: 'u-002', reason: 'Recommendations could not be computed. (INTERNAL_SERVER_ERROR)' }]);
       expect(existsSync(join(dir, 'out', 'u-002.html'))).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('renders a recipient whose fields took their declared fallbacks, and counts them as degraded', async () => {
+    // What the gateway answers while behavior is down for one recipient: 200, that recipient's fields at
+    // their fallbacks, and errors with extensions.fallback at them.
+    const proxy = await startProxy(gatewayUrl, async (_body, forward) => {
+      const answer = (await forward()) as { status: number; json: { data: { users: { recommendations: unknown[] }[] }; errors?: unknown[] } };
+      answer.json.data.users[1].recommendations = [];
+      const extensions = { code: 'SUBGRAPH_UNAVAILABLE', service: 'stock', fallback: true };
+      answer.json.errors = [{ message: 'The stock service is unavailable; recommendations holds its declared fallback.', path: ['users', 1, 'recommendations'], extensions }];
+      return answer;
+    });
+    try {
+      const summary = await render({ gatewayUrl: proxy.url, users: ['u-001', 'u-002', 'u-003'] });
+      expect(summary).toMatchObject({ requests: 1, rendered: 3, unknown: [], failed: [], degraded: ['u-002'] });
+      expect(existsSync(join(dir, 'out', 'u-002.html'))).toBe(true);
+      expect(formatSummary(summary)).toContain('with fallbacks         1  (u-002) (rendered; a service was down)');
     } finally {
       await proxy.close();
     }

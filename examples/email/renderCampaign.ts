@@ -62,6 +62,8 @@ export interface CampaignSummary {
   unknown: string[];
   /** Recipients without `consent.email`: skipped, no email is written for them. */
   noConsent: string[];
+  /** Recipients rendered with some fields at their declared fallbacks (a subgraph was down): counted in `rendered` too. */
+  degraded: string[];
   /** Recipients that failed: a GraphQL error on them, a batch that kept failing, a render or write error. */
   failed: FailedRecipient[];
   /** Batches the ids were split into. */
@@ -133,6 +135,7 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
     rendered: 0,
     unknown: [],
     noConsent: [],
+    degraded: [],
     failed: [],
     batches: Math.ceil(ids.length / batchSize),
     requests: 0,
@@ -174,8 +177,10 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
     await Promise.all(
       batch.map(async (id, i) => {
         const user = answer.users![i];
-        const own = errorsByIndex.get(i);
-        if (own) return void summary.failed.push({ id, reason: own.map(describeError).join('; ') });
+        // An error at a field the gateway answered with its declared fallback (extensions.fallback) leaves the
+        // recipient usable, e.g. trending products instead of personal ones; any other error of theirs fails them.
+        const own = errorsByIndex.get(i)?.filter((e) => e.extensions?.fallback !== true);
+        if (own?.length) return void summary.failed.push({ id, reason: own.map(describeError).join('; ') });
         if (user === null || user === undefined) {
           // Null without an error of its own is an unknown id, unless a general error could explain it.
           if (answer.failure) summary.failed.push({ id, reason: answer.failure });
@@ -187,6 +192,7 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
         try {
           await renderOne(user);
           summary.rendered++;
+          if (errorsByIndex.has(i)) summary.degraded.push(id);
         } catch (error) {
           summary.failed.push({ id, reason: `render or write failed: ${(error as Error).message}` });
         }
@@ -214,6 +220,7 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
   const byPosition = (a: string, b: string) => position.get(a)! - position.get(b)!;
   summary.unknown.sort(byPosition);
   summary.noConsent.sort(byPosition);
+  summary.degraded.sort(byPosition);
   summary.failed.sort((a, b) => byPosition(a.id, b.id));
 
   summary.elapsedMs = now() - started;
@@ -250,6 +257,7 @@ export function formatSummary(summary: CampaignSummary): string {
     `  rendered               ${summary.rendered}  → ${relative(process.cwd(), summary.outDir) || '.'}`,
     `  unknown ids skipped    ${summary.unknown.length}${sample(summary.unknown)}`,
     `  no-consent skipped     ${summary.noConsent.length}${sample(summary.noConsent)}`,
+    ...(summary.degraded.length > 0 ? [`  with fallbacks         ${summary.degraded.length}${sample(summary.degraded)} (rendered; a service was down)`] : []),
     `  failed                 ${summary.failed.length}`,
   ];
   if (summary.duplicates > 0) lines.push(`  duplicate ids ignored  ${summary.duplicates}`);
