@@ -226,6 +226,8 @@ export async function runFaultScenario(stack: Stack, context: FaultContext): Pro
       ...variantEnv('tailor', plan.demoScale),
       TAILOR_WATCH_SUPERGRAPH: 'false',
       TAILOR_SUBGRAPH_URLS: Object.entries(routes).map(([name, u]) => `${name}=${u}`).join(','),
+      // The stack's subgraphs answer a gateway that signs with the stack's secret only.
+      TAILOR_SUBGRAPH_SECRET: stack.subgraphSecret,
     };
     log(`\n== fault: a gateway of its own, behavior through a fault proxy (${proxy.url}) …`);
     const started = await startGatewayProcess(env, (line) => process.stderr.write(`${line}\n`));

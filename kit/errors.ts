@@ -27,6 +27,11 @@ export enum ErrorCode {
   BATCH_TOO_LARGE = 'BATCH_TOO_LARGE',
   /** No such route, or no such resource behind it (e.g. an unknown recipient on a REST route). */
   NOT_FOUND = 'NOT_FOUND',
+  /**
+   * A subgraph's `/graphql` was called without a valid gateway credential (`Tailor-Gateway-Signature`):
+   * subgraphs answer the gateway only. HTTP 401.
+   */
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
   /** The route exists but not for this HTTP method; the `Allow` header lists the ones it takes. */
   METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED',
   /** The body is not in a format the route takes (e.g. not JSON); the message names the one it does. */

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -52,6 +53,35 @@ export interface RestartEvent {
   delayMs: number;
   /** The port it is started on again: the one it had. */
   port: number;
+}
+
+/** The file in the data folder that holds the stack's subgraph secret (`TAILOR_SUBGRAPH_SECRET`). */
+export const SUBGRAPH_SECRET_FILE = 'subgraph-secret';
+
+/**
+ * The stack's subgraph secret, `<dataDir>/subgraph-secret`: read if it exists, else created (32 random
+ * bytes as hex, mode 0600; the folder too, if missing). A data folder of `:memory:` gets a fresh secret
+ * that is kept nowhere.
+ */
+export function ensureSubgraphSecret(dataDir: string): string {
+  if (dataDir === ':memory:') return randomBytes(32).toString('hex');
+  const file = join(dataDir, SUBGRAPH_SECRET_FILE);
+  if (existsSync(file)) {
+    const secret = readFileSync(file, 'utf8').trim();
+    if (secret.length < 32) throw new Error(`${file} holds a secret of ${secret.length} characters; it must be at least 32 (delete the file to have a new one made)`);
+    return secret;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('hex');
+  // `wx`: never overwrite one another launcher wrote meanwhile.
+  try {
+    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return ensureSubgraphSecret(dataDir);
+    throw error;
+  }
+  chmodSync(file, 0o600); // whatever the umask
+  return secret;
 }
 
 /** Options of `startStack`. */
@@ -123,6 +153,8 @@ export interface Stack {
   remote: Record<string, string>;
   /** The gateway's GraphQL endpoint. */
   graphqlUrl: string;
+  /** The `TAILOR_SUBGRAPH_SECRET` every process was given: a gateway started beside the stack needs it too. */
+  subgraphSecret: string;
   /**
    * Stops every process gracefully (SIGTERM, then SIGKILL after a grace period): the gateway first, so
    * that the requests it drains can still reach the subgraphs, then every subgraph. No restart happens
@@ -182,7 +214,8 @@ interface Slot {
  * on the port of its routing URL (or the one given), then the gateway routed to all of them. Each is a
  * separate Node.js process running its own entry point; each seeds its own database on first start and
  * reports that it listens over an IPC channel, whatever its log level. Every process gets the stack's
- * routing table as `TAILOR_SUBGRAPH_URLS`. With `supervise`, a process that stops unexpectedly once the
+ * routing table as `TAILOR_SUBGRAPH_URLS`, and the stack's secret as `TAILOR_SUBGRAPH_SECRET` (unless the
+ * environment sets one: see `ensureSubgraphSecret`). With `supervise`, a process that stops unexpectedly once the
  * stack is up is started again (see `StackOptions.supervise`).
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -203,7 +236,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const path = new URL(local.find((s) => s.name === name)!.routingUrl).pathname;
     return `http://${host}:${ports.get(name)}${path}`;
   };
-  const env = { ...options.env, TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${urlOf(s.name)}`).join(',') };
+  // Every process gets one shared secret, so that subgraphs answer the gateway (and stock) only: the
+  // environment's, else the data folder's (made on first start).
+  const givenSecret = options.env?.TAILOR_SUBGRAPH_SECRET ?? process.env.TAILOR_SUBGRAPH_SECRET;
+  const secret = givenSecret && givenSecret.trim() !== '' ? givenSecret : ensureSubgraphSecret(options.dataDir);
+  const env = { ...options.env, TAILOR_SUBGRAPH_SECRET: secret, TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${urlOf(s.name)}`).join(',') };
   const subgraphArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
   const gatewayArgs = (port: number) => ['--port', String(port), '--host', host];
 
@@ -284,6 +321,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     services,
     remote,
     graphqlUrl: `${services.gateway.url}/graphql`,
+    subgraphSecret: secret,
     stop: stopAll,
     kill() {
       stopping = true;

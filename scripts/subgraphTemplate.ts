@@ -310,7 +310,7 @@ export interface ${n.pascal}Subgraph {
  * demo data: load records with \`POST /ingest/${n.name}\` (a JSON array of { userId, note }).
  */
 export function create${n.pascal}Subgraph(config: ${n.pascal}Config, options: { clock?: Clock; logger?: Logger } = {}): ${n.pascal}Subgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, cacheOptions } = openSubgraphBase('${n.name}', ${n.snake.toUpperCase()}_SCHEMA_FILE, config, options);
+  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('${n.name}', ${n.snake.toUpperCase()}_SCHEMA_FILE, config, options);
   const store = create${n.pascal}Store(db, clock);
   // The TTL comes from @cacheControl on ${n.pascal}Info in schema.graphql, like the gateway's Cache-Control.
   const infos = createEntityCache<string, ${n.pascal}Info>({ name: '${n.snake}_info', ttlMs: policy.typeTtlMs('${n.pascal}Info'), ...cacheOptions });
@@ -326,6 +326,7 @@ export function create${n.pascal}Subgraph(config: ${n.pascal}Config, options: { 
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,
     metrics,
+    auth: ingestAuth,
   });
   const definition: SubgraphDefinition<${n.pascal}Context> = {
     name: '${n.name}',

@@ -17,6 +17,8 @@ const SUBGRAPHS = ['crm', 'stock', 'behavior'] as const;
 type Subgraph = (typeof SUBGRAPHS)[number];
 const PERSONALIZE = readFileSync(join(REPO_ROOT, 'schema', 'operations', 'personalize-recipient.graphql'), 'utf8');
 const RECIPIENT = { id: 'u-00001' };
+const DEADLINE_MS = 6_000;
+const ATTEMPT_MS = 2_500;
 
 let tailor: ProcessStack;
 let gateway: ChildProcess;
@@ -70,7 +72,13 @@ beforeAll(async () => {
       TAILOR_PORT: String(port),
       TAILOR_LOG_LEVEL: 'info',
       TAILOR_WATCH_SUPERGRAPH: 'false',
+      // Four times the defaults (1.5 s, 1 s), and faults well past them: the healthy answers of a loaded machine
+      // stay inside the deadline, and every rule under test works the same at any scale.
+      TAILOR_REQUEST_DEADLINE_MS: String(DEADLINE_MS),
+      TAILOR_SUBGRAPH_TIMEOUT_MS: String(ATTEMPT_MS),
       TAILOR_SUBGRAPH_URLS: SUBGRAPHS.map((name) => `${name}=${proxies[name].url}/graphql`).join(','),
+      // The stack's secret: its subgraphs answer a gateway that signs with it only.
+      TAILOR_SUBGRAPH_SECRET: tailor.subgraphSecret,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -98,7 +106,7 @@ it('answers a personalized recipient with every service up', () => {
 
 const FAULTS: [string, Fault][] = [
   ['killed (connections refused)', { kind: 'down' }],
-  ['slow past the deadline', { kind: 'slow', delayMs: 5_000 }],
+  ['slow past the deadline', { kind: 'slow', delayMs: 4 * DEADLINE_MS }],
   ['answering 500', { kind: 'status500' }],
   ['answering garbage', { kind: 'garbage' }],
   ['holding the connection open', { kind: 'held' }],
@@ -258,14 +266,14 @@ describe('recovery, bulk, breakers and retries', () => {
   });
 
   it('gives a client that asks for a longer deadline (Tailor-Deadline-Ms) the time a slow subgraph needs, and refuses a bad one', async () => {
-    await proxies.behavior.set({ kind: 'slow', delayMs: 1_200 });
+    await proxies.behavior.set({ kind: 'slow', delayMs: ATTEMPT_MS + 1_500 });
     const ask = (headers: Record<string, string>) =>
       fetch(`${gatewayUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: PERSONALIZE, variables: RECIPIENT }) });
     const hurried = await ask({});
     expect(hurried.status).toBe(200);
     expect(((await hurried.json()) as any).extensions).toEqual({ degraded: ['behavior'] });
     await heal();
-    await proxies.behavior.set({ kind: 'slow', delayMs: 1_200 });
+    await proxies.behavior.set({ kind: 'slow', delayMs: ATTEMPT_MS + 1_500 });
     const patient = await ask({ 'tailor-deadline-ms': '10000' });
     expect(patient.status).toBe(200);
     const body = (await patient.json()) as any;

@@ -9,6 +9,7 @@ import { supergraphHash } from '../gateway/src/supergraphFile';
 import { createLogger } from '../kit/logger';
 import { product, user } from './support/fixtures';
 import { RELAXED_DEADLINES, type InProcessStack, startInProcessStack } from './support/inProcessStack';
+import { TEST_SUBGRAPH_SECRET } from './support/subgraphSigning';
 
 /** Waits (bounded) until `check` holds; the file watcher reacts asynchronously. */
 async function eventually(check: () => Promise<boolean>, what: string, attempts = 200): Promise<void> {
@@ -38,7 +39,7 @@ describe('supergraph hot reload', () => {
     file = join(dir, 'supergraph.graphql');
     writeFileSync(file, readFileSync(SUPERGRAPH_FILE, 'utf8'));
     const urls = `crm=${stack.urls.crm}/graphql,stock=${stack.urls.stock}/graphql,behavior=${stack.urls.behavior}/graphql`;
-    gateway = await startGateway(loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_URLS: urls }, argv: ['--supergraph', file, '--port', '0'] }), createLogger('gateway', 'silent'));
+    gateway = await startGateway(loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_SUBGRAPH_URLS: urls }, argv: ['--supergraph', file, '--port', '0'] }), createLogger('gateway', 'silent'));
   });
   afterEach(async () => {
     await gateway.close();

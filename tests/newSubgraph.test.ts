@@ -13,6 +13,7 @@ import { subgraphNames } from '../scripts/subgraphTemplate';
 import { LOOPBACK_ONLY } from './support/processStack';
 import { freeSubgraphName, nextPort, scratchClone } from './support/scratchClone';
 import { RELAXED_DEADLINES, type InProcessStack, startInProcessStack } from './support/inProcessStack';
+import { TEST_SUBGRAPH_SECRET } from './support/subgraphSigning';
 
 const ROOT = join(__dirname, '..');
 
@@ -43,10 +44,10 @@ function scaffold(root: string, ...args: string[]) {
 }
 
 /** Starts a subgraph process with the command of its `start:<name>` script, and waits until it listens. */
-function startScriptProcess(root: string, script: string, args: string[]): Promise<{ child: ChildProcess; url: string }> {
+function startScriptProcess(root: string, script: string, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const [node, ...nodeArgs] = script.split(' ');
   expect(node).toBe('node');
-  const child = spawn(process.execPath, ['--require', LOOPBACK_ONLY, ...nodeArgs, ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const child = spawn(process.execPath, ['--require', LOOPBACK_ONLY, ...nodeArgs, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   return new Promise((resolve, reject) => {
@@ -170,12 +171,16 @@ describe('npm run new-subgraph', () => {
       stack = await startInProcessStack();
       stack.crm.store.upsertUsers([{ id: 'u1', email: 'u1@example.com' }]);
       const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts[`start:${N}`] as string;
-      partner = await startScriptProcess(root, script, ['--port', '0', '--host', '127.0.0.1', '--data-dir', join(root, 'data'), '--log-level', 'warn']);
+      partner = await startScriptProcess(root, script, ['--port', '0', '--host', '127.0.0.1', '--data-dir', join(root, 'data'), '--log-level', 'warn'], {
+        // The scaffolded subgraph requires the gateway credential, through the kit, like Tailor's own.
+        TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
+      });
       const { crm, stock, behavior } = stack.urls;
       gateway = await startGateway(
         loadGatewayConfig({
           env: {
             ...RELAXED_DEADLINES,
+            TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
             TAILOR_SUPERGRAPH: join(root, 'schema', 'supergraph.graphql'),
             TAILOR_WATCH_SUPERGRAPH: 'false',
             TAILOR_SUBGRAPH_URLS: `crm=${crm}/graphql,stock=${stock}/graphql,behavior=${behavior}/graphql,${N}=${partner.url}/graphql`,
@@ -208,6 +213,12 @@ describe('npm run new-subgraph', () => {
     it('answers { user(id: "u1") { id <field> { __typename } } } without errors', async () => {
       const res = await query(`{ user(id: "u1") { id ${names.camel} { __typename } } }`);
       expect(res).toEqual({ status: 200, body: { data: { user: { id: 'u1', [names.camel]: { __typename: `${names.pascal}Info` } } } } });
+    });
+
+    it("refuses a call to the partner subgraph's /graphql that does not come from the gateway (401 UNAUTHENTICATED)", async () => {
+      const response = await fetch(`${partner!.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as any).errors[0].extensions.code).toBe('UNAUTHENTICATED');
     });
 
     it('serves what the partner loaded into the subgraph (POST /ingest/<name>), next to crm fields', async () => {

@@ -13,6 +13,7 @@ import { SERVICE_ATTRIBUTE, setupTracing, tracer, tracingEnabled } from '../kit/
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadCrmConfig } from '../subgraphs/crm/src/config';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
+import { signedHeaders } from './support/subgraphSigning';
 
 // One PersonalizeRecipient query through the in-process stack (gateway and three subgraphs over real
 // loopback HTTP), recorded by an in-memory exporter. All four services share this process's tracer
@@ -187,8 +188,9 @@ describe('tracing a Personalize query across the gateway and the subgraphs', () 
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const parentId = '00f067aa0ba902b7';
     exporter.reset();
-    const post = (headers: Record<string, string>) =>
-      fetch(`${stack.urls.crm}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: '{ __typename }' }) });
+    const body = JSON.stringify({ query: '{ __typename }' });
+    // Signed as the gateway signs it: crm answers the gateway only.
+    const post = (headers: Record<string, string>) => fetch(`${stack.urls.crm}/graphql`, { method: 'POST', headers: { ...signedHeaders(body), ...headers }, body });
     for (const headers of [{ traceparent: `00-${traceId}-${parentId}-01` }, {} as Record<string, string>]) {
       const response = await post(headers);
       expect(response.status).toBe(200);

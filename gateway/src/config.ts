@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { type ConfigOf, type ConfigSource, commonSettings, loadConfig, settingTypes } from '../../kit/config';
+import { subgraphSecretSchema } from '../../kit/subgraphCredential';
 
 /** The persisted operations built by `npm run operations`. */
 export const DEFAULT_MANIFEST = join(__dirname, '..', '..', 'schema', 'operations', 'manifest.json');
@@ -55,6 +56,11 @@ export const gatewaySettings = {
     flag: 'subgraph-urls',
     schema: settingTypes.subgraphUrls(),
     doc: 'Overrides of the supergraph\'s routing URLs, by subgraph name: `name=http://host:port/graphql,…`.',
+  },
+  subgraphSecret: {
+    env: 'TAILOR_SUBGRAPH_SECRET',
+    schema: subgraphSecretSchema(),
+    doc: 'Shared secret the gateway signs every subgraph request with (`Tailor-Gateway-Signature`; at least 32 characters), or `kid=secret,kid2=secret2` (it signs with the first). Unset: requests go unsigned. `npm start` sets it for every process.',
   },
   maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
   maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest field nesting an operation may have (fragments are not a level; introspection is not counted).' },

@@ -212,8 +212,8 @@ export interface ShapedResult {
  * Puts declared fallbacks where a failure left `null` in a field the contract says is non-null (only a
  * failure can: the owning subgraph never answers null there), adds an error with the path and the
  * service that failed, and lists every service that degraded the answer in `extensions.degraded`.
- * Answers the services of the filled positions and how many content values (leaves that are not IDs)
- * the answer still holds outside them.
+ * Answers how many content values (leaves that are not IDs) the answer still holds outside them
+ * (`NaN` when nothing failed and the answer was not walked).
  */
 export function fillFallbacks(
   result: ShapedResult,
@@ -227,6 +227,8 @@ export function fillFallbacks(
   const operation = document.definitions.find(
     (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
   );
+  // Nothing failed: no field can hold a failure's null, and nothing needs judging. The common case skips the walk.
+  if (!result.errors?.length && log.failures.length === 0 && log.degraded.size === 0) return { liveValues: Number.NaN };
   const root = operation && schema.getRootType(operation.operation);
   let errors: GraphQLError[] = [...(result.errors ?? [])];
   // Fallback errors at fields the client cannot see (inputs of another subgraph's field), by parent path.

@@ -17,6 +17,7 @@ import { sendMetrics } from '../../kit/http/sendMetrics';
 import type { Logger } from '../../kit/logger';
 import { readManifest, sha256Hex } from '../../kit/operationManifest';
 import type { RunningService } from '../../kit/runService';
+import { signRequest } from '../../kit/subgraphCredential';
 import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
 import { landingPage } from './landingPage';
@@ -73,6 +74,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let ready = false;
 
   const dataSources = new Map<string, SubgraphDataSource>();
+  const { subgraphSecret } = config;
+  if (!subgraphSecret) logger.warn('TAILOR_SUBGRAPH_SECRET is not set: requests to subgraphs go unsigned, and a subgraph that requires the gateway credential refuses them');
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph.hook,
     logger,
@@ -95,6 +98,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         metrics,
         fallbacks: () => degrading!.served()?.fallbacks ?? new Map(),
         logger,
+        sign: subgraphSecret && ((body) => signRequest(subgraphSecret, body)),
       });
       dataSources.set(name, dataSource);
       return dataSource;

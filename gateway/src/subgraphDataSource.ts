@@ -8,6 +8,7 @@ import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'co
 import { GraphQLError } from 'graphql';
 import { ErrorCode } from '../../kit/errors';
 import type { Logger } from '../../kit/logger';
+import { SIGNATURE_HEADER } from '../../kit/subgraphCredential';
 import { injectTraceHeaders } from '../../kit/tracing';
 import { type DegradationLog, type FallbackTable, entityFallback } from './degradation';
 import type { GatewayMetrics } from './gatewayMetrics';
@@ -44,6 +45,8 @@ export interface SubgraphDataSourceOptions {
   /** The fallbacks declared in the supergraph being served. */
   fallbacks: () => FallbackTable;
   logger: Logger;
+  /** The `Tailor-Gateway-Signature` of a body, fresh on every call (see kit/subgraphCredential.ts); unset: unsigned. */
+  sign?: (body: string) => string;
 }
 
 /** A subgraph's connection, with the state operators see on `/ready`. */
@@ -125,6 +128,8 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
         const timer = setTimeout(() => fail(new AttemptFailure('timeout', `no complete answer within ${budgetMs} ms`)), budgetMs);
         const go = (resent: boolean) => {
           let answered = false;
+          // Over the exact body sent, with a fresh nonce for every request that goes on the wire.
+          if (options.sign) headers[SIGNATURE_HEADER] = options.sign(body);
           const req = send(
             { agent, host: url.hostname, port: url.port || (secure ? 443 : 80), path: url.pathname + url.search, method: 'POST', headers },
             (res) => {

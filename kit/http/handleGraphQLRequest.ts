@@ -3,7 +3,7 @@ import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { Lexer, Source, TokenKind } from 'graphql';
 import { ErrorCode } from '../errors';
 import { parseRequestTarget } from './parseRequestTarget';
-import { BodyTooLargeError, readBody } from './readBody';
+import { BodyTooLargeError, readBodyBytes } from './readBody';
 import { sendGraphQLError } from './sendJson';
 
 /** Why a request is refused before it runs: the HTTP status and the error a client gets. */
@@ -34,6 +34,12 @@ export interface GraphQLHttpOptions<TContext extends BaseContext> {
   maxNesting?: number;
   /** The parser's token limit, which also bounds the nesting scan (default 2,000). */
   maxTokens?: number;
+  /**
+   * Checks who sent the request before any of it is read as GraphQL: given the exact bytes that are
+   * then parsed (a POST's body, read within `maxBodyBytes`; a GET's query string after `?`, as sent).
+   * A returned refusal answers the request; nothing is parsed or run.
+   */
+  authenticate?: (req: IncomingMessage, signed: Buffer) => Refusal | undefined;
 }
 
 /**
@@ -54,16 +60,24 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
     res.setHeader('allow', 'GET, POST');
     return sendGraphQLError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use POST (or GET) for GraphQL, not ${req.method}.`);
   }
+  if (req.method === 'GET' && options.authenticate) {
+    const raw = req.url ?? '';
+    const refused = options.authenticate(req, Buffer.from(raw.includes('?') ? raw.slice(raw.indexOf('?') + 1) : '', 'latin1'));
+    if (refused) return sendGraphQLError(res, refused.status, refused.code, refused.message, refused.extensions);
+  }
   if (req.method === 'POST') {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readBody(req, options.maxBodyBytes);
+      bytes = await readBodyBytes(req, options.maxBodyBytes);
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return sendGraphQLError(res, 413, ErrorCode.BATCH_TOO_LARGE, error.message);
       }
       throw error;
     }
+    const refused = options.authenticate?.(req, bytes);
+    if (refused) return sendGraphQLError(res, refused.status, refused.code, refused.message, refused.extensions);
+    const text = bytes.toString('utf8');
     if (!isJsonType(req.headers['content-type'])) {
       return sendGraphQLError(res, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Send the operation as JSON, with Content-Type: application/json.');
     }

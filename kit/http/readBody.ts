@@ -9,6 +9,11 @@ export class BodyTooLargeError extends Error {
 
 /** Reads a request body, refusing it as soon as it passes `limitBytes`. */
 export async function readBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+  return (await readBodyBytes(req, limitBytes)).toString('utf8');
+}
+
+/** Reads a request body's bytes, as sent, refusing it as soon as it passes `limitBytes`. */
+export async function readBodyBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) {
     req.resume();
@@ -24,5 +29,5 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
     }
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

@@ -4,8 +4,9 @@ import { GraphQLError } from 'graphql';
 import { isWellFormed } from '../../kit/isWellFormed';
 import { ErrorCode, type ItemProblem, batchTooLargeError, invalidBatchError } from '../../kit/errors';
 import { isJsonType } from '../../kit/http/handleGraphQLRequest';
-import { BodyTooLargeError, readBody } from '../../kit/http/readBody';
+import { BodyTooLargeError, readBodyBytes } from '../../kit/http/readBody';
 import { sendError, sendJson } from '../../kit/http/sendJson';
+import type { IngestAuth } from './ingestAuth';
 import type { SubgraphMetrics } from './subgraphMetrics';
 
 /** The outcome of an applied batch, as the `IngestResult` type gives it. */
@@ -27,7 +28,11 @@ export interface Ingestor<Item> {
   readonly kind: string;
   /** Validates and applies a batch atomically, or throws a `GraphQLError` naming every bad item. */
   ingest(items: unknown): IngestResult;
-  /** Serves `POST /ingest/<kind>`. */
+  /**
+   * Serves `POST /ingest/<kind>`: checks the signature or ingest key over the raw body first (401
+   * `UNAUTHENTICATED` without one, when the subgraph requires one), and applies a signed batch once
+   * per `webhook-id`.
+   */
   handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;
   readonly itemSchema: z.ZodType<Item>;
 }
@@ -47,6 +52,8 @@ export interface IngestorOptions<Item> {
   maxItems: number;
   maxBodyBytes: number;
   metrics: SubgraphMetrics;
+  /** Who may send batches over HTTP: the subgraph base's `ingestAuth`. */
+  auth: IngestAuth;
 }
 
 /** Refused batch, carrying the HTTP status and GraphQL error that say why. */
@@ -64,7 +71,7 @@ class BatchRefused extends Error {
  * so both refuse the same batches with the same reasons.
  */
 export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<Item> {
-  const { kind, itemSchema, check, apply, maxItems, maxBodyBytes, metrics } = options;
+  const { kind, itemSchema, check, apply, maxItems, maxBodyBytes, metrics, auth } = options;
 
   function run(input: unknown): IngestResult {
     if (!Array.isArray(input)) {
@@ -113,19 +120,33 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
         req.resume();
         return sendError(res, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Send the ${kind} batch as JSON, with Content-Type: application/json.`);
       }
-      let body: unknown;
+      let bytes: Buffer;
       try {
-        const text = await readBody(req, maxBodyBytes);
-        body = JSON.parse(text);
+        bytes = await readBodyBytes(req, maxBodyBytes);
       } catch (error) {
         if (error instanceof BodyTooLargeError) {
           return sendError(res, 413, ErrorCode.BATCH_TOO_LARGE, `${error.message} Split the ${kind} batch into smaller ones.`, { limitBytes: maxBodyBytes });
         }
         return sendError(res, 400, ErrorCode.BAD_USER_INPUT, 'The request body is not valid JSON.');
       }
+      // The exact bytes received are checked before anything of them is parsed.
+      const credential = auth.authenticate(req.headers, bytes);
+      if (!credential.ok) return sendError(res, 401, ErrorCode.UNAUTHENTICATED, credential.message);
+      let body: unknown;
+      try {
+        body = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        return sendError(res, 400, ErrorCode.BAD_USER_INPUT, 'The request body is not valid JSON.');
+      }
       const items = Array.isArray(body) ? body : (body as Record<string, unknown> | null)?.[kind];
       try {
-        sendJson(res, 200, run(items), { 'cache-control': 'no-store' });
+        if (!credential.webhook) return sendJson(res, 200, run(items), { 'cache-control': 'no-store' });
+        const once = auth.once(credential.webhook, () => run(items));
+        if (once) return sendJson(res, 200, once.value, { 'cache-control': 'no-store' });
+        // A replayed webhook-id: its batch was applied when first sent; nothing is applied again.
+        const size = Array.isArray(items) ? items.length : 0;
+        metrics.ingestItems.labels(kind, 'duplicate').inc(size);
+        sendJson(res, 200, { accepted: 0, duplicates: size, stale: 0 } satisfies IngestResult, { 'cache-control': 'no-store' });
       } catch (error) {
         if (!(error instanceof BatchRefused)) throw error;
         sendError(res, error.status, error.error.extensions.code as ErrorCode, error.message, withoutCode(error.error.extensions));

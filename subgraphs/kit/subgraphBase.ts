@@ -9,6 +9,7 @@ import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
 import { type Clock, systemClock } from '../../kit/clock';
 import { type Database, type SyncMode, openDatabase } from './database';
 import type { EntityCacheOptions } from './entityCache';
+import { type IngestAuth, type IngestAuthConfig, createIngestAuth } from './ingestAuth';
 import { type Logger, createLogger } from '../../kit/logger';
 import { type SubgraphMetrics, createSubgraphMetrics } from './subgraphMetrics';
 
@@ -22,12 +23,14 @@ export interface SubgraphBase {
   /** The `@cacheControl` declarations of that SDL: the TTLs of the subgraph's caches. */
   policy: CachePolicy;
   db: Database;
+  /** Who may write through `POST /ingest/*`: give it to every ingestor of the subgraph. */
+  ingestAuth: IngestAuth;
   /** Options shared by every cache of the subgraph; add `name` and `ttlMs` from `policy`. */
   cacheOptions: Omit<EntityCacheOptions, 'name' | 'ttlMs'>;
 }
 
 /** The settings `openSubgraphBase` reads. */
-export interface SubgraphBaseConfig {
+export interface SubgraphBaseConfig extends IngestAuthConfig {
   dataDir: string;
   dbSync: SyncMode;
   logLevel: string;
@@ -37,7 +40,7 @@ export interface SubgraphBaseConfig {
 
 /**
  * Opens a subgraph's logger, metrics, schema and database (`<dataDir>/<name>.db`, or in memory when
- * `dataDir` is `:memory:`).
+ * `dataDir` is `:memory:`), and the gate of its `POST /ingest/*` routes.
  */
 export function openSubgraphBase(
   name: string,
@@ -49,13 +52,16 @@ export function openSubgraphBase(
   const metrics = createSubgraphMetrics(name);
   const typeDefs = parse(readFileSync(schemaFile, 'utf8'));
   const file = config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, `${name}.db`);
+  const logger = options.logger ?? createLogger(name, config.logLevel);
+  const db = openDatabase(file, metrics.dbStatements, config.dbSync);
   return {
     clock,
-    logger: options.logger ?? createLogger(name, config.logLevel),
+    logger,
     metrics,
     typeDefs,
     policy: readCachePolicy(typeDefs),
-    db: openDatabase(file, metrics.dbStatements, config.dbSync),
+    db,
+    ingestAuth: createIngestAuth(db, config, logger),
     cacheOptions: { maxEntries: config.cacheMaxEntries, enabled: config.cache, requests: metrics.cacheRequests, clock },
   };
 }

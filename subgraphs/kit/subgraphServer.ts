@@ -16,6 +16,7 @@ import { closeServer } from '../../kit/http/closeServer';
 import { listenOn } from '../../kit/http/listenOn';
 import type { Logger } from '../../kit/logger';
 import type { RunningService } from '../../kit/runService';
+import { type CredentialRefusal, SIGNATURE_HEADER, type SubgraphKeyring, createCredentialVerifier } from '../../kit/subgraphCredential';
 import { setupTracing } from '../../kit/tracing';
 import type { Ingestor } from './ingest';
 import { SUBGRAPH_MAX_TOKENS, createSubgraphInputErrorPlugin, operationTypeDefinedRule } from './subgraphInputErrors';
@@ -42,6 +43,29 @@ export interface SubgraphDefinition<TContext extends BaseContext> {
   onClose?: () => void | Promise<void>;
 }
 
+/** Who may call a subgraph's `/graphql`: requests signed with the gateway's secret (`TAILOR_SUBGRAPH_SECRET`). */
+export interface SubgraphCredentialOptions {
+  /** The secrets accepted (`TAILOR_SUBGRAPH_SECRET`); unset: unsigned requests are accepted, with a warning at start-up. */
+  subgraphSecret?: SubgraphKeyring;
+  /** `TAILOR_SUBGRAPH_CREDENTIAL_TOLERANCE_SECONDS` (default 30). */
+  credentialToleranceSeconds?: number;
+  /** Epoch ms, for the credential's timestamp and the nonce cache (tests). */
+  now?: () => number;
+}
+
+const REFUSAL_TEXT: Record<CredentialRefusal, string> = {
+  missing: 'the request carries no Tailor-Gateway-Signature',
+  malformed: 'the Tailor-Gateway-Signature header is malformed',
+  unknown_key: 'the credential names a key id this subgraph does not know',
+  expired: 'the credential has expired (or the clocks differ by more than the tolerance)',
+  future: 'the credential is dated in the future (or the clocks differ by more than the tolerance)',
+  bad_signature: 'the signature does not match the request',
+  replayed: 'the credential was already used',
+};
+
+/** Most refusals logged per minute (the rest are counted in the next line logged). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 /** A subgraph's Apollo Server, built but not listening: tests can execute operations on it directly. */
 export interface SubgraphServer<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
@@ -51,8 +75,12 @@ export interface SubgraphServer<TContext extends BaseContext> {
 }
 
 /** Builds a subgraph's server from its definition and starts Apollo (no port is opened). */
-export async function createSubgraphServer<TContext extends BaseContext>(def: SubgraphDefinition<TContext>): Promise<SubgraphServer<TContext>> {
+export async function createSubgraphServer<TContext extends BaseContext>(
+  def: SubgraphDefinition<TContext>,
+  credential: SubgraphCredentialOptions = {},
+): Promise<SubgraphServer<TContext>> {
   const policy = readCachePolicy(def.typeDefs);
+  const authenticate = credentialCheck(def, credential);
   const defaults = apolloDefaults<TContext>(def.logger);
   const apollo = new ApolloServer<TContext>({
     ...defaults,
@@ -66,7 +94,7 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === '/graphql') {
-      return handleGraphQLRequest(apollo, req, res, { maxBodyBytes: def.maxBodyBytes, maxTokens: SUBGRAPH_MAX_TOKENS, context: async () => def.createContext() });
+      return handleGraphQLRequest(apollo, req, res, { maxBodyBytes: def.maxBodyBytes, maxTokens: SUBGRAPH_MAX_TOKENS, authenticate, context: async () => def.createContext() });
     }
     const ingestor = ingestRoutes.get(path);
     if (ingestor) {
@@ -105,15 +133,46 @@ export async function createSubgraphServer<TContext extends BaseContext>(def: Su
 }
 
 /**
- * Builds a subgraph's server and opens its port. Port 0 picks a free one. With `otlpEndpoint` set (and
+ * The check of the gateway credential on `/graphql` (see kit/subgraphCredential.ts); `undefined`, with
+ * one warning, when no secret is configured. Refusals are logged at most once a minute.
+ */
+function credentialCheck(def: { name: string; logger: Logger }, options: SubgraphCredentialOptions) {
+  if (!options.subgraphSecret) {
+    def.logger.warn(
+      { service: def.name },
+      'TAILOR_SUBGRAPH_SECRET is not set: /graphql accepts requests from anyone who can reach this port, not only the gateway (set it, as npm start does, to require the gateway credential)',
+    );
+    return undefined;
+  }
+  const verifier = createCredentialVerifier({ keyring: options.subgraphSecret, toleranceSeconds: options.credentialToleranceSeconds ?? 30, now: options.now });
+  let lastLogged = -Infinity;
+  let unlogged = 0;
+  return (req: IncomingMessage, signed: Buffer) => {
+    const check = verifier.verify(req.headers[SIGNATURE_HEADER], signed);
+    if (check.ok) return undefined;
+    const now = Date.now();
+    if (now - lastLogged >= REFUSAL_LOG_INTERVAL_MS) {
+      def.logger.warn({ reason: check.reason, refusedSinceLastLine: unlogged }, 'refused a /graphql request without a valid gateway credential');
+      lastLogged = now;
+      unlogged = 0;
+    } else {
+      unlogged++;
+    }
+    return { status: 401, code: ErrorCode.UNAUTHENTICATED, message: `This subgraph answers the gateway only: ${REFUSAL_TEXT[check.reason]}.` };
+  };
+}
+
+/**
+ * Builds a subgraph's server and opens its port. Port 0 picks a free one. With `subgraphSecret` (the
+ * subgraph's config, `TAILOR_SUBGRAPH_SECRET`) `/graphql` answers signed requests only. With `otlpEndpoint` set (and
  * no tracer provider yet in this process), traces are exported there under the subgraph's name.
  */
 export async function startSubgraph<TContext extends BaseContext>(
   def: SubgraphDefinition<TContext>,
-  listen: { host: string; port: number; otlpEndpoint?: string; traceSampleRatio?: number },
+  listen: { host: string; port: number; otlpEndpoint?: string; traceSampleRatio?: number } & SubgraphCredentialOptions,
 ): Promise<RunningService> {
   const stopTracing = setupTracing({ service: def.name, endpoint: listen.otlpEndpoint, sampleRatio: listen.traceSampleRatio });
-  const server = await createSubgraphServer(def);
+  const server = await createSubgraphServer(def, listen);
   const http = createHttpServer(server.handle, def.logger);
   const port = await listenOn(http, listen.host, listen.port);
   const url = `http://${listen.host}:${port}`;

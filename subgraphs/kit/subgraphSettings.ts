@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { type Settings, commonSettings, settingTypes } from '../../kit/config';
+import { ingestSettingTypes } from './ingestAuth';
+import { subgraphSecretSchema } from '../../kit/subgraphCredential';
 
 /** Settings every subgraph process reads; each subgraph adds its own. */
 export function subgraphSettings(defaultPort: number) {
@@ -28,6 +30,21 @@ export function subgraphSettings(defaultPort: number) {
     },
     ingestMaxItems: { env: 'TAILOR_INGEST_MAX_ITEMS', schema: settingTypes.positiveInt(5_000), doc: 'Most items in one ingest batch (413 / BATCH_TOO_LARGE above).' },
     ingestMaxBytes: { env: 'TAILOR_INGEST_MAX_BYTES', schema: settingTypes.positiveInt(4 * 1024 * 1024), doc: 'Largest `/ingest/*` body in bytes (413 above).' },
+    ingestWebhookSecrets: {
+      env: 'TAILOR_INGEST_WEBHOOK_SECRET',
+      schema: ingestSettingTypes.webhookSecrets(),
+      doc: 'Standard Webhooks secret(s) `/ingest/*` batches are signed with, `whsec_<base64>` (at least 24 bytes: `echo "whsec_$(openssl rand -base64 32)"`); several, comma-separated, while one is rotated out. Set (or `TAILOR_INGEST_KEYS`): unsigned batches get 401 `UNAUTHENTICATED`. Neither set: every batch is accepted, with a warning at start-up.',
+    },
+    ingestKeys: {
+      env: 'TAILOR_INGEST_KEYS',
+      schema: ingestSettingTypes.keyHashes(),
+      doc: 'The sha256 (64 hex digits) of each ingest key a sender may give as `Authorization: Bearer <key>` instead of signing, comma-separated; never the key itself. Make a key with `openssl rand -hex 32`, its hash with `sha256sum` (see Ingestion).',
+    },
+    ingestToleranceSeconds: {
+      env: 'TAILOR_INGEST_TOLERANCE_SECONDS',
+      schema: ingestSettingTypes.tolerance(),
+      doc: 'How far a signed batch\'s `webhook-timestamp` may be from this process\'s clock, either way (1..300 s; 401 outside it). Each `webhook-id` is applied once within it; a replay is answered as all duplicates.',
+    },
     maxClockSkewSeconds: {
       env: 'TAILOR_MAX_CLOCK_SKEW_SECONDS',
       schema: settingTypes.nonNegativeInt(300),
@@ -37,6 +54,16 @@ export function subgraphSettings(defaultPort: number) {
       env: 'TAILOR_SUBGRAPH_MAX_BODY_BYTES',
       schema: settingTypes.positiveInt(4 * 1024 * 1024),
       doc: 'Largest `/graphql` body in bytes (413 above). The gateway\'s largest, for a 500-recipient campaign batch, is about 0.4 MB.',
+    },
+    subgraphSecret: {
+      env: 'TAILOR_SUBGRAPH_SECRET',
+      schema: subgraphSecretSchema(),
+      doc: 'Shared secret of the gateway credential (at least 32 characters), or `kid=secret,kid2=secret2` to rotate keys (the first signs, any is accepted). Set: `/graphql` answers only requests signed with it (401 `UNAUTHENTICATED` otherwise). Unset: unsigned requests are accepted, with a warning at start-up. `npm start` sets it for every process.',
+    },
+    credentialToleranceSeconds: {
+      env: 'TAILOR_SUBGRAPH_CREDENTIAL_TOLERANCE_SECONDS',
+      schema: settingTypes.positiveInt(30, 3600),
+      doc: 'How far a gateway credential\'s timestamp may be from this process\'s clock, either way, in seconds; each credential is accepted once within it.',
     },
   } satisfies Settings;
 }

@@ -26,6 +26,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import fc from 'fast-check';
+import { SIGNATURE_HEADER, signRequest } from '../../kit/subgraphCredential';
 import { type ProcessStack, REPO_ROOT, scrapeMetric } from './processStack';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,6 +57,11 @@ export interface HttpCase {
   target: string;
   headers: Record<string, string>;
   body?: string | Buffer;
+  /**
+   * Send it with a fresh gateway credential (`Tailor-Gateway-Signature`, the stack's secret) over the
+   * exact body bytes, as the gateway does: a subgraph's `/graphql` answers nothing else.
+   */
+  sign?: boolean;
 }
 
 /** Real ids of the running demo data, for valid-looking requests. */
@@ -139,7 +145,7 @@ function byteLength(body: string | Buffer | undefined): number {
 
 /** The request as a reader of a failure wants it: method, service, target, headers, body. */
 export function describeHttpCase(c: HttpCase): string {
-  const lines = [`${c.method} ${c.service} ${preview(c.target, 600)}`];
+  const lines = [`${c.method} ${c.service} ${preview(c.target, 600)}${c.sign ? ' (signed with the gateway credential)' : ''}`];
   for (const [name, value] of Object.entries(c.headers)) lines.push(`  ${name}: ${preview(value, 300)}`);
   if (c.body !== undefined) lines.push(`  body (${byteLength(c.body)} bytes): ${preview(bodyText(c.body))}`);
   return lines.join('\n');
@@ -969,6 +975,7 @@ export function sendHttp(stack: ProcessStack, c: HttpCase, timeoutMs = ANSWER_TI
       resolve({ ...answer, ms: Date.now() - started });
     };
     const headers: Record<string, string | number> = { ...c.headers };
+    if (c.sign) headers[SIGNATURE_HEADER] = signRequest(stack.subgraphSecret, c.body ?? '');
     if (c.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) headers['content-length'] = byteLength(c.body);
     let req: ReturnType<typeof httpRequest>;
     try {
@@ -1304,6 +1311,26 @@ export async function fuzzTarget<T>(stack: ProcessStack, options: FuzzOptions, t
   );
 }
 
+/**
+ * A request to a subgraph's `/graphql`: an unsigned one must be refused with 401 `UNAUTHENTICATED`
+ * (or 413 for a body over the limit, which is read first), a signed one never.
+ */
+async function checkSubgraphGraphql(c: HttpCase, run: CaseRun): Promise<void> {
+  const answer = await run.send(c);
+  if (answer.status <= 0) return;
+  let path: string | undefined;
+  try {
+    path = new URL(`http://x${c.target}`).pathname;
+  } catch {
+    path = undefined;
+  }
+  if (path !== '/graphql' || c.method !== 'POST') return;
+  if (c.sign && answer.status === 401) run.problem(`a request signed with the gateway credential was refused: ${preview(answer.text, 300)}`);
+  if (!c.sign && answer.status !== 413 && (answer.status !== 401 || !answer.text.includes('"UNAUTHENTICATED"'))) {
+    run.problem(`an unsigned request to a subgraph's /graphql was answered ${answer.status}, not 401 UNAUTHENTICATED`);
+  }
+}
+
 /** One request per case, with the checks every answer gets. */
 const sendOne = (c: HttpCase, run: CaseRun) => run.send(c).then(() => undefined);
 const simple = (arbitrary: (catalog: Catalog) => fc.Arbitrary<HttpCase>, examples?: (catalog: Catalog) => HttpCase[]): FuzzTarget<HttpCase> => ({
@@ -1524,11 +1551,19 @@ export const TARGETS = {
       ['GET', 'HEAD'].map((method) => ({ service: 'gateway' as const, method, target: `/api/v1/users/${tail}`, headers: {} })),
     ),
   ),
-  subgraphGraphql: simple(() => graphqlPostRequest(fc.constantFrom(...SUBGRAPHS)), () => [
-    ...SUBGRAPHS.flatMap(graphqlPostExamples),
-    post('stock', { query: '{ _entities(representations: [{ __typename: "Product", sku: [] }]) { ... on Product { sku } } }' }),
-    post('behavior', { query: '{ _entities(representations: [{ __typename: "User", id: [] }]) { ... on User { id } } }' }),
-  ]),
+  subgraphGraphql: {
+    // Mostly signed, as the gateway sends them, so that they reach the parser; the rest unsigned,
+    // which a subgraph must refuse with 401 before reading any of it.
+    arbitrary: () =>
+      fc.tuple(graphqlPostRequest(fc.constantFrom(...SUBGRAPHS)), fc.oneof(w(4, fc.constant(true)), w(1, fc.constant(false)))).map(([c, sign]) => asHttpCase({ ...c, sign })),
+    check: checkSubgraphGraphql,
+    examples: () =>
+      [
+        ...SUBGRAPHS.flatMap(graphqlPostExamples),
+        post('stock', { query: '{ _entities(representations: [{ __typename: "Product", sku: [] }]) { ... on Product { sku } } }' }),
+        post('behavior', { query: '{ _entities(representations: [{ __typename: "User", id: [] }]) { ... on User { id } } }' }),
+      ].flatMap((c) => [asHttpCase({ ...c, sign: true }), asHttpCase(c)]),
+  } as FuzzTarget<HttpCase>,
   ingestUsers: { ...ingestTarget('users'), examples: (catalog: Catalog) => ingestExamples('users', catalog) },
   ingestStock: { ...ingestTarget('stock'), examples: (catalog: Catalog) => ingestExamples('stock', catalog) },
   ingestEvents: { ...ingestTarget('events'), examples: (catalog: Catalog) => ingestExamples('events', catalog) },

@@ -2,7 +2,7 @@ import { createLogger } from '../../kit/logger';
 import { counterTotal } from '../../kit/metrics';
 import { type RunningService } from '../../kit/runService';
 import { startSubgraph } from '../../subgraphs/kit/subgraphServer';
-import { loadCrmConfig } from '../../subgraphs/crm/src/config';
+import { type CrmConfig, loadCrmConfig } from '../../subgraphs/crm/src/config';
 import { type CrmSubgraph, createCrmSubgraph } from '../../subgraphs/crm/src/createCrmSubgraph';
 import { loadStockConfig } from '../../subgraphs/stock/src/config';
 import { type StockSubgraph, createStockSubgraph } from '../../subgraphs/stock/src/createStockSubgraph';
@@ -11,6 +11,7 @@ import { type BehaviorSubgraph, createBehaviorSubgraph } from '../../subgraphs/b
 import { loadGatewayConfig } from '../../gateway/src/config';
 import { type RunningGateway, startGateway } from '../../gateway/src/startGateway';
 import { type FakeClock, createFakeClock } from './fakeClock';
+import { TEST_SUBGRAPH_SECRET } from './subgraphSigning';
 
 /** Options of an in-process stack. */
 export interface InProcessOptions {
@@ -59,19 +60,36 @@ export const RELAXED_DEADLINES = { TAILOR_REQUEST_DEADLINE_MS: '60000', TAILOR_S
 /** Starts the stack in this process, with in-memory databases and a fake clock. */
 export async function startInProcessStack(options: InProcessOptions = {}): Promise<InProcessStack> {
   const clock = options.clock ?? createFakeClock();
-  const env = { TAILOR_DATA_DIR: ':memory:', TAILOR_SEED: options.seed ?? 'none', TAILOR_DEMO_SCALE: 'small', TAILOR_DB_SYNC: 'NORMAL', ...options.env };
+  // One secret for the gateway and every subgraph: every request between them is signed and verified.
+  const env = {
+    TAILOR_DATA_DIR: ':memory:',
+    TAILOR_SEED: options.seed ?? 'none',
+    TAILOR_DEMO_SCALE: 'small',
+    TAILOR_DB_SYNC: 'NORMAL',
+    TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
+    ...options.env,
+  };
   const source = { env, argv: [] };
-  const listen = { host: '127.0.0.1', port: 0 };
-  const crm = createCrmSubgraph(loadCrmConfig(source), { clock, logger: silent('crm') });
-  const behavior = createBehaviorSubgraph(loadBehaviorConfig(source), { clock, logger: silent('behavior') });
+  const crmConfig = loadCrmConfig(source);
+  const behaviorConfig = loadBehaviorConfig(source);
+  // Where each subgraph listens, and the credential it requires (its config's, as its main.ts passes it).
+  const listen = ({ subgraphSecret, credentialToleranceSeconds }: Pick<CrmConfig, 'subgraphSecret' | 'credentialToleranceSeconds'>) => ({
+    host: '127.0.0.1',
+    port: 0,
+    subgraphSecret,
+    credentialToleranceSeconds,
+  });
+  const crm = createCrmSubgraph(crmConfig, { clock, logger: silent('crm') });
+  const behavior = createBehaviorSubgraph(behaviorConfig, { clock, logger: silent('behavior') });
   const running: RunningService[] = [];
-  running.push(await startSubgraph(crm.definition, listen));
-  running.push(await startSubgraph(behavior.definition, listen));
-  const stock = createStockSubgraph(loadStockConfig({ env: { ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] }), {
+  running.push(await startSubgraph(crm.definition, listen(crmConfig)));
+  running.push(await startSubgraph(behavior.definition, listen(behaviorConfig)));
+  const stockConfig = loadStockConfig({ env: { ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] });
+  const stock = createStockSubgraph(stockConfig, {
     clock,
     logger: silent('stock'),
   });
-  running.push(await startSubgraph(stock.definition, listen));
+  running.push(await startSubgraph(stock.definition, listen(stockConfig)));
   const [crmUrl, behaviorUrl, stockUrl] = running.map((r) => r.url);
   const byName = { crm: running[0], behavior: running[1], stock: running[2] };
   const stopped = new Set<RunningService>();
@@ -80,8 +98,8 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
     gateway = await startGateway(
       loadGatewayConfig({
         // A loaded test machine must not turn into degraded answers: tests assert behaviour and counts, never speed.
-        // Tests of the deadline itself set these (or run the gateway's defaults, as tests/faults.e2e.test.ts does).
-        env: { ...RELAXED_DEADLINES, ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
+        // Tests of the deadline itself set their own (tests/faults.e2e.test.ts runs a gateway with deadlines of its own).
+        env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_SECRET: env.TAILOR_SUBGRAPH_SECRET, ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
         argv: ['--port', '0'],
       }),
       silent('gateway'),

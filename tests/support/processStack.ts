@@ -34,6 +34,8 @@ export interface ProcessStack {
   logs: LogLine[];
   /** The gateway's GraphQL endpoint. */
   graphqlUrl: string;
+  /** The secret `npm start` gave every process (made in `<dataDir>/subgraph-secret`): sign direct subgraph calls with it. */
+  subgraphSecret: string;
   /** Base URL (`http://127.0.0.1:port`) of a service; follows restarts. */
   url(service: ServiceName): string;
   /** Stops every process, then deletes the data folder. Safe to call twice. */
@@ -71,6 +73,7 @@ export async function startProcessStack(options: ProcessStackOptions): Promise<P
     dataDir,
     logs,
     graphqlUrl: stack.graphqlUrl,
+    subgraphSecret: stack.subgraphSecret,
     url: (service) => stack.services[service].url,
     async stop() {
       if (stopped) return;

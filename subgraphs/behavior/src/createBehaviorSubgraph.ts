@@ -25,7 +25,7 @@ export interface BehaviorSubgraph {
 
 /** Opens (and on first start seeds) the behaviour database and builds the subgraph definition. */
 export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?: Clock; logger?: Logger } = {}): BehaviorSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, cacheOptions } = openSubgraphBase('behavior', BEHAVIOR_SCHEMA_FILE, config, options);
+  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('behavior', BEHAVIOR_SCHEMA_FILE, config, options);
   const store = createBehaviorStore(db, { sessionMs: config.sessionMinutes * 60_000 });
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -54,6 +54,7 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,
     metrics,
+    auth: ingestAuth,
   });
   const definition: SubgraphDefinition<BehaviorContext> = {
     name: 'behavior',

@@ -23,7 +23,7 @@ export interface CrmSubgraph {
 
 /** Opens (and on first start seeds) the CRM database and builds the subgraph definition. */
 export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; logger?: Logger } = {}): CrmSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, cacheOptions } = openSubgraphBase('crm', CRM_SCHEMA_FILE, config, options);
+  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('crm', CRM_SCHEMA_FILE, config, options);
   const store = createCrmStore(db, clock);
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -45,6 +45,7 @@ export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; l
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,
     metrics,
+    auth: ingestAuth,
   });
   const definition: SubgraphDefinition<CrmContext> = {
     name: 'crm',

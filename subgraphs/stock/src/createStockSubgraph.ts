@@ -32,7 +32,7 @@ export function createStockSubgraph(
   config: StockConfig,
   options: { clock?: Clock; logger?: Logger; trending?: TrendingSource } = {},
 ): StockSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, cacheOptions } = openSubgraphBase('stock', STOCK_SCHEMA_FILE, config, options);
+  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('stock', STOCK_SCHEMA_FILE, config, options);
   const store = createStockStore(db, clock);
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -53,6 +53,7 @@ export function createStockSubgraph(
       logger,
       timeoutMs: config.trendingTimeoutMs,
       waitMs: config.trendingWaitMs,
+      subgraphSecret: config.subgraphSecret,
     });
   const ingestStock = createIngestor({
     kind: 'stock',
@@ -62,6 +63,7 @@ export function createStockSubgraph(
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,
     metrics,
+    auth: ingestAuth,
   });
   const definition: SubgraphDefinition<StockContext> = {
     name: 'stock',

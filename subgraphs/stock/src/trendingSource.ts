@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../../../kit/clock';
 import type { Logger } from '../../../kit/logger';
+import { SIGNATURE_HEADER, type SubgraphKeyring, signRequest } from '../../../kit/subgraphCredential';
 import { injectTraceHeaders } from '../../../kit/tracing';
 import type { TrendingEntry } from './rankRecommendations';
 import type { StockStore, StoredTrendingRanking } from './stockStore';
@@ -37,6 +38,8 @@ export interface TrendingSourceOptions {
   /** Longest a query waits when no ranking was ever had (`TAILOR_TRENDING_WAIT_MS`). */
   waitMs: number;
   fetch?: typeof fetch;
+  /** `TAILOR_SUBGRAPH_SECRET`: each fetch is signed with it, as the gateway signs its requests; unset: unsigned. */
+  subgraphSecret?: SubgraphKeyring;
   /** Resolves after `ms`: the bound on that wait. Default: a timer; tests pass one they control. */
   delay?: (ms: number) => Promise<void>;
 }
@@ -116,14 +119,11 @@ export function createTrendingSource(options: TrendingSourceOptions): TrendingSo
   async function fetchRanking(): Promise<StoredTrendingRanking> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     injectTraceHeaders(headers);
+    const request = JSON.stringify({ query: QUERY, variables: { days: 7, limit: options.depth } });
+    if (options.subgraphSecret) headers[SIGNATURE_HEADER] = signRequest(options.subgraphSecret, request);
     // One deadline for the whole exchange, body included; closing the service aborts it too.
     const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs), closing.signal]);
-    const response = await doFetch(options.behaviorUrl, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ query: QUERY, variables: { days: 7, limit: options.depth } }),
-      signal,
-    });
+    const response = await doFetch(options.behaviorUrl, { method: 'POST', headers, body: request, signal });
     const body = (await response.json()) as { data?: { trendingRanking?: unknown }; errors?: unknown[] };
     const entries = body?.data?.trendingRanking;
     if (!response.ok || !isRanking(entries)) throw new Error(`behavior answered ${response.status}: ${JSON.stringify(body?.errors ?? body).slice(0, 500)}`);
