@@ -7,7 +7,7 @@ import {
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { createClientErrorPlugin } from './clientErrorPlugin';
-import { formatClientError } from './errors';
+import { type ClientErrorDetail, formatClientError } from './errors';
 import type { Logger } from './logger';
 
 /**
@@ -16,12 +16,12 @@ import type { Logger } from './logger';
  * replaces Apollo's, client mistakes get a 400 and a client code, and clients never see a stack trace
  * or an internal message. Signals are the service runner's to handle, not Apollo's.
  */
-export function apolloDefaults<TContext extends BaseContext>(logger: Logger): Pick<ApolloServerOptions<TContext>, 'includeStacktraceInErrorResponses' | 'formatError' | 'stopOnTerminationSignals'> & { plugins: ApolloServerPlugin<TContext>[] } {
+export function apolloDefaults<TContext extends BaseContext>(logger: Logger, reveal?: ClientErrorDetail): Pick<ApolloServerOptions<TContext>, 'includeStacktraceInErrorResponses' | 'formatError' | 'stopOnTerminationSignals'> & { plugins: ApolloServerPlugin<TContext>[] } {
   return {
     includeStacktraceInErrorResponses: false,
     // The service runner (kit/runService.ts) owns SIGINT/SIGTERM: it drains HTTP, stops Apollo once, then closes stores.
     stopOnTerminationSignals: false,
-    formatError: (formatted) => formatClientError(formatted, (original) => logger.error({ err: original }, 'operation failed')),
+    formatError: (formatted) => formatClientError(formatted, (original) => logger.error({ err: original }, 'operation failed'), reveal),
     plugins: [
       createClientErrorPlugin<TContext>(),
       ApolloServerPluginCacheControlDisabled(),

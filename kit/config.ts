@@ -10,6 +10,10 @@ export interface Setting<T extends z.ZodType = z.ZodType> {
   schema: T;
   /** One line for the configuration table. */
   doc: string;
+  /** The value when unset with `TAILOR_PROFILE=production`, instead of the schema's default. */
+  productionDefault?: unknown;
+  /** With `TAILOR_PROFILE=production`, the process refuses to start while this is unset (unless the setting `or` names is set). */
+  requiredInProduction?: { why: string; or?: string };
 }
 
 export type Settings = Record<string, Setting>;
@@ -41,13 +45,29 @@ export function loadConfig<S extends Settings>(settings: S, source: ConfigSource
     if (!known.has(name)) problems.push(`--${name}: unknown flag (known: ${[...known].map((f) => `--${f}`).join(', ') || 'none'})`);
   }
   const out: Record<string, unknown> = {};
+  const rawOf = (setting: Setting) => (setting.flag ? flags.get(setting.flag) : undefined) ?? emptyToUndefined(source.env[setting.env]);
+  const production = rawOf(PROFILE_SETTING) === 'production';
   for (const [key, setting] of Object.entries(settings)) {
     const fromFlag = setting.flag ? flags.get(setting.flag) : undefined;
-    const raw = fromFlag ?? emptyToUndefined(source.env[setting.env]);
+    const raw = rawOf(setting);
     const label = fromFlag !== undefined ? `--${setting.flag}` : setting.env;
+    if (raw === undefined && production && setting.productionDefault !== undefined) {
+      out[key] = setting.productionDefault;
+      continue;
+    }
     const parsed = setting.schema.safeParse(raw);
     if (parsed.success) out[key] = parsed.data;
     else problems.push(`${label}=${JSON.stringify(raw ?? '')}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (production) {
+    for (const setting of Object.values(settings)) {
+      const required = setting.requiredInProduction;
+      if (!required || rawOf(setting) !== undefined) continue;
+      const alternative = required.or ? (settings as Settings)[required.or] : undefined;
+      if (alternative && rawOf(alternative) !== undefined) continue;
+      const either = alternative ? ` (or ${alternative.env})` : '';
+      problems.push(`${setting.env}${either}: required with TAILOR_PROFILE=production: ${required.why}`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return out as ConfigOf<S>;
@@ -140,8 +160,16 @@ function namedValues<T>(shape: string, parse: (value: string) => T | undefined) 
     });
 }
 
+/** `TAILOR_PROFILE`: `development` keeps the open defaults of a local stack; `production` closes them and needs the secrets. */
+const PROFILE_SETTING = {
+  env: 'TAILOR_PROFILE',
+  schema: z.enum(['development', 'production'], { message: 'must be development or production' }).default('development'),
+  doc: '`production` turns off introspection, the sandbox, ad-hoc queries and "Did you mean" hints and `serviceName` in client errors unless each is set, and refuses to start without the secrets it needs (named at start-up). `development` (the default) keeps them on.',
+} satisfies Setting;
+
 /** Settings every service shares: where it listens and how it logs. */
 export const commonSettings = {
+  profile: PROFILE_SETTING,
   host: { env: 'TAILOR_HOST', flag: 'host', schema: settingTypes.host(), doc: 'Interface to listen on.' },
   logLevel: { env: 'TAILOR_LOG_LEVEL', flag: 'log-level', schema: settingTypes.logLevel(), doc: 'pino log level.' },
   otlpEndpoint: {

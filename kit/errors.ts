@@ -90,6 +90,14 @@ export const CLIENT_CODE_OF: Readonly<Record<string, ErrorCode>> = {
   INVALID_GRAPHQL: ErrorCode.OPERATION_RESOLUTION_FAILURE,
 };
 
+/** What client errors may tell beyond their message and code (both off in the production profile). */
+export interface ClientErrorDetail {
+  /** graphql-js's "Did you mean …?" suggestions of schema names. */
+  hints: boolean;
+  /** `extensions.serviceName`: which subgraph an error came from. */
+  serviceNames: boolean;
+}
+
 /** A formatted GraphQL error, as Apollo Server hands it to `formatError`. */
 export interface FormattedError {
   message: string;
@@ -102,11 +110,17 @@ export interface FormattedError {
  * Shapes an error for a client: known codes pass without their stack trace; anything else becomes a
  * plain internal error, and `report` gets the original for the log.
  */
-export function formatClientError(formatted: FormattedError, report: (formatted: FormattedError) => void): FormattedError {
+export function formatClientError(
+  formatted: FormattedError,
+  report: (formatted: FormattedError) => void,
+  reveal: ClientErrorDetail = { hints: true, serviceNames: true },
+): FormattedError {
   const code = String(formatted.extensions?.code ?? '');
   if (CLIENT_CODES.has(code)) {
-    const { stacktrace: _stack, exception: _exception, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
+    const { stacktrace: _stack, exception: _exception, serviceName, ...extensions } = formatted.extensions ?? {};
+    // graphql-js suggests names of the schema ("Did you mean \"email\"?"): a map of it for whoever probes.
+    const message = reveal.hints ? formatted.message : formatted.message.replace(/ Did you mean [^?]*\?/g, '');
+    return { ...formatted, message, extensions: reveal.serviceNames && serviceName !== undefined ? { ...extensions, serviceName } : extensions };
   }
   report(formatted);
   return {

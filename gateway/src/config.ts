@@ -60,6 +60,7 @@ export const gatewaySettings = {
   subgraphSecret: {
     env: 'TAILOR_SUBGRAPH_SECRET',
     schema: subgraphSecretSchema(),
+    requiredInProduction: { why: 'subgraphs answer only requests the gateway signs with it' },
     doc: 'Shared secret the gateway signs every subgraph request with (`Tailor-Gateway-Signature`; at least 32 characters), or `kid=secret,kid2=secret2` (it signs with the first). Unset: requests go unsigned. `npm start` sets it for every process.',
   },
   maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
@@ -145,9 +146,27 @@ export const gatewaySettings = {
   adHocQueries: {
     env: 'TAILOR_AD_HOC_QUERIES',
     schema: settingTypes.boolean(true),
-    doc: 'Accept operations that are not in the manifest. `false` accepts persisted operations only.',
+    productionDefault: false,
+    doc: 'Accept operations that are not in the manifest. `false` (the production default) accepts persisted operations only.',
   },
-  introspection: { env: 'TAILOR_INTROSPECTION', schema: settingTypes.boolean(true), doc: 'Allow schema introspection (sandboxes and codegen need it).' },
+  introspection: {
+    env: 'TAILOR_INTROSPECTION',
+    schema: settingTypes.boolean(true),
+    productionDefault: false,
+    doc: 'Allow schema introspection (sandboxes and codegen need it); off by default in production.',
+  },
+  errorHints: {
+    env: 'TAILOR_ERROR_HINTS',
+    schema: settingTypes.boolean(true),
+    productionDefault: false,
+    doc: 'Keep graphql-js\'s "Did you mean …?" suggestions of schema names in client errors; off by default in production.',
+  },
+  errorServiceNames: {
+    env: 'TAILOR_ERROR_SERVICE_NAMES',
+    schema: settingTypes.boolean(true),
+    productionDefault: false,
+    doc: 'Keep `extensions.serviceName` (the subgraph an error came from) in client errors; off by default in production (`extensions.service` of SUBGRAPH_UNAVAILABLE stays).',
+  },
   restRoutes: {
     env: 'TAILOR_REST_ROUTES',
     flag: 'rest-routes',
@@ -168,7 +187,8 @@ export const gatewaySettings = {
   sandbox: {
     env: 'TAILOR_SANDBOX',
     schema: settingTypes.boolean(true),
-    doc: 'Serve the GraphiQL sandbox at `/` (and at `GET /graphql` for a browser), from bundled assets that need no internet. `false` serves a plain landing page.',
+    productionDefault: false,
+    doc: 'Off by default in production. Serve the GraphiQL sandbox at `/` (and at `GET /graphql` for a browser), from bundled assets that need no internet. `false` serves a plain landing page.',
   },
 };
 

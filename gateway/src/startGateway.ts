@@ -114,7 +114,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   /** Seconds an ESP is asked to wait after an unusable answer: about when an open circuit probes again. */
   const retryAfterSeconds = Math.max(1, Math.ceil(config.breakerCooldownMs / 1000));
 
-  const defaults = apolloDefaults<GatewayContext>(logger);
+  const defaults = apolloDefaults<GatewayContext>(logger, { hints: config.errorHints, serviceNames: config.errorServiceNames });
   const apollo = new ApolloServer<GatewayContext>({
     ...defaults,
     gateway: degrading.facade,

@@ -33,6 +33,7 @@ export function subgraphSettings(defaultPort: number) {
     ingestWebhookSecrets: {
       env: 'TAILOR_INGEST_WEBHOOK_SECRET',
       schema: ingestSettingTypes.webhookSecrets(),
+      requiredInProduction: { why: '/ingest/* must accept only signed batches or an ingest key', or: 'ingestKeys' },
       doc: 'Standard Webhooks secret(s) `/ingest/*` batches are signed with, `whsec_<base64>` (at least 24 bytes: `echo "whsec_$(openssl rand -base64 32)"`); several, comma-separated, while one is rotated out. Set (or `TAILOR_INGEST_KEYS`): unsigned batches get 401 `UNAUTHENTICATED`. Neither set: every batch is accepted, with a warning at start-up.',
     },
     ingestKeys: {
@@ -58,6 +59,7 @@ export function subgraphSettings(defaultPort: number) {
     subgraphSecret: {
       env: 'TAILOR_SUBGRAPH_SECRET',
       schema: subgraphSecretSchema(),
+      requiredInProduction: { why: '/graphql must answer the gateway only' },
       doc: 'Shared secret of the gateway credential (at least 32 characters), or `kid=secret,kid2=secret2` to rotate keys (the first signs, any is accepted). Set: `/graphql` answers only requests signed with it (401 `UNAUTHENTICATED` otherwise). Unset: unsigned requests are accepted, with a warning at start-up. `npm start` sets it for every process.',
     },
     credentialToleranceSeconds: {
