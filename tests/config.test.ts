@@ -1,19 +1,12 @@
-import { ConfigError, loadConfig } from '../kit/config';
+import { loadConfig } from '../kit/config';
+import { problemsOf } from './support/configProblems';
 import { stackSettings } from '../scripts/start';
 import { loadCrmConfig } from '../subgraphs/crm/src/config';
 import { loadStockConfig } from '../subgraphs/stock/src/config';
 import { loadBehaviorConfig } from '../subgraphs/behavior/src/config';
 import { DEFAULT_SUPERGRAPH, loadGatewayConfig } from '../gateway/src/config';
 
-const problemsOf = (load: () => unknown): string[] => {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-};
+
 
 describe('configuration', () => {
   it('gives every setting a default, so a bare start needs nothing', () => {

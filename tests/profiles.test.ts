@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../kit/config';
+import { problemsOf } from './support/configProblems';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadCrmConfig } from '../subgraphs/crm/src/config';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
@@ -17,15 +17,7 @@ const PRODUCTION_SUBGRAPH_ENV = {
   TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
   TAILOR_INGEST_KEYS: createHash('sha256').update(INGEST_KEY).digest('hex'),
 };
-const problemsOf = (load: () => unknown): string[] => {
-  try {
-    load();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-};
+
 
 describe('the production profile', () => {
   it('refuses to load a gateway configuration without the subgraph secret, naming it', () => {
