@@ -28,10 +28,14 @@ export enum ErrorCode {
   /** No such route, or no such resource behind it (e.g. an unknown recipient on a REST route). */
   NOT_FOUND = 'NOT_FOUND',
   /**
-   * A subgraph's `/graphql` was called without a valid gateway credential (`Tailor-Gateway-Signature`):
-   * subgraphs answer the gateway only. HTTP 401.
+   * No valid credential: a gateway request without a client key or JWT (or with a revoked, expired or
+   * unknown one), a subgraph call without the gateway credential, an unsigned ingest batch. HTTP 401.
    */
   UNAUTHENTICATED = 'UNAUTHENTICATED',
+  /** The credential is valid but lacks a scope the field or route needs; the error names it (`missingScopes`). */
+  FORBIDDEN = 'FORBIDDEN',
+  /** The client used up its rate limit or daily quota: retry after `Retry-After` (HTTP 429, with `RateLimit` headers). */
+  RATE_LIMITED = 'RATE_LIMITED',
   /** The route exists but not for this HTTP method; the `Allow` header lists the ones it takes. */
   METHOD_NOT_ALLOWED = 'METHOD_NOT_ALLOWED',
   /** The body is not in a format the route takes (e.g. not JSON); the message names the one it does. */

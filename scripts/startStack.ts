@@ -155,6 +155,8 @@ export interface Stack {
   graphqlUrl: string;
   /** The `TAILOR_SUBGRAPH_SECRET` every process was given: a gateway started beside the stack needs it too. */
   subgraphSecret: string;
+  /** The development key the gateway made in `<dataDir>/dev-key` (development profile), if any. */
+  devKey?: string;
   /**
    * Stops every process gracefully (SIGTERM, then SIGKILL after a grace period): the gateway first, so
    * that the requests it drains can still reach the subgraphs, then every subgraph. No restart happens
@@ -242,7 +244,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const secret = givenSecret && givenSecret.trim() !== '' ? givenSecret : ensureSubgraphSecret(options.dataDir);
   const env = { ...options.env, TAILOR_SUBGRAPH_SECRET: secret, TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${urlOf(s.name)}`).join(',') };
   const subgraphArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
-  const gatewayArgs = (port: number) => ['--port', String(port), '--host', host];
+  const gatewayArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
 
   // Every child is tracked, with its service's name, from the moment it is spawned, so that a failed
   // start leaves none behind and `stop` finds even one that is still starting.
@@ -322,6 +324,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     remote,
     graphqlUrl: `${services.gateway.url}/graphql`,
     subgraphSecret: secret,
+    devKey: readDevKey(options.dataDir),
     stop: stopAll,
     kill() {
       stopping = true;
@@ -434,4 +437,10 @@ export function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void
     });
     child.kill('SIGTERM');
   });
+}
+
+/** The development key the gateway wrote to `<dataDir>/dev-key`, or `undefined` when there is none. */
+export function readDevKey(dataDir: string): string | undefined {
+  const file = join(dataDir, 'dev-key');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined;
 }

@@ -45,12 +45,12 @@ export function subgraphPaths(n: SubgraphNames) {
 export function describeFiles(n: SubgraphNames): [path: string, what: string][] {
   const p = subgraphPaths(n);
   return [
-    [p.schema, `the schema: extends User with \`${n.camel}: ${n.pascal}Info\` (federation 2.7, @cacheControl)`],
+    [p.schema, `the schema: extends User with \`${n.camel}: ${n.pascal}Info\` (federation 2.9, @cacheControl, @requiresScopes)`],
     [p.config, 'its settings: the kit\'s (port, data dir, cache, batching…), default port ' + n.port],
-    [p.store, `SQLite table ${n.snake}_info; get${n.pascal}InfosByUserIds reads any number of users in one statement`],
+    [p.store, `SQLite table ${n.snake}_info; get${n.pascal}InfosByUserIds reads any number of users in one statement; delete${n.pascal}InfosByUserId erases one`],
     [p.loaders, 'the per-request DataLoader, read through an LRU cache'],
     [p.resolvers, `User.__resolveReference and User.${n.camel}`],
-    [p.create, 'builds the subgraph: database, cache, ingestion (POST /ingest/' + n.name + ')'],
+    [p.create, 'builds the subgraph: database, cache, ingestion (POST /ingest/' + n.name + '), privacy hook (POST /privacy/erase, /privacy/export)'],
     [p.main, `the process entry point (npm run start:${n.name})`],
     [p.test, 'its test: _entities answers the field in one SQL statement per batch'],
   ];
@@ -76,7 +76,7 @@ export const startScript = (n: SubgraphNames): string => `node --max-semi-space-
 
 function schemaFile(n: SubgraphNames): string {
   return `extend schema
-  @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@shareable", "@composeDirective"])
+  @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key", "@shareable", "@composeDirective", "@requiresScopes"])
   @link(url: "https://tailor.dev/cache-control/v1.0", import: ["@cacheControl"])
   @link(url: "https://tailor.dev/fallback/v1.0", import: ["@fallback"])
   @composeDirective(name: "@cacheControl")
@@ -107,13 +107,15 @@ scalar DateTime
 # User is owned by crm; this subgraph adds a field to it. The gateway sends { __typename, id } here.
 # While this subgraph is down, a non-null field of it without a fallback would null the whole recipient:
 # give each field you add a nullable type (as here) or a fallback, e.g. \`tags: [String!]! @fallback(json: "[]")\`.
+# Declare who may read each field: @requiresScopes(scopes: [["<scope>"]]) or @authenticated; the gateway
+# enforces it field by field.
 type User @key(fields: "id") {
   id: ID!
   """
   What the ${n.name} subgraph knows about the user: its fields are null when nothing is recorded, and
-  it is null only while the ${n.name} subgraph cannot answer.
+  it is null only while the ${n.name} subgraph cannot answer. Scope \`recipients:read\`.
   """
-  ${n.camel}: ${n.pascal}Info
+  ${n.camel}: ${n.pascal}Info @requiresScopes(scopes: [["recipients:read"]])
 }
 
 "An example type of the ${n.name} subgraph: replace its fields with your own. Cached for a minute, per recipient."
@@ -188,6 +190,8 @@ export interface ${n.pascal}Store {
   get${n.pascal}InfosByUserIds(userIds: readonly string[]): Map<string, ${n.pascal}Info>;
   /** Creates or replaces records atomically; an unchanged record counts as a duplicate. */
   upsert${n.pascal}Infos(items: ${n.pascal}Input[]): IngestResult;
+  /** Deletes the user's record; how many rows went (0 when there was none, e.g. on a second erasure). */
+  delete${n.pascal}InfosByUserId(userId: string): number;
 }
 
 /** Creates the ${n.name} store on \`db\`, creating its table if needed. */
@@ -202,6 +206,7 @@ export function create${n.pascal}Store(db: Database, clock: Clock): ${n.pascal}S
     \`INSERT INTO ${n.snake}_info (user_id, note, updated_at) VALUES (?, ?, ?)
      ON CONFLICT(user_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at\`,
   );
+  const deleteByUserId = db.statement('delete${n.pascal}InfosByUserId', 'DELETE FROM ${n.snake}_info WHERE user_id = ?');
 
   const store: ${n.pascal}Store = {
     get${n.pascal}InfosByUserIds(userIds) {
@@ -226,6 +231,9 @@ export function create${n.pascal}Store(db: Database, clock: Clock): ${n.pascal}S
         }
         return { accepted, duplicates, stale: 0 };
       });
+    },
+    delete${n.pascal}InfosByUserId(userId) {
+      return deleteByUserId.run(userId).changes;
     },
   };
   return store;
@@ -285,6 +293,7 @@ export const ${n.camel}Resolvers: GraphQLResolverMap<${n.pascal}Context> = {
 function createFile(n: SubgraphNames): string {
   return `import { join } from 'node:path';
 import type { Clock } from '../../../kit/clock';
+import { formatDateTime } from '../../kit/dateTime';
 import { type EntityCache, createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
 import type { Logger } from '../../../kit/logger';
@@ -337,6 +346,23 @@ export function create${n.pascal}Subgraph(config: ${n.pascal}Config, options: { 
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    // The gateway's eraseUser and exportUser call these (POST /privacy/erase and /privacy/export) on every
+    // subgraph. Keep them in step with your tables: every row keyed to a user is erased and exported.
+    privacy: {
+      erase: (userId) => {
+        const deleted = { ${n.camel}Infos: store.delete${n.pascal}InfosByUserId(userId) };
+        // Delete the user's rows of every other table of yours here, adding a count for each kind.
+        infos.delete(userId);
+        // Empties the WAL, which would otherwise keep older images of the pages that held the rows.
+        if (!db.checkpoint()) logger.warn({ subgraph: '${n.name}' }, "an erased user's old pages stay in the WAL until the next checkpoint: another connection reads the database");
+        return deleted;
+      },
+      export: (userId) => {
+        const info = store.get${n.pascal}InfosByUserIds([userId]).get(userId);
+        return info ? { ${n.camel}Info: { note: info.note, updatedAt: info.updatedAt === null ? null : formatDateTime(info.updatedAt) } } : {};
+      },
+    },
+    clock,
     onClose: () => db.close(),
   };
   return { definition, store, infos };

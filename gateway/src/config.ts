@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { type ConfigOf, type ConfigSource, commonSettings, loadConfig, settingTypes } from '../../kit/config';
+import { type ConfigOf, type ConfigSource, ConfigError, commonSettings, loadConfig, settingTypes } from '../../kit/config';
 import { subgraphSecretSchema } from '../../kit/subgraphCredential';
 
 /** The persisted operations built by `npm run operations`. */
@@ -62,6 +62,41 @@ export const gatewaySettings = {
     schema: subgraphSecretSchema(),
     requiredInProduction: { why: 'subgraphs answer only requests the gateway signs with it' },
     doc: 'Shared secret the gateway signs every subgraph request with (`Tailor-Gateway-Signature`; at least 32 characters), or `kid=secret,kid2=secret2` (it signs with the first). Unset: requests go unsigned. `npm start` sets it for every process.',
+  },
+  dataDir: {
+    env: 'TAILOR_DATA_DIR',
+    flag: 'data-dir',
+    schema: settingTypes.string('data'),
+    doc: 'Folder of the gateway\'s database `gateway.db` (client keys, stored hashed, and the audit log) and of the development key `dev-key`.',
+  },
+  devKey: {
+    env: 'TAILOR_DEV_KEY',
+    schema: settingTypes.boolean(true),
+    productionDefault: false,
+    doc: 'Development profile: on first start, make a client key with every scope of the schema, write it to `<data dir>/dev-key` (mode 0600) and give it to the sandbox for requests from this machine. Never made in production.',
+  },
+  jwks: {
+    env: 'TAILOR_JWKS',
+    schema: z.string().min(1).optional(),
+    requiredInProduction: { why: 'every request needs a client credential: create API keys (npm run keys -- create …) or set a JWKS' },
+    doc: 'JSON Web Key Set that client JWTs are verified with: a file (read again when it changes) or an http(s) URL (fetched and cached). Set: `Authorization: Bearer <JWT>` is accepted besides API keys, and `TAILOR_JWT_ISSUER` and `TAILOR_JWT_AUDIENCE` are required.',
+  },
+  jwtIssuer: { env: 'TAILOR_JWT_ISSUER', schema: z.string().min(1).optional(), doc: 'The `iss` every client JWT must carry.' },
+  jwtAudience: { env: 'TAILOR_JWT_AUDIENCE', schema: z.string().min(1).optional(), doc: 'The `aud` every client JWT must carry (this gateway\'s identifier at the identity provider).' },
+  jwtClockToleranceSeconds: {
+    env: 'TAILOR_JWT_CLOCK_TOLERANCE_SECONDS',
+    schema: settingTypes.nonNegativeInt(30),
+    doc: 'Seconds a JWT\'s `exp`/`nbf` may be off, for clock differences with the identity provider.',
+  },
+  clientRatePerMinute: {
+    env: 'TAILOR_CLIENT_RATE_PER_MINUTE',
+    schema: settingTypes.positiveInt(60_000),
+    doc: 'Operations a client may run per minute, a `users(ids:)` batch counting one per recipient (a key\'s own `--rate-per-minute` wins); 429 `RATE_LIMITED` above.',
+  },
+  clientDailyQuota: {
+    env: 'TAILOR_CLIENT_DAILY_QUOTA',
+    schema: settingTypes.positiveInt(10_000_000),
+    doc: 'Operations a client may run per UTC day, counted as for the rate limit (a key\'s own `--daily-quota` wins); 429 `RATE_LIMITED` above.',
   },
   maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
   maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest field nesting an operation may have (fragments are not a level; introspection is not counted).' },
@@ -195,4 +230,13 @@ export const gatewaySettings = {
 export type GatewayConfig = ConfigOf<typeof gatewaySettings>;
 
 /** Reads and validates the gateway's configuration; throws a `ConfigError` naming every bad setting. */
-export const loadGatewayConfig = (source: ConfigSource): GatewayConfig => loadConfig(gatewaySettings, source);
+export function loadGatewayConfig(source: ConfigSource): GatewayConfig {
+  const config = loadConfig(gatewaySettings, source);
+  const problems: string[] = [];
+  if (config.jwks && !config.jwtIssuer) problems.push('TAILOR_JWT_ISSUER: required with TAILOR_JWKS: a JWT is accepted from one issuer');
+  if (config.jwks && !config.jwtAudience) problems.push('TAILOR_JWT_AUDIENCE: required with TAILOR_JWKS: a JWT is accepted for this gateway only');
+  if (config.jwks && !/^https?:\/\//.test(config.jwks) && /^[a-z][a-z0-9+.-]*:\/\//i.test(config.jwks)) problems.push(`TAILOR_JWKS=${JSON.stringify(config.jwks)}: must be a file path or an http(s) URL`);
+  if (config.profile === 'production' && config.devKey) problems.push('TAILOR_DEV_KEY: a development key is never made with TAILOR_PROFILE=production');
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

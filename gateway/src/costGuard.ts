@@ -1,4 +1,4 @@
-import { type DocumentNode, type GraphQLSchema, parse } from 'graphql';
+import { type DocumentNode, type GraphQLSchema, Kind, type OperationDefinitionNode, isListType, isNonNullType, parse } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { ErrorCode } from '../../kit/errors';
 import { type Refusal, persistedHashOf } from '../../kit/http/handleGraphQLRequest';
@@ -25,7 +25,7 @@ export interface CostGuardOptions {
  * budget or all of them together are over the request budget. Operations it cannot read (no text,
  * a syntax error) are left to Apollo Server, which refuses them with their own error.
  */
-export function createCostGuard(options: CostGuardOptions): (operations: unknown[]) => Refusal | undefined {
+export function createCostGuard(options: CostGuardOptions): CostGuard {
   // Documents by text: a campaign sends the same few operations again and again.
   const documents = new LRUCache<string, { document: DocumentNode | null }>({ max: 1000 });
   const documentOf = (text: string): DocumentNode | null => {
@@ -41,21 +41,37 @@ export function createCostGuard(options: CostGuardOptions): (operations: unknown
     return entry.document;
   };
 
-  return (operations) => {
+  /** The text, document, name and variables of one operation as sent, when it can be read. */
+  const readOperation = (raw: unknown) => {
+    if (!raw || typeof raw !== 'object') return undefined;
+    const op = raw as { query?: unknown; operationName?: unknown; variables?: unknown };
+    const hash = persistedHashOf(op);
+    const text = typeof op.query === 'string' ? op.query : typeof hash === 'string' ? options.textOf(hash) : undefined;
+    const document = text === undefined ? null : documentOf(text);
+    if (!document) return undefined;
+    const variables = op.variables && typeof op.variables === 'object' && !Array.isArray(op.variables) ? (op.variables as Record<string, unknown>) : undefined;
+    return { document, name: typeof op.operationName === 'string' ? op.operationName : undefined, variables };
+  };
+
+  const units = (operations: unknown[]): number => {
+    const current = options.current();
+    let total = 0;
+    for (const raw of operations) {
+      const read = current && readOperation(raw);
+      total += read ? operationUnits(current.schema, current.policy, read.document, read.name, read.variables) : 1;
+    }
+    return Math.max(1, total);
+  };
+
+  const vet = (operations: unknown[]): Refusal | undefined => {
     const current = options.current();
     if (!current) return undefined;
     const batch = operations.length > 1;
     let total = 0;
     for (const [index, raw] of operations.entries()) {
-      if (!raw || typeof raw !== 'object') continue;
-      const op = raw as { query?: unknown; operationName?: unknown; variables?: unknown };
-      const hash = persistedHashOf(op);
-      const text = typeof op.query === 'string' ? op.query : typeof hash === 'string' ? options.textOf(hash) : undefined;
-      if (text === undefined) continue;
-      const document = documentOf(text);
-      if (!document) continue;
-      const variables = op.variables && typeof op.variables === 'object' && !Array.isArray(op.variables) ? (op.variables as Record<string, unknown>) : undefined;
-      const name = typeof op.operationName === 'string' ? op.operationName : undefined;
+      const read = readOperation(raw);
+      if (!read) continue;
+      const { document, name, variables } = read;
       const cost = operationCost(current.schema, current.policy, document, name, variables) ?? 0;
       if (cost > options.maxOperationCost) {
         const which = batch ? `Operation ${index} of the batch costs` : 'The operation costs';
@@ -78,5 +94,45 @@ export function createCostGuard(options: CostGuardOptions): (operations: unknown
     }
     return undefined;
   };
+  return { vet, units };
 }
 
+/** The guard's two readings of a request's operations. */
+export interface CostGuard {
+  /** Refuses a request whose operations cost too much (see `createCostGuard`). */
+  vet(operations: unknown[]): Refusal | undefined;
+  /**
+   * What the request counts for in a client's quota: each operation is 1, except that a root field
+   * with `@listSize(assumedSize:)` (`users(ids:)`, `products(skus:)`) counts the items of its list
+   * argument, so a 500-recipient batch counts 500. Never less than 1.
+   */
+  units(operations: unknown[]): number;
+}
+
+/** The quota units of one operation (see `CostGuard.units`). */
+export function operationUnits(schema: GraphQLSchema, policy: CostPolicy, document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown> | undefined): number {
+  const operation = document.definitions.find(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
+  );
+  const root = operation && schema.getRootType(operation.operation);
+  if (!operation || !root) return 1;
+  let units = 0;
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind !== Kind.FIELD || selection.name.value.startsWith('__')) continue;
+    const field = root.getFields()[selection.name.value];
+    const sized = field && policy.listSize(root.name, field.name)?.assumedSize !== undefined;
+    let items: number | undefined;
+    if (sized) {
+      for (const argument of selection.arguments ?? []) {
+        const definition = field.args.find((a) => a.name === argument.name.value);
+        const type = definition && (isNonNullType(definition.type) ? definition.type.ofType : definition.type);
+        if (!type || !isListType(type)) continue;
+        const value = argument.value;
+        if (value.kind === Kind.LIST) items = value.values.length;
+        else if (value.kind === Kind.VARIABLE && Array.isArray(variables?.[value.name.value])) items = (variables![value.name.value] as unknown[]).length;
+      }
+    }
+    units += items ?? 1;
+  }
+  return Math.max(1, units);
+}

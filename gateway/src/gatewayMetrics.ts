@@ -24,6 +24,10 @@ export interface GatewayMetrics {
   degradedResponses: Counter<'subgraph'>;
   /** Operations answered 503 because, without a subgraph, nothing usable was left, by subgraph. */
   unusableResponses: Counter<'subgraph'>;
+  /** Requests refused with 401 for want of a valid client credential, by reason (`missing`, `malformed`, `key`, `jwt`). */
+  unauthenticated: Counter<'reason'>;
+  /** Fields left out of answers because the client lacked a scope, by field coordinate. */
+  forbiddenFields: Counter<'field'>;
 }
 
 /** Creates the gateway's registry with its metrics and Node's default process metrics. */
@@ -79,6 +83,18 @@ export function createGatewayMetrics(): GatewayMetrics {
       name: 'tailor_degraded_responses_total',
       help: "Operations answered with declared fallbacks in place of a subgraph's fields, by subgraph.",
       labelNames: ['subgraph'],
+      registers: [registry],
+    }),
+    unauthenticated: new Counter({
+      name: 'tailor_unauthenticated_requests_total',
+      help: 'Requests refused with 401 UNAUTHENTICATED: no, a malformed, an unknown or revoked, or an unaccepted credential.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    forbiddenFields: new Counter({
+      name: 'tailor_forbidden_fields_total',
+      help: 'Fields answered null with FORBIDDEN because the client credential lacked a scope, by field.',
+      labelNames: ['field'],
       registers: [registry],
     }),
     unusableResponses: new Counter({

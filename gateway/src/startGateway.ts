@@ -1,11 +1,14 @@
 import './telemetry';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import type { GraphQLSchema } from 'graphql';
 import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
 import { apolloDefaults } from '../../kit/apolloDefaults';
 import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
+import { ConfigError } from '../../kit/config';
 import { ErrorCode } from '../../kit/errors';
 import { closeServer } from '../../kit/http/closeServer';
 import { createHttpServer } from '../../kit/http/createHttpServer';
@@ -22,6 +25,12 @@ import type { GatewayConfig } from './config';
 import { type GatewayMetrics, createGatewayMetrics } from './gatewayMetrics';
 import { landingPage } from './landingPage';
 import { createAdmission } from './admission';
+import { type AuditLog, type AuditOutcome, createAuditLog } from './auditLog';
+import { type Client, createClientAuthenticator } from './clientAuth';
+import { type KeyStore, createKeyStore } from './clientKeys';
+import { gatewayDatabasePath, openGatewayDatabase } from './gatewayDatabase';
+import { createPrivacyOperations } from './privacyOperations';
+import { createQuotas } from './quotas';
 import { createCostGuard } from './costGuard';
 import { type CostPolicy, readCostPolicy } from './operationCost';
 import { createPersistedQueryCache } from './persistedQueryCache';
@@ -51,9 +60,17 @@ function requestedDeadline(header: string | string[] | undefined, max: number): 
 /** Routes that only answer GET (and HEAD). */
 const READ_ONLY_ROUTES = new Set(['/health', '/ready', '/metrics', '/']);
 
+/** The file in the data folder that holds the development key. */
+export const DEV_KEY_FILE = 'dev-key';
+
 /** A running gateway. */
 export interface RunningGateway extends RunningService {
   metrics: GatewayMetrics;
+  /** The client keys (the same store `npm run keys` manages). */
+  keys: KeyStore;
+  audit: AuditLog;
+  /** The development key (development profile with `TAILOR_DEV_KEY`), else `undefined`. */
+  devKey?: string;
   /** The sha256 of the supergraph being served. */
   supergraphHash(): string;
 }
@@ -64,6 +81,15 @@ export interface RunningGateway extends RunningService {
  */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
+  const database = openGatewayDatabase(gatewayDatabasePath(config.dataDir));
+  const keys = createKeyStore(database);
+  const audit = createAuditLog(database);
+  if (config.profile === 'production' && !config.jwks && !keys.hasLiveKeys()) {
+    database.close();
+    throw new ConfigError([
+      `No client credential: with TAILOR_PROFILE=production every request needs one. Create a key (npm run keys -- create --name <client> --scopes … --data-dir ${config.dataDir}) or set TAILOR_JWKS`,
+    ]);
+  }
   let degrading: ReturnType<typeof createDegradingGateway> | undefined;
   const supergraph = createSupergraphFile(config.supergraph, { watch: config.watchSupergraph, logger, prepare: (sdl) => degrading!.prepare(sdl) });
   const manifest = readManifest(config.operationManifest);
@@ -74,8 +100,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let ready = false;
 
   const dataSources = new Map<string, SubgraphDataSource>();
+  /** Each subgraph's routing URL, as the gateway sends to it. */
+  const routes = new Map<string, string>();
   const { subgraphSecret } = config;
   if (!subgraphSecret) logger.warn('TAILOR_SUBGRAPH_SECRET is not set: requests to subgraphs go unsigned, and a subgraph that requires the gateway credential refuses them');
+  const sign = subgraphSecret ? (body: string) => signRequest(subgraphSecret, body) : undefined;
+  const privacy = createPrivacyOperations({
+    targets: () => [...routes].map(([name, url]) => ({ name, url })),
+    sign,
+    logger,
+  });
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph.hook,
     logger,
@@ -85,6 +119,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const target = config.subgraphUrls[name] ?? url;
       if (!target) throw new Error(`Subgraph "${name}" has no routing URL; set TAILOR_SUBGRAPH_URLS=${name}=http://…`);
       logger.info({ subgraph: name, url: target }, 'subgraph route');
+      routes.set(name, target);
       const dataSource = createSubgraphDataSource({
         name,
         url: target,
@@ -98,13 +133,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         metrics,
         fallbacks: () => degrading!.served()?.fallbacks ?? new Map(),
         logger,
-        sign: subgraphSecret && ((body) => signRequest(subgraphSecret, body)),
+        sign,
       });
       dataSources.set(name, dataSource);
       return dataSource;
     },
   });
-  degrading = createDegradingGateway(gateway);
+  degrading = createDegradingGateway(gateway, privacy);
   let costed: { schema: GraphQLSchema; policy: CostPolicy } | undefined;
   degrading.facade.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     policy = readCachePolicy(coreSupergraphSdl);
@@ -129,9 +164,39 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     // The parser stops at the token limit, before a huge document costs more than its size.
     parseOptions: { maxTokens: config.maxTokens },
     validationRules: createQueryLimitRules({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases, maxDirectives: config.maxDirectives }),
-    plugins: [...defaults.plugins, createCacheControlPlugin(() => policy), operationMetricsPlugin(metrics), subgraphUnavailablePlugin(metrics, retryAfterSeconds)],
+    plugins: [
+      ...defaults.plugins,
+      createCacheControlPlugin(() => policy),
+      operationMetricsPlugin(metrics),
+      subgraphUnavailablePlugin(metrics, retryAfterSeconds),
+      auditPlugin(audit, privacy.fields, logger),
+    ],
   });
-  await apollo.start();
+  try {
+    await apollo.start();
+  } catch (error) {
+    database.close();
+    throw error;
+  }
+  const devKey = config.profile === 'development' && config.devKey ? ensureDevKey(keys, config.dataDir, allScopes(degrading.served()), logger) : undefined;
+  const authenticate = createClientAuthenticator({
+    keys,
+    jwt: config.jwks ? { jwks: config.jwks, issuer: config.jwtIssuer!, audience: config.jwtAudience!, clockToleranceSeconds: config.jwtClockToleranceSeconds } : undefined,
+    logger,
+  });
+  const quotas = createQuotas({ registry: metrics.registry });
+  /** Takes a request's units from its client's quota; a refusal to answer with 429, else the RateLimit headers to add. */
+  const takeQuota = async (client: Client, units: number): Promise<{ headers: Record<string, string> } | { refusal: Refusal }> => {
+    const decision = await quotas.take(client.name, { ratePerMinute: client.ratePerMinute ?? config.clientRatePerMinute, dailyQuota: client.dailyQuota ?? config.clientDailyQuota }, units);
+    if (decision.allowed) return { headers: decision.headers };
+    const retryAfter = String(decision.retryAfterSeconds ?? 1);
+    const limit = decision.window === 'day' ? 'daily quota' : 'rate limit per minute';
+    const message = decision.exceedsLimit
+      ? `This request counts ${units} operations, more than this client's whole ${limit}: split it.`
+      : `This client has used its ${limit}; retry in ${retryAfter} s.`;
+    const refusal: Refusal = { status: 429, code: ErrorCode.RATE_LIMITED, message, extensions: { window: decision.window, units }, headers: { ...decision.headers, 'retry-after': retryAfter } };
+    return { refusal };
+  };
   const rest = createRestApi(apollo, manifest, restRoutes, { retryAfterSeconds });
   ready = true;
 
@@ -149,16 +214,29 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }
     return undefined;
   };
-  const withinCost = createCostGuard({
+  const costGuard = createCostGuard({
     maxOperationCost: config.maxOperationCost,
     maxRequestCost: config.maxRequestCost,
     maxTokens: config.maxTokens,
     current: () => costed,
     textOf: (hash) => persistedQueries.textOf(hash),
   });
-  const vetOperations = (operations: unknown[]) => (config.adHocQueries ? undefined : persistedOnly(operations)) ?? withinCost(operations);
+  /** Checks a request's operations before any runs: persisted-only, cost, then the client's quota. */
+  const vetterFor = (client: Client, res: ServerResponse) => async (operations: unknown[]): Promise<Refusal | undefined> => {
+    const refusal = (config.adHocQueries ? undefined : persistedOnly(operations)) ?? costGuard.vet(operations);
+    if (refusal) return refusal;
+    const quota = await takeQuota(client, costGuard.units(operations));
+    if ('refusal' in quota) {
+      return quota.refusal;
+    }
+    for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
+    return undefined;
+  };
 
-  const sandbox = config.sandbox ? createSandbox({ query: example.operation.body, variables: example.variables }) : undefined;
+  // The development key is offered to the sandbox of this machine only (a loopback client).
+  const sandbox = config.sandbox
+    ? createSandbox({ query: example.operation.body, variables: example.variables, ...(devKey ? { localHeaders: { authorization: `Bearer ${devKey}` } } : {}) })
+    : undefined;
   const landing = Buffer.from(landingPage({ example, restRoutes }));
   const routeList = ['/graphql', ...restRoutes.map((r) => r.path), '/health', '/ready', '/metrics', '/'].join(', ');
 
@@ -185,8 +263,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     if (deadlineMs === null) {
       return sendError(res, 400, ErrorCode.BAD_REQUEST, `The ${DEADLINE_HEADER} header must be a positive whole number of milliseconds (at most ${config.maxRequestDeadlineMs} is used).`);
     }
-    const context = async () => createGatewayContext(receivedAt, deadlineMs ?? config.requestDeadlineMs, config.requestDeadlineMs);
     if (sandbox?.serve(req, res, path)) return;
+    let client: Client | undefined;
+    if (operates && !(READ_ONLY_ROUTES.has(path))) {
+      const authentication = await authenticate(req.headers.authorization);
+      if (!authentication.ok) {
+        metrics.unauthenticated.inc({ reason: authentication.reason });
+        res.setHeader('www-authenticate', 'Bearer realm="tailor"');
+        return sendError(res, 401, ErrorCode.UNAUTHENTICATED, authentication.message);
+      }
+      client = authentication.client;
+    }
+    const context = async () => createGatewayContext(receivedAt, deadlineMs ?? config.requestDeadlineMs, config.requestDeadlineMs, client);
     if (READ_ONLY_ROUTES.has(path) && req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use GET for ${path}.`);
@@ -197,7 +285,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           handleGraphQLRequest(apollo, req, res, {
             maxBodyBytes: config.maxBodyBytes,
             maxBatchOperations: config.maxBatchOperations,
-            vetOperations,
+            vetOperations: vetterFor(client!, res),
             // Field depth counts `{` levels; arguments and input objects nest within them.
             maxNesting: Math.max(64, 4 * config.maxQueryDepth),
             maxTokens: config.maxTokens,
@@ -218,7 +306,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         res.end(req.method === 'HEAD' ? undefined : landing);
         return;
       default:
-        if (path.startsWith('/api/') && (await withSlot(res, () => rest.handle(req, res, path, context)))) return;
+        if (path.startsWith('/api/')) {
+          const quota = await takeQuota(client!, 1);
+          if ('refusal' in quota) {
+            const { refusal } = quota;
+            for (const [name, value] of Object.entries(refusal.headers ?? {})) res.setHeader(name, value);
+            return sendError(res, refusal.status, refusal.code, refusal.message, refusal.extensions);
+          }
+          for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
+          if (await withSlot(res, () => rest.handle(req, res, path, context))) return;
+        }
         return sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${routeList}.`);
     }
   }
@@ -246,11 +343,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     url,
     port,
     metrics,
+    keys,
+    audit,
+    devKey,
     supergraphHash: () => supergraph.status().hash,
     async close() {
       ready = false;
       await closeServer(http);
       await apollo.stop();
+      database.close();
     },
   };
 }
@@ -264,6 +365,86 @@ function operationMetricsPlugin(metrics: GatewayMetrics): ApolloServerPlugin<Gat
           if (response.body.kind !== 'single') return;
           const { data, errors } = response.body.singleResult;
           metrics.operations.inc({ outcome: !errors?.length ? 'ok' : data ? 'partial' : 'error' });
+        },
+      };
+    },
+  };
+}
+
+/** Every scope the served schema names: the development key carries them all. */
+function allScopes(served: ReturnType<ReturnType<typeof createDegradingGateway>['served']>): string[] {
+  const scopes = new Set<string>();
+  for (const rule of [...(served?.access.fields.values() ?? []), ...(served?.access.types.values() ?? [])]) {
+    for (const alternative of rule.scopes ?? []) for (const scope of alternative) scopes.add(scope);
+  }
+  return [...scopes].sort();
+}
+
+/**
+ * The development key: `<dataDir>/dev-key` if it holds a live key with every scope of the schema,
+ * else a new key named `development` with them all, written there (mode 0600). A data folder of
+ * `:memory:` keeps it in memory only.
+ */
+function ensureDevKey(keys: KeyStore, dataDir: string, scopes: string[], logger: Logger): string {
+  const file = dataDir === ':memory:' ? undefined : join(dataDir, DEV_KEY_FILE);
+  if (file && existsSync(file)) {
+    const token = readFileSync(file, 'utf8').trim();
+    const key = keys.verify(token);
+    if (key && scopes.every((scope) => key.scopes.includes(scope))) return token;
+    logger.warn({ file }, key ? 'the development key lacks scopes the schema now names: making a new one' : 'the development key in the data folder is unknown or revoked: making a new one');
+    if (key) keys.revoke(key.id);
+  }
+  const stale = keys.list().find((k) => k.name === 'development');
+  if (stale) keys.revoke(stale.id);
+  const { token } = keys.create({ name: 'development', scopes: scopes.length ? scopes : ['recipients:read'] });
+  if (file) {
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  logger.warn({ file: file ?? '(in memory)', scopes }, 'development profile: made a development key with every scope (never in production); send it as Authorization: Bearer <key>');
+  return token;
+}
+
+/** The root field names of the operation a request ran. */
+function rootFields(document: import('graphql').DocumentNode | undefined, operationName: string | null | undefined): string[] {
+  const operation = document?.definitions.find((d) => d.kind === 'OperationDefinition' && (!operationName || d.name?.value === operationName));
+  if (!operation || operation.kind !== 'OperationDefinition') return [];
+  return operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value] : []));
+}
+
+/**
+ * Appends every mutation and every privacy operation to the audit log: who (the client's name), what
+ * (the operation's name and root fields), when, and the outcome, with error codes and the privacy
+ * receipts' counts; never variables or answers.
+ */
+function auditPlugin(audit: AuditLog, privacyFields: Set<string>, logger: Logger): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue, operation, document, operationName }) {
+          if (response.body.kind !== 'single' || !operation) return;
+          const fields = rootFields(document, operationName);
+          if (operation.operation !== 'mutation' && !fields.some((f) => privacyFields.has(f))) return;
+          const { data, errors } = response.body.singleResult;
+          const codes = [...new Set((errors ?? []).map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))];
+          const outcome: AuditOutcome = contextValue.forbidden
+            ? 'forbidden'
+            : !errors?.length
+              ? 'ok'
+              : data && Object.values(data).some((v) => v !== null)
+                ? 'partial'
+                : 'error';
+          try {
+            audit.append({
+              actor: contextValue.client?.name ?? 'unknown',
+              action: fields.join(','),
+              target: operationName ?? undefined,
+              outcome,
+              detail: { operation: operation.operation, ...(codes.length ? { errors: codes } : {}), ...(contextValue.auditDetail ?? {}) },
+            });
+          } catch (error) {
+            logger.error({ err: { type: (error as Error).name } }, 'the audit log could not be written');
+          }
         },
       };
     },

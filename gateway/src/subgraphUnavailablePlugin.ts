@@ -2,6 +2,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { ErrorCode } from '../../kit/errors';
 import { type DegradationLog, createDegradationLog } from './degradation';
 import type { GatewayMetrics } from './gatewayMetrics';
+import type { Client } from './clientAuth';
 
 /** The context value of every operation the gateway runs. */
 export interface GatewayContext {
@@ -12,13 +13,20 @@ export interface GatewayContext {
   degradation: DegradationLog;
   /** Content values (leaves that are not IDs) the answer holds outside fallbacks; set after execution. */
   liveValues?: number;
+  /** Who sent the request (every operation the gateway runs has authenticated). */
+  client?: Client;
+  /** The client may read none of the operation's root fields: the answer is 403. */
+  forbidden?: boolean;
+  /** What the audit log records of the operation besides its fields and outcome (e.g. erasure receipts' counts). */
+  auditDetail?: Record<string, unknown>;
 }
 
 /** A fresh context for an operation that arrived at `receivedAt`, with `deadlineMs` to answer (`defaultMs` unless the client asked). */
-export const createGatewayContext = (receivedAt: number, deadlineMs: number, defaultMs: number = deadlineMs): GatewayContext => ({
+export const createGatewayContext = (receivedAt: number, deadlineMs: number, defaultMs: number = deadlineMs, client?: Client): GatewayContext => ({
   deadline: receivedAt + deadlineMs,
   timeoutScale: Math.max(1, deadlineMs / defaultMs),
   degradation: createDegradationLog(),
+  client,
 });
 
 interface AnswerLike {
@@ -44,7 +52,9 @@ export function assessAnswer(answer: AnswerLike, liveValues: number | undefined)
 /**
  * Sets the status an ESP acts on: 200 when the answer is usable, declared fallbacks included (the
  * degraded services are in `extensions.degraded` and in errors at the degraded fields); 503 with
- * `Retry-After` only when it is not. An HTTP batch stays 200: each operation carries its own errors.
+ * `Retry-After` only when it is not; 403 when the client may read none of the root fields it asked
+ * for (FORBIDDEN errors say which scopes it lacks). An HTTP batch stays 200: each operation carries
+ * its own errors.
  */
 export function subgraphUnavailablePlugin(metrics: GatewayMetrics, retryAfterSeconds: number): ApolloServerPlugin<GatewayContext> {
   return {
@@ -52,6 +62,10 @@ export function subgraphUnavailablePlugin(metrics: GatewayMetrics, retryAfterSec
       return {
         async willSendResponse({ response, contextValue }) {
           if (response.body.kind !== 'single') return;
+          if (contextValue.forbidden) {
+            response.http.status = 403;
+            return;
+          }
           const { degraded, usable } = assessAnswer(response.body.singleResult, contextValue.liveValues);
           for (const service of degraded) (usable ? metrics.degradedResponses : metrics.unusableResponses).inc({ subgraph: service });
           if (usable) return;

@@ -12,6 +12,8 @@ export interface Refusal {
   code: ErrorCode;
   message: string;
   extensions?: Record<string, unknown>;
+  /** Headers of the answer, e.g. `Retry-After`. */
+  headers?: Record<string, string>;
 }
 
 /** Options of `handleGraphQLRequest`. */
@@ -25,7 +27,7 @@ export interface GraphQLHttpOptions<TContext extends BaseContext> {
    * from a POST body or a GET query string) before any of it runs; a returned refusal answers the
    * whole request with its status and a GraphQL error.
    */
-  vetOperations?: (operations: unknown[]) => Refusal | undefined;
+  vetOperations?: (operations: unknown[]) => Refusal | undefined | Promise<Refusal | undefined>;
   /**
    * Deepest nesting of `{`, `[` and `(` an operation's text may have (default 64). graphql-js parses
    * by recursion, which costs milliseconds per thousand levels and overflows the stack past some
@@ -96,8 +98,11 @@ export async function handleGraphQLRequest<TContext extends BaseContext>(
       `The batch has ${body.length} operations; the limit is ${options.maxBatchOperations}. Split it into smaller batches.`,
     );
   }
-  const refusal = shapeProblem(operations, options.maxNesting ?? 64, options.maxTokens ?? 2000) ?? options.vetOperations?.(operations);
-  if (refusal) return sendGraphQLError(res, refusal.status, refusal.code, refusal.message, refusal.extensions);
+  const refusal = shapeProblem(operations, options.maxNesting ?? 64, options.maxTokens ?? 2000) ?? (await options.vetOperations?.(operations));
+  if (refusal) {
+    for (const [name, value] of Object.entries(refusal.headers ?? {})) res.setHeader(name, value);
+    return sendGraphQLError(res, refusal.status, refusal.code, refusal.message, refusal.extensions);
+  }
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);

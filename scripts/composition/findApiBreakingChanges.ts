@@ -1,4 +1,4 @@
-import { Supergraph } from '@apollo/federation-internals';
+import { ROUTER_SUPPORTED_SUPERGRAPH_FEATURES, Supergraph } from '@apollo/federation-internals';
 import { BreakingChangeType, findBreakingChanges, type GraphQLSchema } from 'graphql';
 
 /** The kinds of graphql-js breaking changes that take away or change something a client operation may use. */
@@ -26,7 +26,7 @@ export interface ApiBreakingChange {
 
 /** The client API of a supergraph: federation's API schema, without @inaccessible elements and join__/link__ machinery. */
 export function apiSchemaOf(supergraphSdl: string): GraphQLSchema {
-  return Supergraph.build(supergraphSdl).apiSchema().toGraphQLJSSchema();
+  return Supergraph.build(supergraphSdl, { supportedFeatures: ROUTER_SUPPORTED_SUPERGRAPH_FEATURES }).apiSchema().toGraphQLJSSchema();
 }
 
 /** The changes from `oldSupergraphSdl`'s client API to `newSupergraphSdl`'s that can break an existing client operation. */

@@ -26,13 +26,21 @@ export interface Database {
   transaction<T>(fn: () => T): T;
   /** Runs DDL or other multi-statement SQL, uncounted (schema set-up and seeding only). */
   exec(sql: string): void;
+  /**
+   * Copies every committed page from the WAL into the database file and empties the WAL
+   * (`wal_checkpoint(TRUNCATE)`), so that it keeps no older image of a page, e.g. one holding rows
+   * just erased. False when another connection still reads an older snapshot: the WAL then stays
+   * until a later checkpoint.
+   */
+  checkpoint(): boolean;
   close(): void;
   readonly raw: BetterSqlite3.Database;
 }
 
 /**
  * Opens (creating if needed) a WAL-mode SQLite database. `:memory:` gives a private in-memory one.
- * Each acknowledged commit is on disk before the acknowledgement, so it survives `kill -9`.
+ * Each acknowledged commit is on disk before the acknowledgement, so it survives `kill -9`. Deleted
+ * content is overwritten with zeros (`secure_delete`), so an erased user's rows leave no bytes behind.
  */
 export function openDatabase(file: string, statements: Counter<'statement'>, sync: SyncMode = 'FULL'): Database {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -41,6 +49,7 @@ export function openDatabase(file: string, statements: Counter<'statement'>, syn
   raw.pragma(`synchronous = ${sync}`);
   raw.pragma('busy_timeout = 5000');
   raw.pragma('foreign_keys = ON');
+  raw.pragma('secure_delete = ON');
   return {
     raw,
     statement<Row>(name: string, sql: string): CountedStatement<Row> {
@@ -65,6 +74,10 @@ export function openDatabase(file: string, statements: Counter<'statement'>, syn
     },
     transaction: <T>(fn: () => T): T => raw.transaction(fn)(),
     exec: (sql) => raw.exec(sql),
+    checkpoint: () => {
+      const [result] = raw.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      return result?.busy === 0;
+    },
     close: () => raw.close(),
   };
 }

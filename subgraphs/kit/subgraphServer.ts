@@ -4,6 +4,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import type { DocumentNode } from 'graphql';
 import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
+import { type Clock, systemClock } from '../../kit/clock';
 import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
 import { apolloDefaults } from '../../kit/apolloDefaults';
 import { ErrorCode } from '../../kit/errors';
@@ -14,11 +15,13 @@ import { sendError, sendJson } from '../../kit/http/sendJson';
 import { sendMetrics } from '../../kit/http/sendMetrics';
 import { closeServer } from '../../kit/http/closeServer';
 import { listenOn } from '../../kit/http/listenOn';
+import { parseRequestTarget } from '../../kit/http/parseRequestTarget';
 import type { Logger } from '../../kit/logger';
 import type { RunningService } from '../../kit/runService';
 import { type CredentialRefusal, SIGNATURE_HEADER, type SubgraphKeyring, createCredentialVerifier } from '../../kit/subgraphCredential';
 import { setupTracing } from '../../kit/tracing';
 import type { Ingestor } from './ingest';
+import { PRIVACY_ROUTES, type PrivacyHook, createPrivacyRoutes } from './privacyRoutes';
 import { SUBGRAPH_MAX_TOKENS, createSubgraphInputErrorPlugin, operationTypeDefinedRule } from './subgraphInputErrors';
 import type { SubgraphMetrics } from './subgraphMetrics';
 import { resolverSpanPlugin } from './subgraphBase';
@@ -39,11 +42,19 @@ export interface SubgraphDefinition<TContext extends BaseContext> {
   maxBodyBytes: number;
   /** Extra GET routes under a path prefix, e.g. `/images/` (answer `false` to fall through to 404). */
   extraRoutes?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> | boolean }[];
+  /**
+   * What the subgraph does at `POST /privacy/erase` and `POST /privacy/export`, the gateway's
+   * `eraseUser` and `exportUser`. Leave it out only when the subgraph stores nothing keyed to a user:
+   * the kit then answers `holdsPersonalData: false`.
+   */
+  privacy?: PrivacyHook;
+  /** The subgraph's clock, for the times the kit writes (`erasedAt`, `exportedAt`); default the system clock. */
+  clock?: Clock;
   /** Called once the HTTP server has stopped, e.g. to close the database. */
   onClose?: () => void | Promise<void>;
 }
 
-/** Who may call a subgraph's `/graphql`: requests signed with the gateway's secret (`TAILOR_SUBGRAPH_SECRET`). */
+/** Who may call a subgraph's `/graphql` and `/privacy/*`: requests signed with the gateway's secret (`TAILOR_SUBGRAPH_SECRET`). */
 export interface SubgraphCredentialOptions {
   /** The secrets accepted (`TAILOR_SUBGRAPH_SECRET`); unset: unsigned requests are accepted, with a warning at start-up. */
   subgraphSecret?: SubgraphKeyring;
@@ -70,7 +81,7 @@ const REFUSAL_LOG_INTERVAL_MS = 60_000;
 export interface SubgraphServer<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
   policy: CachePolicy;
-  /** Serves one HTTP request: `/graphql`, `/ingest/*`, `/health`, `/metrics`. */
+  /** Serves one HTTP request: `/graphql`, `/ingest/*`, `/privacy/*`, `/health`, `/metrics`. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
@@ -91,6 +102,7 @@ export async function createSubgraphServer<TContext extends BaseContext>(
   });
   await apollo.start();
   const ingestRoutes = new Map(def.ingestors.map((i) => [`/ingest/${i.kind}`, i]));
+  const privacyRoutes = createPrivacyRoutes({ name: def.name, hook: def.privacy, logger: def.logger, clock: def.clock ?? systemClock, authenticate });
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === '/graphql') {
@@ -104,6 +116,8 @@ export async function createSubgraphServer<TContext extends BaseContext>(
       }
       return ingestor.handleHttp(req, res);
     }
+    const privacy = privacyRoutes.get(path);
+    if (privacy) return privacy(req, res);
     if ((path === '/health' || path === '/metrics' || (def.extraRoutes ?? []).some((r) => path.startsWith(r.prefix))) && req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return sendError(res, 405, ErrorCode.METHOD_NOT_ALLOWED, `Use GET for ${path}.`);
@@ -113,11 +127,11 @@ export async function createSubgraphServer<TContext extends BaseContext>(
     for (const extra of def.extraRoutes ?? []) {
       if (path.startsWith(extra.prefix) && (await extra.handle(req, res, path))) return;
     }
-    const known = ['/graphql', ...ingestRoutes.keys(), '/health', '/metrics', ...(def.extraRoutes ?? []).map((r) => `${r.prefix}…`)];
+    const known = ['/graphql', ...ingestRoutes.keys(), ...privacyRoutes.keys(), '/health', '/metrics', ...(def.extraRoutes ?? []).map((r) => `${r.prefix}…`)];
     sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${known.join(', ')}.`);
   }
 
-  const known = new Set(['/graphql', '/health', '/metrics', ...ingestRoutes.keys()]);
+  const known = new Set(['/graphql', '/health', '/metrics', ...ingestRoutes.keys(), ...Object.keys(PRIVACY_ROUTES)]);
   const prefixes = (def.extraRoutes ?? []).map((r) => r.prefix);
   return {
     apollo,
@@ -133,14 +147,14 @@ export async function createSubgraphServer<TContext extends BaseContext>(
 }
 
 /**
- * The check of the gateway credential on `/graphql` (see kit/subgraphCredential.ts); `undefined`, with
- * one warning, when no secret is configured. Refusals are logged at most once a minute.
+ * The check of the gateway credential on `/graphql` and `/privacy/*` (see kit/subgraphCredential.ts);
+ * `undefined`, with one warning, when no secret is configured. Refusals are logged at most once a minute.
  */
 function credentialCheck(def: { name: string; logger: Logger }, options: SubgraphCredentialOptions) {
   if (!options.subgraphSecret) {
     def.logger.warn(
       { service: def.name },
-      'TAILOR_SUBGRAPH_SECRET is not set: /graphql accepts requests from anyone who can reach this port, not only the gateway (set it, as npm start does, to require the gateway credential)',
+      'TAILOR_SUBGRAPH_SECRET is not set: /graphql and /privacy/* accept requests from anyone who can reach this port, not only the gateway (set it, as npm start does, to require the gateway credential)',
     );
     return undefined;
   }
@@ -152,7 +166,9 @@ function credentialCheck(def: { name: string; logger: Logger }, options: Subgrap
     if (check.ok) return undefined;
     const now = Date.now();
     if (now - lastLogged >= REFUSAL_LOG_INTERVAL_MS) {
-      def.logger.warn({ reason: check.reason, refusedSinceLastLine: unlogged }, 'refused a /graphql request without a valid gateway credential');
+      // The route's path, never the query string, which may carry a recipient's id.
+      const path = parseRequestTarget(req.url)?.path ?? 'the subgraph';
+      def.logger.warn({ reason: check.reason, path, refusedSinceLastLine: unlogged }, `refused a ${path} request without a valid gateway credential`);
       lastLogged = now;
       unlogged = 0;
     } else {

@@ -39,8 +39,10 @@ export interface InProcessStack {
   behavior: BehaviorSubgraph;
   gateway: RunningGateway;
   urls: { gateway: string; crm: string; stock: string; behavior: string };
-  /** Sends an operation to the gateway. */
-  query<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLAnswer<T>>;
+  /** Sends an operation to the gateway, with the development key (every scope) or the `credential` given. */
+  query<T = any>(query: string, variables?: Record<string, unknown>, credential?: string): Promise<GraphQLAnswer<T>>;
+  /** `Authorization` headers with the development key, for requests sent another way. */
+  auth: { authorization: string };
   /** SQL statements a subgraph has executed so far. */
   statements(service: 'crm' | 'stock' | 'behavior'): Promise<number>;
   /** Fetches the gateway has sent to a subgraph so far. */
@@ -99,7 +101,8 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
       loadGatewayConfig({
         // A loaded test machine must not turn into degraded answers: tests assert behaviour and counts, never speed.
         // Tests of the deadline itself set their own (tests/faults.e2e.test.ts runs a gateway with deadlines of its own).
-        env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_SECRET: env.TAILOR_SUBGRAPH_SECRET, ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
+        // Keys and the audit log in memory; the development key (every scope) is what `query` sends.
+        env: { ...RELAXED_DEADLINES, TAILOR_DATA_DIR: ':memory:', TAILOR_SUBGRAPH_SECRET: env.TAILOR_SUBGRAPH_SECRET, ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
         argv: ['--port', '0'],
       }),
       silent('gateway'),
@@ -117,10 +120,11 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
     behavior,
     gateway,
     urls: { gateway: gateway.url, crm: crmUrl, stock: stockUrl, behavior: behaviorUrl },
-    async query(query, variables) {
+    auth: { authorization: `Bearer ${gateway.devKey}` },
+    async query(query, variables, credential = gateway.devKey) {
       const response = await fetch(`${gateway.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(credential ? { authorization: `Bearer ${credential}` } : {}) },
         body: JSON.stringify({ query, variables }),
       });
       return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLAnswer[`body`] };

@@ -38,6 +38,12 @@ export interface ProcessStack {
   subgraphSecret: string;
   /** Base URL (`http://127.0.0.1:port`) of a service; follows restarts. */
   url(service: ServiceName): string;
+  /** The development key the gateway made (every scope). */
+  devKey: string;
+  /** `Authorization` headers with the development key. */
+  auth: { authorization: string };
+  /** Sends an operation to the gateway's `/graphql` with the development key (or the `credential` given). */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, credential?: string): Promise<HttpAnswer<{ data?: T | null; errors?: GraphQLErrorBody[] }>>;
   /** Stops every process, then deletes the data folder. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -68,7 +74,11 @@ export async function startProcessStack(options: ProcessStackOptions): Promise<P
     throw error;
   }
   let stopped = false;
+  const devKey = stack.devKey ?? '';
   return {
+    devKey,
+    auth: { authorization: `Bearer ${devKey}` },
+    gql: (query, variables, credential = devKey) => gql(stack.graphqlUrl, query, variables, { authorization: `Bearer ${credential}` }),
     stack,
     dataDir,
     logs,
@@ -107,23 +117,24 @@ export async function gql<T = any>(
   url: string,
   query: string,
   variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
 ): Promise<HttpAnswer<{ data?: T | null; errors?: GraphQLErrorBody[] }>> {
-  return postRaw(url, JSON.stringify({ query, variables }));
+  return postRaw(url, JSON.stringify({ query, variables }), headers);
 }
 
 /** POSTs `body` (a JSON value, or an already serialized string) to `url` with a JSON content type. */
-export async function postJson<T = any>(url: string, body: unknown): Promise<HttpAnswer<T>> {
-  return postRaw(url, typeof body === 'string' ? body : JSON.stringify(body));
+export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer<T>> {
+  return postRaw(url, typeof body === 'string' ? body : JSON.stringify(body), headers);
 }
 
-async function postRaw<T>(url: string, text: string): Promise<HttpAnswer<T>> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+async function postRaw<T>(url: string, text: string, headers: Record<string, string> = {}): Promise<HttpAnswer<T>> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
   return { status: response.status, headers: response.headers, body: parseBody(await response.text()) as T };
 }
 
 /** GETs `url`; the body is parsed as JSON when it is JSON. */
-export async function get<T = any>(url: string): Promise<HttpAnswer<T>> {
-  const response = await fetch(url);
+export async function get<T = any>(url: string, headers: Record<string, string> = {}): Promise<HttpAnswer<T>> {
+  const response = await fetch(url, { headers });
   return { status: response.status, headers: response.headers, body: parseBody(await response.text()) as T };
 }
 

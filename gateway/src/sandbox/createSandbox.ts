@@ -17,6 +17,11 @@ export interface SandboxOptions {
   variables: Record<string, unknown>;
   /** Folder of the built assets (default: gateway/src/sandbox/dist). */
   dist?: string;
+  /**
+   * Request headers the sandbox opens with when the browser is on this machine (a loopback address),
+   * e.g. the development key; pages for other clients open with none.
+   */
+  localHeaders?: Record<string, string>;
 }
 
 /** The sandbox's routes, for the gateway's router. */
@@ -59,20 +64,23 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   };
   // Relative URLs resolve to /sandbox/… from both / and /graphql; the etag busts a stale browser cache.
   const version = (path: string) => `${path.slice(1)}?v=${encodeURIComponent(assets.get(path)!.etag.slice(1, 9))}`;
-  const page = Buffer.from(sandboxPage(config, { script: version('/sandbox/sandbox.js'), stylesheet: version('/sandbox/sandbox.css') }));
+  const files = { script: version('/sandbox/sandbox.js'), stylesheet: version('/sandbox/sandbox.css') };
+  const page = Buffer.from(sandboxPage(config, files));
+  const localPage = options.localHeaders ? Buffer.from(sandboxPage({ ...config, headers: JSON.stringify(options.localHeaders, null, 2) }, files)) : page;
 
   return {
     serve(req, res, path) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return false;
       if (path === '/' || (path === '/graphql' && wantsSandbox(req))) {
+        const body = isLoopback(req.socket.remoteAddress) ? localPage : page;
         res.writeHead(200, {
           'content-type': 'text/html; charset=utf-8',
-          'content-length': page.length,
+          'content-length': body.length,
           'cache-control': 'no-store',
           vary: 'Accept',
           'x-content-type-options': 'nosniff',
         });
-        res.end(req.method === 'HEAD' ? undefined : page);
+        res.end(req.method === 'HEAD' ? undefined : body);
         return true;
       }
       const asset = assets.get(path);
@@ -104,4 +112,11 @@ function wantsSandbox(req: IncomingMessage): boolean {
   if (!String(req.headers.accept ?? '').includes('text/html')) return false;
   const search = parseRequestTarget(req.url)?.searchParams ?? new URLSearchParams();
   return !search.has('query') && !search.has('extensions');
+}
+
+/** Whether a peer address is this machine's: 127.0.0.0/8, ::1, or an IPv4-mapped loopback. */
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
 }

@@ -31,8 +31,9 @@ export function mountSandbox(root: HTMLElement, config: SandboxPageConfig): void
         // re-selected on reload while unchanged, next to the tabs GraphiQL keeps in localStorage.
         query: config.query,
         variables: config.variables,
-        defaultEditorToolsVisibility: 'variables',
+        defaultEditorToolsVisibility: config.headers ? 'headers' : 'variables',
         isHeadersEditorEnabled: true,
+        ...(config.headers ? { headers: config.headers } : {}),
       },
       createElement(GraphiQL.Logo, null, 'Tailor sandbox'),
     ),

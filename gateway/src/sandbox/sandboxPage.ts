@@ -6,6 +6,8 @@ export interface SandboxPageConfig {
   query: string;
   /** The variables of that operation, as JSON text. */
   variables: string;
+  /** Request headers the headers editor opens with, as JSON text (the development key, for this machine only). */
+  headers?: string;
 }
 
 /** The id of the `<script type="application/json">` element that carries the page's `SandboxPageConfig`. */

@@ -48,6 +48,14 @@ export interface BehaviorStore {
   getTrendingRanking(since: number, until: number, limit: number): { sku: string; views: number }[];
   /** Records a validated batch atomically; replays of a known `eventId` count as duplicates. */
   trackEvents(events: EventInput[]): IngestResult;
+  /**
+   * Deletes every event of the user, the only table keyed to a user, and counts them; 0 for an unknown
+   * or already erased user. Co-view counts stay: they count pairs of products over all users and
+   * name no user.
+   */
+  eraseUser(userId: string): { events: number };
+  /** Every stored event of the user, oldest first (`[]` for an unknown one). */
+  getAllEventsOfUser(userId: string): { eventId: string; sku: string; type: BehaviorEvent['type']; occurredAt: number }[];
   isEmpty(): boolean;
   seed(events: Iterable<DemoEvent>): number;
 }
@@ -90,6 +98,11 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
   const insertEvent = db.statement(
     'insertEvent',
     'INSERT INTO events (event_id, user_id, sku, type, occurred_at) VALUES (?, ?, ?, ?, ?)',
+  );
+  const deleteEventsOfUser = db.statement('deleteEventsOfUser', 'DELETE FROM events WHERE user_id = ?');
+  const allEventsOfUser = db.statement<{ event_id: string; sku: string; type: BehaviorEvent['type']; occurred_at: number }>(
+    'getAllEventsOfUser',
+    'SELECT event_id, sku, type, occurred_at FROM events WHERE user_id = ? ORDER BY occurred_at, event_id',
   );
   const anyEvent = db.statement<{ n: number }>('countEvents', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM events LIMIT 1)');
 
@@ -138,6 +151,12 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
         }
         return { accepted, duplicates, stale: 0 };
       });
+    },
+    eraseUser(userId) {
+      return db.transaction(() => ({ events: deleteEventsOfUser.run(userId).changes }));
+    },
+    getAllEventsOfUser(userId) {
+      return allEventsOfUser.all(userId).map((row) => ({ eventId: row.event_id, sku: row.sku, type: row.type, occurredAt: row.occurred_at }));
     },
     isEmpty: () => anyEvent.get()!.n === 0,
     seed(events) {

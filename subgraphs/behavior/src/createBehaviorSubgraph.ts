@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Clock } from '../../../kit/clock';
 import { demoEvents } from '../../../demo/demoData';
+import { formatDateTime } from '../../kit/dateTime';
 import { createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
 import type { Logger } from '../../../kit/logger';
@@ -75,6 +76,20 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    privacy: {
+      erase: (userId) => {
+        // Behavior caches nothing per user: co-view lists and the trending ranking are aggregates
+        // over all users, keyed by product, and name no one.
+        const deleted = store.eraseUser(userId);
+        if (!db.checkpoint()) logger.warn({ subgraph: 'behavior' }, "an erased user's old pages stay in the WAL until the next checkpoint: another connection reads the database");
+        return deleted;
+      },
+      export: (userId) => {
+        const events = store.getAllEventsOfUser(userId);
+        return events.length === 0 ? {} : { events: events.map((e) => ({ ...e, occurredAt: formatDateTime(e.occurredAt) })) };
+      },
+    },
+    clock,
     onClose: () => db.close(),
   };
   return { definition, store, coViews };

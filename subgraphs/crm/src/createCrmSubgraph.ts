@@ -60,6 +60,17 @@ export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; l
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    privacy: {
+      erase: (userId) => {
+        const deleted = store.eraseUser(userId);
+        // The profile cache is the CRM's only cache of a user (userByEmail reads the table each time).
+        profiles.delete(userId);
+        if (!db.checkpoint()) logger.warn({ subgraph: 'crm' }, "an erased user's old pages stay in the WAL until the next checkpoint: another connection reads the database");
+        return deleted;
+      },
+      export: (userId) => ({ ...store.exportUser(userId) }),
+    },
+    clock,
     onClose: () => db.close(),
   };
   return { definition, store, profiles };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
+import { formatDateTime } from '../../kit/dateTime';
 import type { DemoUser } from '../../../demo/demoData';
 import type { ItemProblem } from '../../../kit/errors';
 import type { IndexedItem, IngestResult } from '../../kit/ingest';
@@ -92,6 +93,13 @@ interface ConsentRow {
   updated_at: number;
 }
 
+/** Everything the CRM holds of one user, as `POST /privacy/export` gives it. */
+export interface CrmUserExport {
+  profile?: UserProfile & { updatedAt: string };
+  /** `null` for a user written before consent existed (none recorded). */
+  consent?: { email: boolean; personalization: boolean; updatedAt: string } | null;
+}
+
 /** The CRM's store: users and consent in SQLite. Every read of many keys is one statement. */
 export interface CrmStore {
   getUsersByIds(ids: readonly string[]): Map<string, UserProfile>;
@@ -104,6 +112,13 @@ export interface CrmStore {
   upsertUsers(users: UserInput[]): IngestResult;
   /** Changes consent flags; `undefined` when the user does not exist. */
   updateConsent(userId: string, change: { email?: boolean; personalization?: boolean }): Consent | undefined;
+  /**
+   * Deletes the user's consent and profile (with the email index entry the row carries) atomically,
+   * and counts each; 0 and 0 for an unknown or already erased user.
+   */
+  eraseUser(userId: string): { profiles: number; consents: number };
+  /** Everything stored of the user, read from the tables (never a cache); `{}` for an unknown one. */
+  exportUser(userId: string): CrmUserExport;
   isEmpty(): boolean;
   seed(users: DemoUser[]): void;
 }
@@ -139,6 +154,12 @@ export function createCrmStore(db: Database, clock: Clock): CrmStore {
     `INSERT INTO consents (user_id, email, personalization, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT(user_id) DO UPDATE SET email = excluded.email, personalization = excluded.personalization, updated_at = excluded.updated_at`,
   );
+  const userForExport = db.statement<UserRow & { updated_at: number }>(
+    'getUserForExport',
+    'SELECT id, email, first_name, last_name, locale, timezone, loyalty_tier, segments, updated_at FROM users WHERE id = ?',
+  );
+  const deleteConsent = db.statement('deleteConsent', 'DELETE FROM consents WHERE user_id = ?');
+  const deleteUser = db.statement('deleteUser', 'DELETE FROM users WHERE id = ?');
   const countUsers = db.statement<{ n: number }>('countUsers', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM users LIMIT 1)');
 
   const toProfile = (row: UserRow): UserProfile => ({
@@ -227,6 +248,22 @@ export function createCrmStore(db: Database, clock: Clock): CrmStore {
         const now = clock.now();
         upsertConsent.run(userId, next.email ? 1 : 0, next.personalization ? 1 : 0, now);
         return { ...next, updatedAt: now };
+      });
+    },
+    eraseUser(userId) {
+      // Consent first: it references the user row.
+      return db.transaction(() => ({ consents: deleteConsent.run(userId).changes, profiles: deleteUser.run(userId).changes }));
+    },
+    exportUser(userId) {
+      // One transaction: the profile and the consent of one snapshot.
+      return db.transaction(() => {
+        const row = userForExport.get(userId);
+        if (!row) return {};
+        const consent = store.getConsentsByUserIds([userId]).get(userId);
+        return {
+          profile: { ...toProfile(row), updatedAt: formatDateTime(row.updated_at) },
+          consent: consent ? { email: consent.email, personalization: consent.personalization, updatedAt: formatDateTime(consent.updatedAt) } : null,
+        };
       });
     },
     isEmpty: () => countUsers.get()!.n === 0,

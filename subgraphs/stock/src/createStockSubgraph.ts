@@ -100,6 +100,9 @@ export function createStockSubgraph(
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    // No privacy hook: stock keeps products, stock levels and the trending ranking (counts by product),
+    // nothing keyed to a user, so the kit answers the gateway's erasure and export with holdsPersonalData false.
+    clock,
     onClose: () => {
       trending.close();
       db.close();
