@@ -5,6 +5,7 @@ import { type ConstValueNode, Kind, type ValueNode, parse, visit } from 'graphql
 import { createAuditLog } from '../gateway/src/auditLog';
 import { type ClientKey, KeyStoreError, SCOPE_PATTERN, createKeyStore } from '../gateway/src/clientKeys';
 import { gatewayDatabasePath, openGatewayDatabase } from '../gateway/src/gatewayDatabase';
+import { PRIVACY_SDL_FILE } from '../gateway/src/privacyOperations';
 
 // `npm run keys -- <command>`: creates, lists and revokes the API keys clients call the gateway with.
 
@@ -272,6 +273,8 @@ function checkScopesAreKnown(command: Extract<KeysCommand, { command: 'create' }
   }
   // A supergraph without @requiresScopes yet: any well-formed scope may be given.
   if (known.length === 0) return;
+  // The privacy fields the gateway answers itself declare theirs beside the supergraph.
+  known = [...new Set([...known, ...scopesOfSupergraph(readFileSync(PRIVACY_SDL_FILE, 'utf8'))])].sort();
   const unknown = command.scopes.filter((s) => !known.includes(s));
   if (unknown.length > 0) {
     throw new CommandError(

@@ -1,5 +1,5 @@
 import { constants as osConstants } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
 import { type Stack, startStack } from './startStack';
 
@@ -50,8 +50,15 @@ async function main(source: ConfigSource): Promise<void> {
       ...Object.values(subgraphs).map((s) => `  ${s.name.padEnd(width)}${s.url}/graphql`),
       ...Object.entries(stack.remote).map(([name, url]) => `  ${name.padEnd(width)}${url}  (not started here: routed to)`),
       '',
-      'Try it (or open the sandbox):',
-      `  curl -s ${gateway.url}/graphql -H 'content-type: application/json' \\`,
+      ...(stack.devKey
+        ? [
+            `Development key (every scope; in ${join(resolve(config.dataDir), 'dev-key')}, never made in production):`,
+            `  ${stack.devKey}`,
+            '',
+            'Try it (or open the sandbox, which sends the key for you):',
+            `  curl -s ${gateway.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer $(cat ${join(config.dataDir, 'dev-key')})" \\`,
+          ]
+        : ['Try it, with a client key (npm run keys -- create …):', `  curl -s ${gateway.url}/graphql -H 'content-type: application/json' -H 'authorization: Bearer <key>' \\`]),
       `    -d '{"query":"{ user(id: \\"u-00001\\") { firstName recommendations(limit: 4) { reason product { name price { formatted } inStock } } } }"}'`,
       '',
       'Press Ctrl-C to stop.',

@@ -34,6 +34,8 @@ export interface GatewayClientOptions {
   retryDelayMs: number;
   /** A request that takes longer than this is abandoned (and retried). */
   requestTimeoutMs: number;
+  /** The client key (or JWT) sent as `Authorization: Bearer …`; it needs `recipients:read` and `pii:read`. */
+  credential?: string;
 }
 
 /** What a client has sent so far. */
@@ -54,7 +56,7 @@ export interface GatewayClient<User> {
 
 /** Creates a retrying client that fetches users by id through a persisted operation of the gateway. */
 export function createGatewayClient<User>(options: GatewayClientOptions): GatewayClient<User> {
-  const { url, operationName, operationHash, limit, retries, retryDelayMs, requestTimeoutMs } = options;
+  const { url, operationName, operationHash, limit, retries, retryDelayMs, requestTimeoutMs, credential } = options;
   const stats: GatewayClientStats = { requests: 0, retryReasons: {} };
 
   /** One request (no retry): what the gateway answered for `batch`. */
@@ -65,7 +67,12 @@ export function createGatewayClient<User>(options: GatewayClientOptions): Gatewa
       response = await fetch(url, {
         method: 'POST',
         // A campaign batch can wait longer than an ESP's 2 s: the gateway's deadline follows this client's timeout.
-        headers: { 'content-type': 'application/json', accept: 'application/json', 'tailor-deadline-ms': String(Math.max(1, requestTimeoutMs - 100)) },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'tailor-deadline-ms': String(Math.max(1, requestTimeoutMs - 100)),
+          ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+        },
         body: JSON.stringify({
           operationName,
           variables: { ids: batch, limit },

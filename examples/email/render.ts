@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../../kit/config';
 import { type ProgressOutput } from './createProgressBar';
@@ -14,6 +15,12 @@ export const renderSettings = {
   batchSize: { env: 'TAILOR_RENDER_BATCH_SIZE', flag: 'batch-size', schema: settingTypes.positiveInt(MAX_BATCH_SIZE, MAX_BATCH_SIZE), doc: 'Recipient ids per request (1–500).' },
   concurrency: { env: 'TAILOR_RENDER_CONCURRENCY', flag: 'concurrency', schema: settingTypes.positiveInt(4, 64), doc: 'Requests in flight at once.' },
   limit: { env: 'TAILOR_RENDER_LIMIT', flag: 'limit', schema: settingTypes.positiveInt(4, 50), doc: 'Recommendations asked for per recipient.' },
+  keyFile: {
+    env: 'TAILOR_RENDER_KEY_FILE',
+    flag: 'key-file',
+    schema: settingTypes.string('data/dev-key'),
+    doc: 'File holding the client key sent to the gateway (scopes recipients:read and pii:read); default the development key of npm start.',
+  },
 } satisfies Settings;
 
 /** What `--help` prints. */
@@ -28,6 +35,8 @@ Renders one email per recipient through the gateway's persisted CampaignBatch op
   --batch-size <n>      ids per request, 1–${MAX_BATCH_SIZE} (default ${MAX_BATCH_SIZE})
   --concurrency <n>     requests in flight, 1–64 (default 4)
   --limit <n>           recommendations per recipient, 1–50 (default 4)
+  --key-file <file>     the client key sent as Authorization: Bearer (default data/dev-key, made by npm start);
+                        it needs scopes recipients:read and pii:read
 
 Exit codes: 0 every recipient was rendered or rightly skipped (unknown id, no email consent);
 3 some recipients failed (see the summary); 2 a bad flag or an unreadable input; 1 an unexpected error.
@@ -56,8 +65,16 @@ export async function runRenderCli(source: ConfigSource, streams: CliStreams = {
     streams.stderr.write(`${error.message}\n\nRun with --help for usage.\n`);
     return 2;
   }
+  let credential: string;
+  try {
+    credential = readFileSync(config.keyFile, 'utf8').trim();
+  } catch (error) {
+    streams.stderr.write(`Cannot read the client key file ${config.keyFile} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): pass --key-file <file> with a key of scopes recipients:read and pii:read (npm run keys -- create …), or start Tailor with npm start, which makes data/dev-key.\n`);
+    return 2;
+  }
   try {
     const summary = await renderCampaign({
+      credential,
       template: config.template,
       users: config.users,
       outDir: config.out,

@@ -24,6 +24,8 @@ export interface RenderCampaignOptions {
   outDir: string;
   /** The gateway's GraphQL endpoint. Default `http://127.0.0.1:4000/graphql`. */
   gatewayUrl?: string;
+  /** The client key sent with every request (scopes `recipients:read` and `pii:read`). */
+  credential?: string;
   /** Ids per request, 1–500. Default 500. */
   batchSize?: number;
   /** Requests in flight at once. Default 4. */
@@ -155,6 +157,7 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
     retries,
     retryDelayMs,
     requestTimeoutMs,
+    credential: options.credential,
   });
 
   /** Renders and writes one recipient's email. */

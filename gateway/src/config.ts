@@ -78,8 +78,7 @@ export const gatewaySettings = {
   jwks: {
     env: 'TAILOR_JWKS',
     schema: z.string().min(1).optional(),
-    requiredInProduction: { why: 'every request needs a client credential: create API keys (npm run keys -- create …) or set a JWKS' },
-    doc: 'JSON Web Key Set that client JWTs are verified with: a file (read again when it changes) or an http(s) URL (fetched and cached). Set: `Authorization: Bearer <JWT>` is accepted besides API keys, and `TAILOR_JWT_ISSUER` and `TAILOR_JWT_AUDIENCE` are required.',
+    doc: 'JSON Web Key Set that client JWTs are verified with: a file (read again when it changes) or an http(s) URL (fetched and cached). Set: `Authorization: Bearer <JWT>` is accepted besides API keys, and `TAILOR_JWT_ISSUER` and `TAILOR_JWT_AUDIENCE` are required. With `TAILOR_PROFILE=production` the gateway refuses to start with neither this nor a live API key.',
   },
   jwtIssuer: { env: 'TAILOR_JWT_ISSUER', schema: z.string().min(1).optional(), doc: 'The `iss` every client JWT must carry.' },
   jwtAudience: { env: 'TAILOR_JWT_AUDIENCE', schema: z.string().min(1).optional(), doc: 'The `aud` every client JWT must carry (this gateway\'s identifier at the identity provider).' },

@@ -55,7 +55,7 @@ export interface BehaviorStore {
    */
   eraseUser(userId: string): { events: number };
   /** Every stored event of the user, oldest first (`[]` for an unknown one). */
-  getAllEventsOfUser(userId: string): { eventId: string; sku: string; type: BehaviorEvent['type']; occurredAt: number }[];
+  getAllEventsByUserId(userId: string): { eventId: string; sku: string; type: BehaviorEvent['type']; occurredAt: number }[];
   isEmpty(): boolean;
   seed(events: Iterable<DemoEvent>): number;
 }
@@ -100,8 +100,8 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
     'INSERT INTO events (event_id, user_id, sku, type, occurred_at) VALUES (?, ?, ?, ?, ?)',
   );
   const deleteEventsOfUser = db.statement('deleteEventsOfUser', 'DELETE FROM events WHERE user_id = ?');
-  const allEventsOfUser = db.statement<{ event_id: string; sku: string; type: BehaviorEvent['type']; occurred_at: number }>(
-    'getAllEventsOfUser',
+  const allEventsByUserId = db.statement<{ event_id: string; sku: string; type: BehaviorEvent['type']; occurred_at: number }>(
+    'getAllEventsByUserId',
     'SELECT event_id, sku, type, occurred_at FROM events WHERE user_id = ? ORDER BY occurred_at, event_id',
   );
   const anyEvent = db.statement<{ n: number }>('countEvents', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM events LIMIT 1)');
@@ -155,8 +155,8 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
     eraseUser(userId) {
       return db.transaction(() => ({ events: deleteEventsOfUser.run(userId).changes }));
     },
-    getAllEventsOfUser(userId) {
-      return allEventsOfUser.all(userId).map((row) => ({ eventId: row.event_id, sku: row.sku, type: row.type, occurredAt: row.occurred_at }));
+    getAllEventsByUserId(userId) {
+      return allEventsByUserId.all(userId).map((row) => ({ eventId: row.event_id, sku: row.sku, type: row.type, occurredAt: row.occurred_at }));
     },
     isEmpty: () => anyEvent.get()!.n === 0,
     seed(events) {

@@ -85,7 +85,7 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
         return deleted;
       },
       export: (userId) => {
-        const events = store.getAllEventsOfUser(userId);
+        const events = store.getAllEventsByUserId(userId);
         return events.length === 0 ? {} : { events: events.map((e) => ({ ...e, occurredAt: formatDateTime(e.occurredAt) })) };
       },
     },
