@@ -12,6 +12,7 @@ import { loadGatewayConfig } from '../../gateway/src/config';
 import { type RunningGateway, startGateway } from '../../gateway/src/startGateway';
 import { type FakeClock, createFakeClock } from './fakeClock';
 import { TEST_SUBGRAPH_SECRET } from './subgraphSigning';
+import { testLogDestination } from './testLogs';
 
 /** Options of an in-process stack. */
 export interface InProcessOptions {
@@ -54,7 +55,11 @@ export interface InProcessStack {
   close(): Promise<void>;
 }
 
-const silent = (name: string) => createLogger(name, 'silent');
+/** A service's logger: at `info` into the run's log folder (scanned for personal data at the end), else silent. */
+const silent = (name: string) => {
+  const destination = testLogDestination(name);
+  return destination ? createLogger(name, 'info', destination) : createLogger(name, 'silent');
+};
 
 /** Deadlines far above any answer's time on a loaded machine. */
 export const RELAXED_DEADLINES = { TAILOR_REQUEST_DEADLINE_MS: '60000', TAILOR_SUBGRAPH_TIMEOUT_MS: '30000' };

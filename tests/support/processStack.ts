@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testLogSink } from './testLogs';
 import { type Stack, startStack } from '../../scripts/startStack';
 
 /** A process of the stack: `gateway` or a subgraph's name. */
@@ -56,6 +57,7 @@ export interface ProcessStack {
 export async function startProcessStack(options: ProcessStackOptions): Promise<ProcessStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tailor-e2e-'));
   const logs: LogLine[] = [];
+  const keep = testLogSink('process-stack');
   let stack: Stack;
   try {
     stack = await startStack({
@@ -66,7 +68,10 @@ export async function startProcessStack(options: ProcessStackOptions): Promise<P
       // Far above any answer's time on a loaded machine: tests assert behaviour and counts, never speed.
       env: { TAILOR_DEMO_SCALE: options.scale, TAILOR_LOG_LEVEL: 'warn', TAILOR_REQUEST_DEADLINE_MS: '60000', TAILOR_SUBGRAPH_TIMEOUT_MS: '30000', ...options.env },
       nodeArgs: ['--require', LOOPBACK_ONLY],
-      onLine: (service, line) => void logs.push({ service, line }),
+      onLine: (service, line) => {
+        logs.push({ service, line });
+        keep(line);
+      },
       startTimeoutMs: 60_000,
     });
   } catch (error) {
