@@ -86,6 +86,11 @@ export function createRestApi(
     }
     const failures = (errors ?? []).filter((e) => e.extensions?.code !== ErrorCode.SUBGRAPH_UNAVAILABLE);
     if (failures.length) {
+      // A route's answer is one document: a field the client may not read refuses the whole of it.
+      const forbidden = failures.find((e) => e.extensions?.code === ErrorCode.FORBIDDEN);
+      if (forbidden) {
+        return sendError(res, 403, ErrorCode.FORBIDDEN, forbidden.message, { missingScopes: forbidden.extensions?.missingScopes, field: forbidden.extensions?.field });
+      }
       const badInput = failures.find((e) => e.extensions?.code === ErrorCode.BAD_USER_INPUT || e.extensions?.code === ErrorCode.GRAPHQL_VALIDATION_FAILED);
       if (badInput) {
         const argument = badInput.extensions?.argument;

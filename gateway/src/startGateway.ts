@@ -356,7 +356,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   };
 }
 
-/** Counts answered operations by outcome: `ok`, `partial` (data and errors) or `error`. */
+/** Counts answered operations by outcome (`ok`, `partial`: data and errors, or `error`), and the fields refused for want of a scope. */
 function operationMetricsPlugin(metrics: GatewayMetrics): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
@@ -365,6 +365,9 @@ function operationMetricsPlugin(metrics: GatewayMetrics): ApolloServerPlugin<Gat
           if (response.body.kind !== 'single') return;
           const { data, errors } = response.body.singleResult;
           metrics.operations.inc({ outcome: !errors?.length ? 'ok' : data ? 'partial' : 'error' });
+          for (const error of errors ?? []) {
+            if (error.extensions?.code === ErrorCode.FORBIDDEN) metrics.forbiddenFields.inc({ field: String(error.extensions.field) });
+          }
         },
       };
     },
