@@ -65,7 +65,7 @@ const COLUMNS = 'id, name, scopes, created_at, revoked_at, rate_per_minute, dail
 
 /** The key store of `db`, whose tables `openGatewayDatabase` has created. Every statement is prepared once, here. */
 export function createKeyStore(db: BetterSqlite3.Database): KeyStore {
-  const byTokenHash = db.prepare<[string], KeyRow>(`SELECT ${COLUMNS} FROM client_keys WHERE token_sha256 = ?`);
+  const byTokenHash = db.prepare<[string], KeyRow>(`SELECT ${COLUMNS} FROM client_keys WHERE token_sha256 = ? AND revoked_at IS NULL`);
   const liveByName = db.prepare<[string], KeyRow>(`SELECT ${COLUMNS} FROM client_keys WHERE name = ? AND revoked_at IS NULL`);
   const insert = db.prepare(
     `INSERT INTO client_keys (id, name, token_sha256, scopes, created_at, revoked_at, rate_per_minute, daily_quota)
