@@ -164,6 +164,7 @@ export function authorizeOperation(
   document: DocumentNode,
   operationName: string | null | undefined,
   scopes: ScopeSet,
+  variables?: Record<string, unknown>,
 ): AuthorizedOperation {
   const operation = document.definitions.find(
     (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
@@ -175,6 +176,18 @@ export function authorizeOperation(
   );
   const denied: DeniedField[] = [];
   let changed = false;
+  /** Whether `@skip`/`@include` keep the field in the answer: a field left out by them asks for nothing. */
+  const included = (node: { directives?: readonly DirectiveNode[] }): boolean => {
+    for (const directive of node.directives ?? []) {
+      const name = directive.name.value;
+      if (name !== 'skip' && name !== 'include') continue;
+      const condition = directive.arguments?.find((a) => a.name.value === 'if')?.value;
+      const value = condition?.kind === Kind.BOOLEAN ? condition.value : condition?.kind === Kind.VARIABLE ? variables?.[condition.name.value] === true : undefined;
+      if (value === undefined) continue;
+      if ((name === 'skip') === value) return false;
+    }
+    return true;
+  };
   const visiting = new Set<string>();
 
   const walk = (set: SelectionSetNode, parent: GraphQLCompositeType, staticType: GraphQLCompositeType, steps: Step[]): SelectionSetNode => {
@@ -188,7 +201,7 @@ export function authorizeOperation(
         continue;
       }
       const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : fragments.get(selection.name.value);
-      if (!fragment || (selection.kind === Kind.FRAGMENT_SPREAD && visiting.has(selection.name.value))) {
+      if (!fragment || !included(selection) || (selection.kind === Kind.FRAGMENT_SPREAD && visiting.has(selection.name.value))) {
         kept.push(selection);
         continue;
       }
@@ -222,7 +235,9 @@ export function authorizeOperation(
     const coordinate = `${parent.name}.${name}`;
     const step: Step = { key: node.alias?.value ?? name, type: definition.type, ...(parent !== staticType ? { onType: parent.name } : {}) };
     const returned = getNamedType(definition.type);
-    const missing = missingScopes(rules.fields.get(coordinate), scopes) ?? missingScopes(rules.types.get(returned.name), scopes);
+    if (!included(node)) return node;
+    const lacking = [...(missingScopes(rules.fields.get(coordinate), scopes) ?? []), ...(missingScopes(rules.types.get(returned.name), scopes) ?? [])];
+    const missing = lacking.length ? [...new Set(lacking)] : undefined;
     if (missing) {
       denied.push({ coordinate, steps: [...steps, step], missing });
       changed = true;

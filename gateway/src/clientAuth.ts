@@ -5,7 +5,10 @@ import type { KeyStore } from './clientKeys';
 
 /** Who sent a request, and what they may do. */
 export interface Client {
-  /** The key's name, or the JWT's subject: what logs, metrics, quotas and the audit log call the client. */
+  /**
+   * What logs, metrics, quotas and the audit log call the client: the key's name, or `jwt:<subject>`
+   * (a key's name holds no `:`, so the two never meet).
+   */
   name: string;
   /** How it authenticated. */
   via: 'key' | 'jwt';
@@ -76,7 +79,7 @@ async function verifyJwt(token: string, keySet: JWTVerifyGetKey, options: JwtOpt
   if (typeof scope === 'string') for (const s of scope.split(' ')) if (s) scopes.add(s);
   if (typeof scp === 'string') for (const s of scp.split(' ')) if (s) scopes.add(s);
   if (Array.isArray(scp)) for (const s of scp) if (typeof s === 'string' && s) scopes.add(s);
-  return { ok: true, client: { name: String(payload.sub), via: 'jwt', scopes, ratePerMinute: null, dailyQuota: null } };
+  return { ok: true, client: { name: `jwt:${String(payload.sub)}`, via: 'jwt', scopes, ratePerMinute: null, dailyQuota: null } };
 }
 
 /** Why jose refused a token, in words a client can act on (never the token's content). */

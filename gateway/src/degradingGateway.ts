@@ -85,7 +85,7 @@ export function createDegradingGateway(gateway: ApolloGateway, privacy?: Privacy
     if (!current || !original) return executor(requestContext);
     const context = requestContext.context as ServingContext;
     const { operationName } = requestContext;
-    const authorized = authorizeOperation(current.apiSchema, current.access, original, operationName, context.client?.scopes ?? new Set());
+    const authorized = authorizeOperation(current.apiSchema, current.access, original, operationName, context.client?.scopes ?? new Set(), requestContext.request.variables);
     const document = authorized.document;
     const finish = (result: Awaited<ReturnType<GatewayExecutor>>) => {
       if (!authorized.denied.length) return result;

@@ -178,7 +178,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     database.close();
     throw error;
   }
-  const devKey = config.profile === 'development' && config.devKey ? ensureDevKey(keys, config.dataDir, allScopes(degrading.served()), logger) : undefined;
+  const devKey = config.profile === 'development' && config.devKey ? ensureDevKey(keys, audit, config.dataDir, allScopes(degrading.served()), logger) : undefined;
   const authenticate = createClientAuthenticator({
     keys,
     jwt: config.jwks ? { jwks: config.jwks, issuer: config.jwtIssuer!, audience: config.jwtAudience!, clockToleranceSeconds: config.jwtClockToleranceSeconds } : undefined,
@@ -270,6 +270,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       if (!authentication.ok) {
         metrics.unauthenticated.inc({ reason: authentication.reason });
         res.setHeader('www-authenticate', 'Bearer realm="tailor"');
+        // GraphQL clients get GraphQL's error shape; REST clients the REST face's.
+        if (path === '/graphql') return sendGraphQLError(res, 401, ErrorCode.UNAUTHENTICATED, authentication.message);
         return sendError(res, 401, ErrorCode.UNAUTHENTICATED, authentication.message);
       }
       client = authentication.client;
@@ -388,18 +390,25 @@ function allScopes(served: ReturnType<ReturnType<typeof createDegradingGateway>[
  * else a new key named `development` with them all, written there (mode 0600). A data folder of
  * `:memory:` keeps it in memory only.
  */
-function ensureDevKey(keys: KeyStore, dataDir: string, scopes: string[], logger: Logger): string {
+function ensureDevKey(keys: KeyStore, audit: AuditLog, dataDir: string, scopes: string[], logger: Logger): string {
   const file = dataDir === ':memory:' ? undefined : join(dataDir, DEV_KEY_FILE);
   if (file && existsSync(file)) {
     const token = readFileSync(file, 'utf8').trim();
     const key = keys.verify(token);
     if (key && scopes.every((scope) => key.scopes.includes(scope))) return token;
     logger.warn({ file }, key ? 'the development key lacks scopes the schema now names: making a new one' : 'the development key in the data folder is unknown or revoked: making a new one');
-    if (key) keys.revoke(key.id);
+    if (key) {
+      keys.revoke(key.id);
+      audit.append({ actor: 'gateway', action: 'key.revoke', target: key.name, outcome: 'ok', detail: { id: key.id, scopes: key.scopes } });
+    }
   }
   const stale = keys.list().find((k) => k.name === 'development');
-  if (stale) keys.revoke(stale.id);
-  const { token } = keys.create({ name: 'development', scopes: scopes.length ? scopes : ['recipients:read'] });
+  if (stale) {
+    keys.revoke(stale.id);
+    audit.append({ actor: 'gateway', action: 'key.revoke', target: stale.name, outcome: 'ok', detail: { id: stale.id, scopes: stale.scopes } });
+  }
+  const { token, key } = keys.create({ name: 'development', scopes: scopes.length ? scopes : ['recipients:read'] });
+  audit.append({ actor: 'gateway', action: 'key.create', target: key.name, outcome: 'ok', detail: { id: key.id, scopes: key.scopes } });
   if (file) {
     writeFileSync(file, `${token}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
