@@ -12,6 +12,7 @@ import { REPO_ROOT } from './config';
 import { clockTicksPerSecond, readCpuSeconds } from './procStats';
 import { median } from './report';
 import { startBenchStack } from './stack';
+import { requestHeaders } from './workloads';
 
 /** One bomb: a request body and the error code it must be refused with. */
 interface Bomb {
@@ -38,9 +39,9 @@ function bombs(): Bomb[] {
   ];
 }
 
-async function send(url: string, body: string): Promise<{ ms: number; status: number; code: string }> {
+async function send(url: string, credential: string, body: string): Promise<{ ms: number; status: number; code: string }> {
   const started = performance.now();
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(url, { method: 'POST', headers: requestHeaders(credential), body });
   const parsed = (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
   return { ms: performance.now() - started, status: response.status, code: String(parsed.errors?.[0]?.extensions?.code ?? '') };
 }
@@ -54,16 +55,17 @@ async function main(): Promise<void> {
   const ticks = clockTicksPerSecond();
   const gatewayPid = stack.services.gateway.child.pid!;
   const graphql = stack.graphqlUrl;
+  const credential = stack.devKey;
   try {
     const rows: { bomb: string; status: number; code: string; medianMs: number; gatewayCpuMsPerBomb: number; healthMedianMs: number; healthP99Ms: number }[] = [];
     const healthUrl = `${stack.services.gateway.url}/health`;
     for (const bomb of bombs()) {
-      await send(graphql, bomb.body); // warm-up: parse caches, JIT
+      await send(graphql, credential, bomb.body); // warm-up: parse caches, JIT
       const times: number[] = [];
       let last = { status: 0, code: '' };
       const cpuBefore = readCpuSeconds(gatewayPid, ticks);
       for (let i = 0; i < rounds; i++) {
-        const answer = await send(graphql, bomb.body);
+        const answer = await send(graphql, credential, bomb.body);
         times.push(answer.ms);
         last = answer;
       }
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
       // The bomb sent back to back for 3 s by one client, while /health is probed every 20 ms.
       const stopAt = Date.now() + 3_000;
       const sender = (async () => {
-        while (Date.now() < stopAt) await send(graphql, bomb.body);
+        while (Date.now() < stopAt) await send(graphql, credential, bomb.body);
       })();
       const health: number[] = [];
       while (Date.now() < stopAt) {

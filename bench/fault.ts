@@ -6,15 +6,17 @@
  * sends one request every `pollIntervalMs` until an answer carries personal recommendations again.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gatewaySettings } from '../gateway/src/config';
-import { SERVICE_NODE_FLAGS, type Stack, planStack, stopProcess } from '../scripts/startStack';
+import { SERVICE_NODE_FLAGS, type Stack, planStack, readDevKey, stopProcess } from '../scripts/startStack';
 import { type BenchPlan, REPO_ROOT } from './config';
 import { type FaultProxy, startFaultProxy } from './faultProxy';
 import { type FaultResult, type FaultRun, type RecoveryCycle, median } from './report';
 import { LOOPBACK_GUARD, assertLoopback, variantEnv } from './stack';
-import { demoIds, persistedBody, persistedHash, runSingle } from './workloads';
+import { demoIds, persistedBody, persistedHash, requestHeaders, runSingle } from './workloads';
 
 const GATEWAY_ENTRY = join(REPO_ROOT, 'gateway', 'src', 'main.ts');
 
@@ -84,11 +86,14 @@ function subgraphEndpoints(stack: Stack): Record<string, string> {
   return endpoints;
 }
 
-/** Spawns a gateway process on a free loopback port with `env`; resolves once it reports that it listens. */
-function startGatewayProcess(env: Record<string, string>, log: (line: string) => void): Promise<{ child: ChildProcess; url: string }> {
+/**
+ * Spawns a gateway process on a free loopback port with `env`, over the data folder `dataDir` (its keys
+ * and its development key); resolves once it reports that it listens.
+ */
+function startGatewayProcess(env: Record<string, string>, dataDir: string, log: (line: string) => void): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    [...SERVICE_NODE_FLAGS, '--require', LOOPBACK_GUARD, '--import', 'tsx', GATEWAY_ENTRY, '--port', '0', '--host', '127.0.0.1'],
+    [...SERVICE_NODE_FLAGS, '--require', LOOPBACK_GUARD, '--import', 'tsx', GATEWAY_ENTRY, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir],
     { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
   );
   const lines: string[] = [];
@@ -117,9 +122,9 @@ function startGatewayProcess(env: Record<string, string>, log: (line: string) =>
   });
 }
 
-/** Sends `body` to `url` once and judges the answer. */
-async function askOnce(url: string, body: string): Promise<Assessment & { status: number; text: string }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
+/** Sends `body` to `url` once, with the client key `credential`, and judges the answer. */
+async function askOnce(url: string, credential: string, body: string): Promise<Assessment & { status: number; text: string }> {
+  const response = await fetch(url, { method: 'POST', headers: requestHeaders(credential), body, signal: AbortSignal.timeout(10_000) });
   const text = await response.text();
   return { ...assessAnswer(response.status, text), status: response.status, text };
 }
@@ -129,9 +134,9 @@ async function askOnce(url: string, body: string): Promise<Assessment & { status
  * degraded, with recent views and a recommendation other than TRENDING (so that "personal again" is
  * visible in its answer).
  */
-async function pickRecipient(url: string, ids: string[], hash: string): Promise<{ id: string; reasons: string[] }> {
+async function pickRecipient(url: string, credential: string, ids: string[], hash: string): Promise<{ id: string; reasons: string[] }> {
   for (const id of ids.slice(0, 50)) {
-    const answer = await askOnce(url, persistedBody(hash, { id }));
+    const answer = await askOnce(url, credential, persistedBody(hash, { id }));
     if (!answer.usable || answer.degraded) continue;
     const user = (JSON.parse(answer.text) as Answer).data!.user!;
     const reasons = (user.recommendations ?? []).map((r) => r?.reason ?? 'null');
@@ -141,11 +146,12 @@ async function pickRecipient(url: string, ids: string[], hash: string): Promise<
 }
 
 /** Runs the workload once at the scenario's settings, judging every answer. */
-async function measuredRun(url: string, ids: string[], plan: BenchPlan['fault'], durationSeconds: number, signal: AbortSignal): Promise<FaultRun> {
+async function measuredRun(url: string, credential: string, ids: string[], plan: BenchPlan['fault'], durationSeconds: number, signal: AbortSignal): Promise<FaultRun> {
   const counts = { answers: 0, usable: 0, degraded: 0, personal: 0 };
   const problems = new Map<string, number>();
   const run = await runSingle({
     url,
+    credential,
     ids,
     connections: plan.connections,
     durationSeconds,
@@ -174,7 +180,7 @@ async function measuredRun(url: string, ids: string[], plan: BenchPlan['fault'],
  * Heals behavior and times the first personal answer: one request every `pollIntervalMs` from the
  * moment the proxy passes through again, each sent without waiting for the previous one.
  */
-async function timeRecovery(proxy: FaultProxy, url: string, body: string, plan: BenchPlan['fault']): Promise<RecoveryCycle> {
+async function timeRecovery(proxy: FaultProxy, url: string, credential: string, body: string, plan: BenchPlan['fault']): Promise<RecoveryCycle> {
   const healedAt = performance.now();
   await proxy.set({ kind: 'pass' });
   return new Promise((resolve) => {
@@ -193,7 +199,7 @@ async function timeRecovery(proxy: FaultProxy, url: string, body: string, plan: 
       const sentMs = performance.now() - healedAt;
       if (sentMs > plan.recoveryTimeoutMs) return finish({ recoveredMs: null, sentMs: null, polls, answers });
       polls++;
-      askOnce(url, body).then(
+      askOnce(url, credential, body).then(
         (answer) => {
           answers++;
           if (answer.personal) finish({ recoveredMs: performance.now() - healedAt, sentMs, polls, answers });
@@ -219,6 +225,8 @@ export async function runFaultScenario(stack: Stack, context: FaultContext): Pro
   const endpoints = subgraphEndpoints(stack);
   const behaviorBase = new URL(endpoints.behavior);
   const proxy = await startFaultProxy(`${behaviorBase.protocol}//${behaviorBase.host}`);
+  // The gateway's keys and development key, in a folder of its own, deleted at the end.
+  const dataDir = mkdtempSync(join(tmpdir(), 'tailor-bench-fault-'));
   let gateway: ChildProcess | undefined;
   try {
     const routes = { ...endpoints, behavior: `${proxy.url}${behaviorBase.pathname}` };
@@ -230,14 +238,16 @@ export async function runFaultScenario(stack: Stack, context: FaultContext): Pro
       TAILOR_SUBGRAPH_SECRET: stack.subgraphSecret,
     };
     log(`\n== fault: a gateway of its own, behavior through a fault proxy (${proxy.url}) …`);
-    const started = await startGatewayProcess(env, (line) => process.stderr.write(`${line}\n`));
+    const started = await startGatewayProcess(env, dataDir, (line) => process.stderr.write(`${line}\n`));
     gateway = started.child;
     context.onProcess?.(gateway);
     const url = `${started.url}/graphql`;
     assertLoopback(url);
+    const credential = readDevKey(dataDir);
+    if (!credential) throw new Error(`The fault scenario's gateway made no development key in ${dataDir}/dev-key: the benchmark needs a client key with every scope`);
     const ids = demoIds(plan.userCount);
     const hash = persistedHash('PersonalizeRecipient');
-    const recipient = await pickRecipient(url, ids, hash);
+    const recipient = await pickRecipient(url, credential, ids, hash);
     log(`   gateway ${url}; deadline ${deadlineMs} ms; recovery poller asks for ${recipient.id} (healthy reasons ${recipient.reasons.join(', ')})`);
 
     const describe = (run: FaultRun) =>
@@ -245,10 +255,10 @@ export async function runFaultScenario(stack: Stack, context: FaultContext): Pro
       `usable ${(run.usableShare * 100).toFixed(2)}% (${run.usable}/${run.answers + run.errors}), degraded ${run.degraded}, errors ${run.errors}` +
       (run.problems.length > 0 ? `; not usable: ${run.problems.join(' | ')}` : '');
     log(`   healthy: warm-up ${settings.warmupSeconds} s at ${settings.connections} connections …`);
-    const warmup = await measuredRun(url, ids, settings, settings.warmupSeconds, signal);
+    const warmup = await measuredRun(url, credential, ids, settings, settings.warmupSeconds, signal);
     const healthyRuns: FaultRun[] = [];
     for (let rep = 1; rep <= plan.repetitions && !signal.aborted; rep++) {
-      const run = await measuredRun(url, ids, settings, settings.durationSeconds, signal);
+      const run = await measuredRun(url, credential, ids, settings, settings.durationSeconds, signal);
       healthyRuns.push(run);
       log(`   healthy run ${rep}/${plan.repetitions}: ${describe(run)}`);
     }
@@ -258,11 +268,11 @@ export async function runFaultScenario(stack: Stack, context: FaultContext): Pro
     const pollBody = persistedBody(hash, { id: recipient.id });
     for (let rep = 1; rep <= plan.repetitions && !signal.aborted; rep++) {
       await proxy.set({ kind: 'slow', delayMs: settings.slowMs });
-      const run = await measuredRun(url, ids, settings, settings.durationSeconds, signal);
+      const run = await measuredRun(url, credential, ids, settings, settings.durationSeconds, signal);
       slowRuns.push(run);
       log(`   behavior slowed to ${settings.slowMs} ms, run ${rep}/${plan.repetitions}: ${describe(run)}`);
       if (signal.aborted) break;
-      const cycle = await timeRecovery(proxy, url, pollBody, settings);
+      const cycle = await timeRecovery(proxy, url, credential, pollBody, settings);
       cycles.push(cycle);
       log(
         cycle.recoveredMs !== null
@@ -307,5 +317,6 @@ export async function runFaultScenario(stack: Stack, context: FaultContext): Pro
     if (gateway) await stopProcess(gateway);
     context.onProcess?.(undefined);
     await proxy.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -10,11 +10,10 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import type { Stack } from '../scripts/startStack';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
 import { RESULTS_DIR, normalizeSwitches } from './config';
 import { type ProfileSummary, readCpuProfile, summarizeProfile } from './cpuProfile';
-import { SERVICES, startBenchStack } from './stack';
+import { type BenchStack, SERVICES, startBenchStack } from './stack';
 import { demoIds, runCampaign, runSingle } from './workloads';
 
 /** Settings of the profiling run. */
@@ -66,7 +65,7 @@ export async function main(source: ConfigSource): Promise<number> {
   const onSignal = () => controller.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let stack: Stack | undefined;
+  let stack: BenchStack | undefined;
   try {
     const demoScale = config.short ? 'small' : 'full';
     const ids = demoIds(config.short ? 300 : 20_000);
@@ -77,13 +76,13 @@ export async function main(source: ConfigSource): Promise<number> {
     const signal = controller.signal;
     let fromUs: number;
     if (config.workload === 'campaign') {
-      const base = { url, ids, batchSize: config.batchSize, concurrency: config.concurrency, requestTimeoutMs: 60_000, signal };
+      const base = { url, credential: stack.devKey, ids, batchSize: config.batchSize, concurrency: config.concurrency, requestTimeoutMs: 60_000, signal };
       await runCampaign({ ...base, recipients: Math.min(2_000, config.recipients) });
       fromUs = Number(process.hrtime.bigint() / 1000n);
       const run = await runCampaign({ ...base, recipients: config.recipients });
       log(`campaign: ${run.personalized}/${run.recipients} recipients in ${run.elapsedSeconds.toFixed(2)} s = ${run.recipientsPerSecond.toFixed(0)} recipients/s (batch ${config.batchSize} × ${config.concurrency})`);
     } else {
-      const base = { url, ids, connections: config.connections, timeoutSeconds: 10, signal };
+      const base = { url, credential: stack.devKey, ids, connections: config.connections, timeoutSeconds: 10, signal };
       await runSingle({ ...base, durationSeconds: 5 });
       fromUs = Number(process.hrtime.bigint() / 1000n);
       const run = await runSingle({ ...base, durationSeconds: config.duration });

@@ -30,7 +30,7 @@ import {
   summarizeCost,
   summarizeSingle,
 } from './report';
-import { SERVICES, type Variant, startBenchStack, variantEnv } from './stack';
+import { type BenchStack, SERVICES, type Variant, startBenchStack, variantEnv } from './stack';
 import { type CampaignRun, demoIds, gridSearch, runCampaign, runSingle } from './workloads';
 
 /** Thrown when the run is interrupted (Ctrl-C); the stack is still stopped. */
@@ -69,7 +69,7 @@ function cpuOf(stack: Stack, name: (typeof SERVICES)[number], ticks: number): nu
 }
 
 /** Starts one variant's stack, gives it to `use` with the seconds it took to start, and always stops it. */
-async function withVariantStack<T>(variant: Variant, context: VariantContext, use: (stack: Stack, startSeconds: number) => Promise<T>): Promise<T> {
+async function withVariantStack<T>(variant: Variant, context: VariantContext, use: (stack: BenchStack, startSeconds: number) => Promise<T>): Promise<T> {
   const { plan, log } = context;
   const env = variantEnv(variant, plan.demoScale);
   log(`\n== ${variant}: starting the stack (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}) …`);
@@ -89,7 +89,7 @@ async function withVariantStack<T>(variant: Variant, context: VariantContext, us
 }
 
 /** Runs the fault scenario on `stack` (Tailor's), interruptible like the workloads. */
-async function faultScenario(stack: Stack, context: VariantContext): Promise<FaultResult> {
+async function faultScenario(stack: BenchStack, context: VariantContext): Promise<FaultResult> {
   const result = await runFaultScenario(stack, { plan: context.plan, signal: context.signal, log: context.log, onProcess: context.onProcess });
   checkAborted(context.signal);
   return result;
@@ -100,7 +100,7 @@ async function faultScenario(stack: Stack, context: VariantContext): Promise<Fau
  * warm-up, grid search, measured campaign runs with their cost), then `after` (if given) on the same
  * stack, and always stops it.
  */
-export async function benchmarkVariant(variant: Variant, context: VariantContext, after?: (stack: Stack) => Promise<void>): Promise<VariantResult> {
+export async function benchmarkVariant(variant: Variant, context: VariantContext, after?: (stack: BenchStack) => Promise<void>): Promise<VariantResult> {
   return withVariantStack(variant, context, async (stack, startSeconds) => {
     const result = await runWorkloads(variant, stack, startSeconds, context);
     await after?.(stack);
@@ -109,12 +109,13 @@ export async function benchmarkVariant(variant: Variant, context: VariantContext
 }
 
 /** Every workload of the compare scenario on one running stack. */
-async function runWorkloads(variant: Variant, stack: Stack, startSeconds: number, context: VariantContext): Promise<VariantResult> {
+async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: number, context: VariantContext): Promise<VariantResult> {
   const { plan, signal, log } = context;
   const env = variantEnv(variant, plan.demoScale);
   const url = stack.graphqlUrl;
+  const credential = stack.devKey;
   const ids = demoIds(plan.userCount);
-  const singleOptions = { url, ids, connections: plan.single.connections, timeoutSeconds: plan.single.timeoutSeconds, signal };
+  const singleOptions = { url, credential, ids, connections: plan.single.connections, timeoutSeconds: plan.single.timeoutSeconds, signal };
 
   log(`   single recipient: warm-up ${plan.single.warmupSeconds} s …`);
   const warmup = await runSingle({ ...singleOptions, durationSeconds: plan.single.warmupSeconds });
@@ -130,7 +131,7 @@ async function runWorkloads(variant: Variant, stack: Stack, startSeconds: number
   }
   checkAborted(signal);
 
-  const campaignBase = { url, ids, requestTimeoutMs: plan.campaign.requestTimeoutMs, signal };
+  const campaignBase = { url, credential, ids, requestTimeoutMs: plan.campaign.requestTimeoutMs, signal };
   const describe = (run: CampaignRun) =>
     `batch ${run.batchSize} × ${run.concurrency}: ${fmt(run.recipientsPerSecond)} recipients/s (${fmt(run.personalized)}/${fmt(run.recipients)} in ${fmt(run.elapsedSeconds, 2)} s)` +
     (run.problems.length > 0 ? `; problems: ${run.problems.join(' | ')}` : '');
@@ -255,7 +256,7 @@ export async function main(source: ConfigSource): Promise<number> {
     // One after the other, never both at once: they would share the same cores. The fault scenario
     // runs on Tailor's stack, after its workloads (or on a stack of its own with --only fault).
     let fault: FaultResult | undefined;
-    const runFault = async (stack: Stack) => void (fault = await faultScenario(stack, context));
+    const runFault = async (stack: BenchStack) => void (fault = await faultScenario(stack, context));
     const tailor = compare ? await benchmarkVariant('tailor', context, withFault ? runFault : undefined) : undefined;
     if (!compare && withFault) await withVariantStack('tailor', context, runFault);
     const baseline = compare ? await benchmarkVariant('baseline', context) : undefined;

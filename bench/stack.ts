@@ -14,11 +14,20 @@ export type ServiceName = 'gateway' | 'crm' | 'stock' | 'behavior';
 /** The service processes, in the order results list them. */
 export const SERVICES: ServiceName[] = ['gateway', 'crm', 'stock', 'behavior'];
 
+/**
+ * Client quotas far above any load the benchmark sends with its one key: the gateway still counts every
+ * operation against them (that work is measured), but never answers 429, which would count as a failure.
+ */
+export const BENCH_QUOTA_ENV = { TAILOR_CLIENT_RATE_PER_MINUTE: '1000000000000', TAILOR_CLIENT_DAILY_QUOTA: '1000000000000000' };
+
 /** Environment of every process of a variant: Tailor as configured, or batching and LRU caches off. */
 export function variantEnv(variant: Variant, demoScale: 'full' | 'small'): Record<string, string> {
   const on = variant === 'tailor' ? 'true' : 'false';
-  return { TAILOR_BATCHING: on, TAILOR_CACHE: on, TAILOR_DEMO_SCALE: demoScale, TAILOR_LOG_LEVEL: 'warn', TAILOR_SEED: 'demo' };
+  return { TAILOR_BATCHING: on, TAILOR_CACHE: on, TAILOR_DEMO_SCALE: demoScale, TAILOR_LOG_LEVEL: 'warn', TAILOR_SEED: 'demo', ...BENCH_QUOTA_ENV };
 }
+
+/** A started stack, with the client key its gateway's requests carry. */
+export type BenchStack = Stack & { devKey: string };
 
 /** Options of `startBenchStack`. */
 export interface BenchStackOptions {
@@ -39,9 +48,10 @@ export function assertLoopback(url: string): void {
 
 /**
  * Starts the four real processes with `startStack` on free loopback ports over `dataDir` (seeded on the
- * first start), each preloading the loopback guard, and checks the gateway is on 127.0.0.1.
+ * first start), each preloading the loopback guard, and checks the gateway is on 127.0.0.1 and made
+ * its development key (`<dataDir>/dev-key`), which every benchmark request sends.
  */
-export async function startBenchStack(options: BenchStackOptions): Promise<Stack> {
+export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
   const stack = await startStack({
     dataDir: options.dataDir,
     gatewayPort: 0,
@@ -54,9 +64,10 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Stack
   });
   try {
     assertLoopback(stack.graphqlUrl);
+    if (!stack.devKey) throw new Error(`The gateway made no development key in ${options.dataDir}/dev-key (is TAILOR_PROFILE=production or TAILOR_DEV_KEY=false set?): the benchmark needs a client key with every scope`);
   } catch (error) {
     await stack.stop();
     throw error;
   }
-  return stack;
+  return stack as BenchStack;
 }

@@ -18,9 +18,16 @@ export function persistedBody(hash: string, variables: Record<string, unknown>):
   return JSON.stringify({ variables, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } });
 }
 
+/** The headers of every benchmark request: JSON, with the client key. */
+export function requestHeaders(credential: string): Record<string, string> {
+  return { 'content-type': 'application/json', authorization: `Bearer ${credential}` };
+}
+
 /** Options of `runSingle`. */
 export interface SingleOptions {
   url: string;
+  /** The client key sent as `Authorization: Bearer …` (the gateway's development key). */
+  credential: string;
   /** Recipients cycled over, one per request. */
   ids: string[];
   connections: number;
@@ -69,7 +76,7 @@ export function runSingle(options: SingleOptions): Promise<SingleRun> {
         duration: options.durationSeconds,
         timeout: options.timeoutSeconds,
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: requestHeaders(options.credential),
         requests: [
           {
             setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
@@ -114,6 +121,8 @@ export function runSingle(options: SingleOptions): Promise<SingleRun> {
 /** Options of `runCampaign`. */
 export interface CampaignOptions {
   url: string;
+  /** The client key sent as `Authorization: Bearer …` (the gateway's development key). */
+  credential: string;
   /** Recipients, cycled over from `offset`. */
   ids: string[];
   recipients: number;
@@ -203,7 +212,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRun
       try {
         const response = await fetch(options.url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: requestHeaders(options.credential),
           body: persistedBody(hash, { ids }),
           signal: AbortSignal.timeout(options.requestTimeoutMs),
         });

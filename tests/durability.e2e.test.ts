@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack } from '../scripts/startStack';
-import { LOOPBACK_ONLY, type ProcessStack, REPO_ROOT, gql, startProcessStack } from './support/processStack';
+import { LOOPBACK_ONLY, type ProcessStack, REPO_ROOT, startProcessStack } from './support/processStack';
 
 jest.setTimeout(120_000);
 
@@ -66,8 +66,7 @@ describe('ingestion durability across kill -9', () => {
     const ack = await ingestThenKill('crm', 'users', [user]);
     expect(ack).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
 
-    const answer = await gql(
-      tailor.graphqlUrl,
+    const answer = await tailor.gql(
       `{ user(id: "u-durable-01") { id email firstName lastName locale timezone loyaltyTier segments consent { email personalization } }
          userByEmail(email: "durable.one@EXAMPLE.com") { id } }`,
     );
@@ -97,8 +96,7 @@ describe('ingestion durability across kill -9', () => {
     ]);
     expect(ack).toEqual({ status: 200, body: { accepted: 2, duplicates: 0, stale: 0 } });
 
-    const answer = await gql(
-      tailor.graphqlUrl,
+    const answer = await tailor.gql(
       `{ a: product(sku: "DRS-0001") { inStock stock { available updatedAt } } b: product(sku: "DRS-0002") { inStock stock { available updatedAt } } }`,
     );
     expect(answer.body).toEqual({
@@ -115,7 +113,7 @@ describe('ingestion durability across kill -9', () => {
     const ack = await ingestThenKill('behavior', 'events', [event]);
     expect(ack).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
 
-    const answer = await gql(tailor.graphqlUrl, `{ user(id: "u-00001") { consent { personalization } recentlyViewed(limit: 1) { viewedAt product { sku } } } }`);
+    const answer = await tailor.gql(`{ user(id: "u-00001") { consent { personalization } recentlyViewed(limit: 1) { viewedAt product { sku } } } }`);
     expect(answer.body).toEqual({
       data: { user: { consent: { personalization: true }, recentlyViewed: [{ viewedAt, product: { sku: 'ACC-0007' } }] } },
     });
@@ -130,10 +128,16 @@ describe('ingestion durability across kill -9', () => {
 });
 
 describe('gateway start-up configuration', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'tailor-gateway-config-'));
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
   it('stops with exit code 2 and a message naming every bad setting', async () => {
     const child = spawn(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join('gateway', 'src', 'main.ts'), '--port', 'notaport'], {
       cwd: REPO_ROOT,
-      env: { ...process.env, TAILOR_MAX_QUERY_DEPTH: 'abc', TAILOR_LOG_LEVEL: 'warn' },
+      env: { ...process.env, TAILOR_MAX_QUERY_DEPTH: 'abc', TAILOR_LOG_LEVEL: 'warn', TAILOR_DATA_DIR: dataDir },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -53,7 +53,7 @@ describe('client errors', () => {
   it('refuses a request body over the gateway limit with 413', async () => {
     const response = await fetch(`${stack.urls.gateway}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...stack.auth },
       body: JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(1_100_000) } }),
     });
     expect(response.status).toBe(413);
@@ -61,7 +61,7 @@ describe('client errors', () => {
   });
 
   it('answers malformed JSON with 400 and no stack trace', async () => {
-    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...stack.auth }, body: '{"query": ' });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ errors: [{ message: 'The request body is not valid JSON.', extensions: { code: 'BAD_USER_INPUT' } }] });
   });
@@ -83,7 +83,7 @@ describe('client mistakes the gateway reports itself', () => {
   afterAll(() => stack.close());
 
   const post = async (body: unknown) => {
-    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...stack.auth }, body: JSON.stringify(body) });
     return { status: response.status, body: await response.json() };
   };
 
@@ -102,7 +102,7 @@ describe('client mistakes the gateway reports itself', () => {
   });
 
   it('answers a wrong method on a REST route with 405 METHOD_NOT_ALLOWED and Allow', async () => {
-    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`, { method: 'POST' });
+    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`, { method: 'POST', headers: stack.auth });
     expect({ status: response.status, allow: response.headers.get('allow'), body: await response.json() }).toEqual({
       status: 405,
       allow: 'GET, HEAD',
@@ -131,7 +131,7 @@ describe('client mistakes the gateway reports itself', () => {
   });
 
   it('answers a POST that is not JSON with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
-    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{ __typename }' });
+    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'text/plain', ...stack.auth }, body: '{ __typename }' });
     expect({ status: response.status, body: await response.json() }).toEqual({
       status: 415,
       body: { errors: [{ message: 'Send the operation as JSON, with Content-Type: application/json.', extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] },
@@ -143,7 +143,7 @@ describe('client mistakes the gateway reports itself', () => {
     const raw = (path: string) =>
       new Promise<{ status: number; body: unknown }>((resolve, reject) => {
         const url = new URL(stack.urls.gateway);
-        request({ host: url.hostname, port: url.port, path, method: 'GET' }, (res) => {
+        request({ host: url.hostname, port: url.port, path, method: 'GET', headers: stack.auth }, (res) => {
           let text = '';
           res.on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
         })

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Fault, type FaultProxy, startFaultProxy } from '../bench/faultProxy';
+import { readDevKey } from '../scripts/startStack';
 import { LOOPBACK_ONLY, type ProcessStack, REPO_ROOT, get, gql, scrapeMetric, startProcessStack } from './support/processStack';
 
 /**
@@ -23,6 +25,10 @@ const ATTEMPT_MS = 2_500;
 let tailor: ProcessStack;
 let gateway: ChildProcess;
 let gatewayUrl: string;
+/** The gateway process's data folder: its keys, and the development key it makes. */
+let gatewayDataDir: string;
+/** `Authorization` headers with that gateway's development key. */
+let auth: { authorization: string };
 const proxies = {} as Record<Subgraph, FaultProxy>;
 const gatewayLogs: string[] = [];
 /** The answer with every service up. */
@@ -48,7 +54,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, att
   throw new Error(`gave up waiting for ${what}`);
 }
 
-const personalize = () => gql(`${gatewayUrl}/graphql`, PERSONALIZE, RECIPIENT);
+const personalize = () => gql(`${gatewayUrl}/graphql`, PERSONALIZE, RECIPIENT, auth);
 
 /** Heals every subgraph and waits until the gateway answers without an error again (every circuit closed). */
 async function heal(...subgraphs: Subgraph[]) {
@@ -64,12 +70,14 @@ beforeAll(async () => {
   for (const name of SUBGRAPHS) proxies[name] = await startFaultProxy(tailor.url(name));
   const port = await freePort();
   gatewayUrl = `http://127.0.0.1:${port}`;
+  gatewayDataDir = mkdtempSync(join(tmpdir(), 'tailor-faults-gateway-'));
   gateway = spawn(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join(REPO_ROOT, 'gateway', 'src', 'main.ts')], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
       TAILOR_HOST: '127.0.0.1',
       TAILOR_PORT: String(port),
+      TAILOR_DATA_DIR: gatewayDataDir,
       TAILOR_LOG_LEVEL: 'info',
       TAILOR_WATCH_SUPERGRAPH: 'false',
       // Four times the defaults (1.5 s, 1 s), and faults well past them: the healthy answers of a loaded machine
@@ -87,13 +95,21 @@ beforeAll(async () => {
   await waitFor('the gateway', async () => ((await get(`${gatewayUrl}/ready`)).status === 200 ? true : undefined), 1200).catch((error) => {
     throw new Error(`${(error as Error).message}; it printed:\n${gatewayLogs.join('\n')}`);
   });
+  const devKey = readDevKey(gatewayDataDir);
+  if (!devKey) throw new Error(`The gateway made no development key in ${gatewayDataDir}; it printed:\n${gatewayLogs.join('\n')}`);
+  auth = { authorization: `Bearer ${devKey}` };
   healthy = (await personalize()).body;
 });
 
 afterAll(async () => {
-  gateway?.kill('SIGTERM');
+  if (gateway && gateway.exitCode === null && gateway.signalCode === null) {
+    const exited = new Promise((resolve) => gateway.once('exit', resolve));
+    gateway.kill('SIGTERM');
+    await exited;
+  }
   await Promise.all(Object.values(proxies).map((p) => p.close()));
   await tailor?.stop();
+  if (gatewayDataDir) rmSync(gatewayDataDir, { recursive: true, force: true });
 });
 
 it('answers a personalized recipient with every service up', () => {
@@ -189,17 +205,17 @@ describe('recovery, bulk, breakers and retries', () => {
 
   it('answers the REST routes by the same rules: 200 with "degraded" when usable, 503 with Retry-After when not', async () => {
     await proxies.behavior.set({ kind: 'down' });
-    const personal = await get(`${gatewayUrl}/api/v1/users/u-00001/personalization`);
+    const personal = await get(`${gatewayUrl}/api/v1/users/u-00001/personalization`, auth);
     expect(personal.status).toBe(200);
     expect(personal.body).toEqual(expect.objectContaining({ id: 'u-00001', firstName: healthy.data.user.firstName, recentlyViewed: [], degraded: ['behavior'] }));
     expect(personal.body.recommendations.map((r: any) => r.reason)).toEqual(['TRENDING', 'TRENDING', 'TRENDING', 'TRENDING']);
     await heal('behavior');
     await proxies.stock.set({ kind: 'down' });
-    const recommendations = await get(`${gatewayUrl}/api/v1/users/u-00001/recommendations`);
+    const recommendations = await get(`${gatewayUrl}/api/v1/users/u-00001/recommendations`, auth);
     expect(recommendations.status).toBe(503);
     expect(Number(recommendations.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(recommendations.body).toEqual({ error: expect.objectContaining({ code: 'SUBGRAPH_UNAVAILABLE', degraded: ['stock'] }) });
-    const profile = await get(`${gatewayUrl}/api/v1/users/u-00001/profile`);
+    const profile = await get(`${gatewayUrl}/api/v1/users/u-00001/profile`, auth);
     expect(profile.status).toBe(200);
     expect(profile.body.degraded).toBeUndefined();
   });
@@ -207,10 +223,10 @@ describe('recovery, bulk, breakers and retries', () => {
   it('keeps each recipient of users(ids:) to itself: a failed entity degrades that recipient only', async () => {
     const batch = `query($ids: [ID!]!) { users(ids: $ids) { id firstName recentlyViewed(limit: 2) { product { sku } } recommendations(limit: 2) { reason product { sku inStock } } } }`;
     const ids = ['u-00001', 'u-00003', 'u-99999', 'u-00004'];
-    const before = await gql(`${gatewayUrl}/graphql`, batch, { ids });
+    const before = await gql(`${gatewayUrl}/graphql`, batch, { ids }, auth);
     expect(before.body.errors).toBeUndefined();
     await proxies.behavior.set({ kind: 'nullEntities', indexes: [1] });
-    const answer = await gql(`${gatewayUrl}/graphql`, batch, { ids });
+    const answer = await gql(`${gatewayUrl}/graphql`, batch, { ids }, auth);
     expect(answer.status).toBe(200);
     const users = before.body.data.users;
     expect(answer.body).toEqual({
@@ -250,14 +266,14 @@ describe('recovery, bulk, breakers and retries', () => {
   it('retries a failed query fetch once, and never a mutation', async () => {
     await proxies.crm.set({ kind: 'status500' });
     let before = proxies.crm.counts();
-    const query = await gql(`${gatewayUrl}/graphql`, '{ user(id: "u-00001") { id firstName } }');
+    const query = await gql(`${gatewayUrl}/graphql`, '{ user(id: "u-00001") { id firstName } }', undefined, auth);
     expect(query.status).toBe(503);
     expect(proxies.crm.counts().requests - before.requests).toBe(2);
 
     await proxies.behavior.set({ kind: 'status500' });
     before = proxies.behavior.counts();
     const event = { eventId: 'fault-e1', userId: 'u-00001', sku: 'ACC-0001', type: 'VIEW', occurredAt: new Date().toISOString() };
-    const mutation = await gql(`${gatewayUrl}/graphql`, 'mutation($e: [BrowsingEventInput!]!) { trackEvents(events: $e) { accepted } }', { e: [event] });
+    const mutation = await gql(`${gatewayUrl}/graphql`, 'mutation($e: [BrowsingEventInput!]!) { trackEvents(events: $e) { accepted } }', { e: [event] }, auth);
     expect(mutation.status).toBe(503);
     expect(mutation.body).toEqual({ data: null, errors: [unavailable('behavior')], extensions: { degraded: ['behavior'] } });
     const after = proxies.behavior.counts();
@@ -268,7 +284,7 @@ describe('recovery, bulk, breakers and retries', () => {
   it('gives a client that asks for a longer deadline (Tailor-Deadline-Ms) the time a slow subgraph needs, and refuses a bad one', async () => {
     await proxies.behavior.set({ kind: 'slow', delayMs: ATTEMPT_MS + 1_500 });
     const ask = (headers: Record<string, string>) =>
-      fetch(`${gatewayUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: PERSONALIZE, variables: RECIPIENT }) });
+      fetch(`${gatewayUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: JSON.stringify({ query: PERSONALIZE, variables: RECIPIENT }) });
     const hurried = await ask({});
     expect(hurried.status).toBe(200);
     expect(((await hurried.json()) as any).extensions).toEqual({ degraded: ['behavior'] });

@@ -27,12 +27,12 @@ describe('gateway', () => {
     const file = join(dir, 'crm-only.graphql');
     writeFileSync(file, crmOnly.supergraphSdl);
     const gateway = await startGateway(
-      loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_SUBGRAPH_URLS: `crm=${stack.urls.crm}/graphql` }, argv: ['--supergraph', file, '--port', '0'] }),
+      loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_DATA_DIR: ':memory:', TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_SUBGRAPH_URLS: `crm=${stack.urls.crm}/graphql` }, argv: ['--supergraph', file, '--port', '0'] }),
       createLogger('gateway', 'silent'),
     );
     try {
       const ask = (query: string) =>
-        fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) }).then((r) => r.json());
+        fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway.devKey}` }, body: JSON.stringify({ query }) }).then((r) => r.json());
       expect(await ask('{ user(id: "u1") { id firstName } }')).toEqual({ data: { user: { id: 'u1', firstName: 'First u1' } } });
       expect(await ask('{ product(sku: "A1") { sku } }')).toEqual({
         errors: [
@@ -49,9 +49,9 @@ describe('gateway', () => {
     }
   });
 
-  it('answers GET /graphql without custom headers, for ESPs that can only GET a URL', async () => {
+  it('answers GET /graphql without custom headers beyond the credential, for ESPs that can only GET a URL', async () => {
     const query = encodeURIComponent('{ user(id: "u1") { firstName } }');
-    const response = await fetch(`${stack.urls.gateway}/graphql?query=${query}`);
+    const response = await fetch(`${stack.urls.gateway}/graphql?query=${query}`, { headers: stack.auth });
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('max-age=300, private');
     expect(await response.json()).toEqual({ data: { user: { firstName: 'First u1' } } });
@@ -59,7 +59,7 @@ describe('gateway', () => {
 
   it('refuses a mutation over GET', async () => {
     const query = encodeURIComponent('mutation { updateConsent(userId: "u1", email: false) { email } }');
-    const response = await fetch(`${stack.urls.gateway}/graphql?query=${query}`);
+    const response = await fetch(`${stack.urls.gateway}/graphql?query=${query}`, { headers: stack.auth });
     expect(response.status).toBe(405);
     expect((await stack.query('{ user(id: "u1") { consent { email } } }')).body).toEqual({ data: { user: { consent: { email: true } } } });
   });

@@ -26,7 +26,7 @@ describe('supergraph hot reload', () => {
   let dir: string;
   let file: string;
   const ask = async (query: string) => {
-    const response = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+    const response = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway.devKey}` }, body: JSON.stringify({ query }) });
     return { status: response.status, body: (await response.json()) as any };
   };
   const ready = async () => (await fetch(`${gateway.url}/ready`)).json() as Promise<any>;
@@ -39,7 +39,7 @@ describe('supergraph hot reload', () => {
     file = join(dir, 'supergraph.graphql');
     writeFileSync(file, readFileSync(SUPERGRAPH_FILE, 'utf8'));
     const urls = `crm=${stack.urls.crm}/graphql,stock=${stack.urls.stock}/graphql,behavior=${stack.urls.behavior}/graphql`;
-    gateway = await startGateway(loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_SUBGRAPH_URLS: urls }, argv: ['--supergraph', file, '--port', '0'] }), createLogger('gateway', 'silent'));
+    gateway = await startGateway(loadGatewayConfig({ env: { ...RELAXED_DEADLINES, TAILOR_DATA_DIR: ':memory:', TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_SUBGRAPH_URLS: urls }, argv: ['--supergraph', file, '--port', '0'] }), createLogger('gateway', 'silent'));
   });
   afterEach(async () => {
     await gateway.close();

@@ -91,6 +91,11 @@ describe('a supervised stack (startStack with supervise)', () => {
   let stack: Stack | undefined;
   const lines: string[] = [];
   const restarts: RestartEvent[] = [];
+  /** `Authorization` headers with the development key the stack's gateway made in its data folder. */
+  const auth = () => {
+    if (!stack?.devKey) throw new Error(`The gateway made no development key in ${dataDir}`);
+    return { authorization: `Bearer ${stack.devKey}` };
+  };
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'launcher-test-'));
@@ -136,7 +141,7 @@ describe('a supervised stack (startStack with supervise)', () => {
       expect(await statusOf(`${url}/health`)).toBe('refused');
       const health = await get(`${stack!.services.gateway.url}/health`);
       expect(health.status).toBe(200);
-      const answer = await gql(stack!.graphqlUrl, CRM_ONLY);
+      const answer = await gql(stack!.graphqlUrl, CRM_ONLY, undefined, auth());
       expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: { data: { user: { id: 'u-00001', firstName: expect.any(String) } } } });
       // Nothing was started in the killed process's place yet: the answers above came while behavior was down.
       expect(isRunning(stack!.services.behavior.child)).toBe(false);
@@ -160,7 +165,7 @@ describe('a supervised stack (startStack with supervise)', () => {
     ]);
     // The rest of the stack was never restarted, and the gateway now reaches behavior again.
     for (const name of ['gateway', 'crm', 'stock']) expect(isRunning(stack!.services[name].child)).toBe(true);
-    const recommendations = await gql(stack!.graphqlUrl, '{ user(id: "u-00001") { id recommendations(limit: 2) { reason } } }');
+    const recommendations = await gql(stack!.graphqlUrl, '{ user(id: "u-00001") { id recommendations(limit: 2) { reason } } }', undefined, auth());
     expect(recommendations.body.errors).toBeUndefined();
     expect(recommendations.body.data.user.recommendations).toHaveLength(2);
   });

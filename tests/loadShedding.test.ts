@@ -35,6 +35,7 @@ describe('load shedding at the gateway', () => {
     gateway = await startGateway(
       loadGatewayConfig({
         env: {
+          TAILOR_DATA_DIR: ':memory:',
           TAILOR_SUBGRAPH_URLS: `crm=${url},stock=${url},behavior=${url}`,
           TAILOR_WATCH_SUPERGRAPH: 'false',
           TAILOR_MAX_IN_FLIGHT: '1',
@@ -58,7 +59,7 @@ describe('load shedding at the gateway', () => {
   const ask = async () => {
     const response = await fetch(`${gateway.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway.devKey}` },
       body: JSON.stringify({ query: '{ user(id: "u1") { id } }' }),
     });
     return { status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.json() };

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import dns from 'node:dns';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOOPBACK_ONLY, REPO_ROOT } from './support/processStack';
 
@@ -52,10 +54,14 @@ describe('the loopback-only guard every test process runs under', () => {
 });
 
 describe('a gateway started as operators start it', () => {
-  /** Starts `gateway/src/main.ts` under the guard with `env`, waits until it answers /health, lets it run for `settleMs`, then stops it and returns all it printed. */
+  /**
+   * Starts `gateway/src/main.ts` under the guard with `env`, over a data folder of its own, waits until
+   * it answers /health, lets it run for `settleMs`, then stops it and returns all it printed.
+   */
   async function runGateway(env: Record<string, string | undefined>, settleMs = 3000): Promise<string> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tailor-loopback-gateway-'));
     const childEnv: Record<string, string> = {};
-    for (const [key, value] of Object.entries({ ...process.env, ...env })) if (value !== undefined) childEnv[key] = value;
+    for (const [key, value] of Object.entries({ ...process.env, ...env, TAILOR_DATA_DIR: dataDir })) if (value !== undefined) childEnv[key] = value;
     const child: ChildProcess = spawn(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join(REPO_ROOT, 'gateway', 'src', 'main.ts'), '--port', '0', '--log-level', 'warn'], {
       cwd: REPO_ROOT,
       env: childEnv,
@@ -76,6 +82,7 @@ describe('a gateway started as operators start it', () => {
     } finally {
       child.kill('SIGKILL');
       await exited;
+      rmSync(dataDir, { recursive: true, force: true });
     }
     return output;
   }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readRegistry } from '../scripts/composition/readRegistry';
+import { readDevKey } from '../scripts/startStack';
 import { subgraphNames } from '../scripts/subgraphTemplate';
 import { LOOPBACK_ONLY, gql, postJson } from './support/processStack';
 import { freeSubgraphName, scratchClone } from './support/scratchClone';
@@ -83,8 +84,12 @@ describe('a scaffolded subgraph, in a scratch clone', () => {
     // Every subgraph of the registry is started here, the new one included.
     for (const subgraph of registry) expect(urlOf(subgraph)).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
     const graphql = urlOf('GraphQL');
+    // The development key the gateway made in the stack's data folder.
+    const devKey = readDevKey(dataDir);
+    if (!devKey) throw new Error(`npm start made no development key in ${dataDir}:\n${output.join('\n')}`);
+    const auth = { authorization: `Bearer ${devKey}` };
 
-    const blank = await gql(graphql, `{ user(id: "u-00001") { id ${field} { __typename note } } }`);
+    const blank = await gql(graphql, `{ user(id: "u-00001") { id ${field} { __typename note } } }`, undefined, auth);
     expect({ status: blank.status, body: blank.body }).toEqual({
       status: 200,
       body: { data: { user: { id: 'u-00001', [field]: { __typename: `${subgraphNames(name, 0).pascal}Info`, note: null } } } },
@@ -92,7 +97,7 @@ describe('a scaffolded subgraph, in a scratch clone', () => {
 
     const ingest = await postJson(urlOf(name).replace(/\/graphql$/, `/ingest/${name}`), [{ userId: 'u-00001', note: 'double points this week' }]);
     expect({ status: ingest.status, body: ingest.body }).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
-    const loaded = await gql(graphql, `{ user(id: "u-00001") { firstName ${field} { note } } }`);
+    const loaded = await gql(graphql, `{ user(id: "u-00001") { firstName ${field} { note } } }`, undefined, auth);
     expect({ status: loaded.status, body: loaded.body }).toEqual({
       status: 200,
       body: { data: { user: { firstName: expect.any(String), [field]: { note: 'double points this week' } } } },

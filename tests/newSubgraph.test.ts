@@ -180,6 +180,7 @@ describe('npm run new-subgraph', () => {
         loadGatewayConfig({
           env: {
             ...RELAXED_DEADLINES,
+            TAILOR_DATA_DIR: ':memory:',
             TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
             TAILOR_SUPERGRAPH: join(root, 'schema', 'supergraph.graphql'),
             TAILOR_WATCH_SUPERGRAPH: 'false',
@@ -204,7 +205,7 @@ describe('npm run new-subgraph', () => {
     const query = async (text: string) => {
       const response = await fetch(`${gateway!.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway!.devKey}` },
         body: JSON.stringify({ query: text }),
       });
       return { status: response.status, body: (await response.json()) as { data?: any; errors?: unknown[] } };

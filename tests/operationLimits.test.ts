@@ -21,7 +21,7 @@ describe('operation limits at the gateway', () => {
   afterAll(() => stack.close());
 
   const post = async (body: unknown) => {
-    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${stack.urls.gateway}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...stack.auth }, body: JSON.stringify(body) });
     return { status: response.status, body: (await response.json()) as any };
   };
 
@@ -92,7 +92,7 @@ describe('operation limits at the gateway', () => {
       variables: JSON.stringify({ ids: ids(500), limit: 50 }),
       extensions: JSON.stringify({ persistedQuery: { version: 1, sha256Hash: hashOf('CampaignBatch') } }),
     });
-    const response = await fetch(`${stack.urls.gateway}/graphql?${search}`);
+    const response = await fetch(`${stack.urls.gateway}/graphql?${search}`, { headers: stack.auth });
     expect({ status: response.status, body: await response.json() }).toEqual({
       status: 400,
       body: {

@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { problemsOf } from './support/configProblems';
 import { loadGatewayConfig } from '../gateway/src/config';
+import { createKeyStore } from '../gateway/src/clientKeys';
+import { gatewayDatabasePath, openGatewayDatabase } from '../gateway/src/gatewayDatabase';
 import { loadCrmConfig } from '../subgraphs/crm/src/config';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 import { LOOPBACK_ONLY, REPO_ROOT } from './support/processStack';
@@ -18,6 +21,22 @@ const PRODUCTION_SUBGRAPH_ENV = {
   TAILOR_INGEST_KEYS: createHash('sha256').update(INGEST_KEY).digest('hex'),
 };
 
+/** The scopes of an ESP that renders personalized email: recipients, with their names and addresses. */
+const ESP_SCOPES = ['recipients:read', 'pii:read'];
+
+/**
+ * A fresh data folder whose gateway database holds one live client key (a production gateway refuses
+ * to start without one), and that key's token.
+ */
+function productionDataDir(): { dir: string; token: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tailor-production-'));
+  const db = openGatewayDatabase(gatewayDatabasePath(dir));
+  try {
+    return { dir, token: createKeyStore(db).create({ name: 'esp', scopes: ESP_SCOPES }).token };
+  } finally {
+    db.close();
+  }
+}
 
 describe('the production profile', () => {
   it('refuses to load a gateway configuration without the subgraph secret, naming it', () => {
@@ -53,35 +72,50 @@ describe('the production profile', () => {
   });
 
   it('stops a real gateway process at start-up without its secret, saying what is missing', () => {
-    const run = spawnSync(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join(REPO_ROOT, 'gateway', 'src', 'main.ts'), '--port', '0'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, TAILOR_PROFILE: 'production', TAILOR_SUBGRAPH_SECRET: '' },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(run.status).not.toBe(0);
-    expect(run.stdout + run.stderr).toContain('TAILOR_SUBGRAPH_SECRET: required with TAILOR_PROFILE=production');
+    const dataDir = mkdtempSync(join(tmpdir(), 'tailor-production-'));
+    try {
+      const run = spawnSync(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join(REPO_ROOT, 'gateway', 'src', 'main.ts'), '--port', '0'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, TAILOR_PROFILE: 'production', TAILOR_SUBGRAPH_SECRET: '', TAILOR_DATA_DIR: dataDir },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(run.status).not.toBe(0);
+      expect(run.stdout + run.stderr).toContain('TAILOR_SUBGRAPH_SECRET: required with TAILOR_PROFILE=production');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
 describe('a production stack, with its secrets', () => {
   let stack: InProcessStack;
+  /** Data folders made for the production gateways, deleted at the end. */
+  const dataDirs: string[] = [];
+  /** A production gateway's settings, over a data folder of its own that holds a client key; and that key. */
+  const productionGateway = (extra: Record<string, string> = {}) => {
+    const { dir, token } = productionDataDir();
+    dataDirs.push(dir);
+    return { token, gatewayEnv: { TAILOR_PROFILE: 'production', TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_DATA_DIR: dir, ...extra } };
+  };
+  let token: string;
   const personalize = readFileSync(join(REPO_ROOT, 'schema', 'operations', 'personalize-recipient.graphql'), 'utf8');
   const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'schema', 'operations', 'manifest.json'), 'utf8')) as { operations: { id: string; name: string }[] };
   const hash = manifest.operations.find((o) => o.name === 'PersonalizeRecipient')!.id;
-  const post = async (body: unknown, url = `${stack.urls.gateway}/graphql`) => {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = async (body: unknown, url = `${stack.urls.gateway}/graphql`, credential = token) => {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` }, body: JSON.stringify(body) });
     return { status: response.status, body: (await response.json()) as any };
   };
 
   beforeAll(async () => {
-    stack = await startInProcessStack({
-      seed: 'demo',
-      env: PRODUCTION_SUBGRAPH_ENV,
-      gatewayEnv: { TAILOR_PROFILE: 'production', TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET },
-    });
+    const production = productionGateway();
+    token = production.token;
+    stack = await startInProcessStack({ seed: 'demo', env: PRODUCTION_SUBGRAPH_ENV, gatewayEnv: production.gatewayEnv });
   });
-  afterAll(() => stack?.close());
+  afterAll(async () => {
+    await stack?.close();
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('serves persisted operations by hash', async () => {
     const answer = await post({ variables: { id: 'u-00001' }, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } });
@@ -111,13 +145,10 @@ describe('a production stack, with its secrets', () => {
   });
 
   it('refuses introspection and drops "Did you mean" hints and serviceName, when ad-hoc queries are switched on', async () => {
-    const open = await startInProcessStack({
-      seed: 'demo',
-      env: PRODUCTION_SUBGRAPH_ENV,
-      gatewayEnv: { TAILOR_PROFILE: 'production', TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_AD_HOC_QUERIES: 'true' },
-    });
+    const production = productionGateway({ TAILOR_AD_HOC_QUERIES: 'true' });
+    const open = await startInProcessStack({ seed: 'demo', env: PRODUCTION_SUBGRAPH_ENV, gatewayEnv: production.gatewayEnv });
     try {
-      const ask = (query: string) => post({ query }, `${open.urls.gateway}/graphql`);
+      const ask = (query: string) => post({ query }, `${open.urls.gateway}/graphql`, production.token);
       const introspection = await ask('{ __schema { queryType { name } } }');
       expect(introspection.status).toBe(400);
       expect(introspection.body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');

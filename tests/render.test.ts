@@ -37,6 +37,8 @@ async function seedScenario(stack: InProcessStack): Promise<void> {
 interface Proxy {
   url: string;
   bodies: { operationName?: string; query?: string; variables: { ids: string[]; limit: number }; extensions?: any }[];
+  /** The `Authorization` header of each request, in the order of `bodies`. */
+  authorizations: (string | undefined)[];
   maxInFlight: number;
   close(): Promise<void>;
 }
@@ -49,7 +51,7 @@ async function startProxy(target: string, handle: Handler, gate?: (inFlight: num
   let inFlight = 0;
   let received = 0;
   let waiting: (() => void)[] = [];
-  const proxy: Proxy = { url: '', bodies: [], maxInFlight: 0, close: async () => undefined };
+  const proxy: Proxy = { url: '', bodies: [], authorizations: [], maxInFlight: 0, close: async () => undefined };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -57,6 +59,8 @@ async function startProxy(target: string, handle: Handler, gate?: (inFlight: num
       const text = Buffer.concat(chunks).toString('utf8');
       const body = JSON.parse(text);
       proxy.bodies.push(body);
+      const { authorization } = req.headers;
+      proxy.authorizations.push(authorization);
       inFlight++;
       received++;
       proxy.maxInFlight = Math.max(proxy.maxInFlight, inFlight);
@@ -71,7 +75,8 @@ async function startProxy(target: string, handle: Handler, gate?: (inFlight: num
         });
       }
       const forward = async (): Promise<Answer> => {
-        const response = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+        // The client's credential goes on to the gateway, as through any proxy.
+        const response = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: text });
         return { status: response.status, json: await response.json() };
       };
       const answer = await handle(body, forward);
@@ -99,7 +104,7 @@ describe('renderCampaign', () => {
   let dir: string;
   let gatewayUrl: string;
   const render = (options: Partial<RenderCampaignOptions> = {}) =>
-    renderCampaign({ template: TEMPLATE, users: IDS, outDir: join(dir, 'out'), gatewayUrl, output: null, retryDelayMs: 1, ...options });
+    renderCampaign({ template: TEMPLATE, users: IDS, outDir: join(dir, 'out'), gatewayUrl, credential: stack.gateway.devKey, output: null, retryDelayMs: 1, ...options });
   const email = (id: string, out = join(dir, 'out')) => readFileSync(join(out, `${id}.html`), 'utf8');
 
   beforeEach(async () => {
@@ -156,12 +161,13 @@ describe('renderCampaign', () => {
     expect(summary).toMatchObject({ batches: 3, requests: 3, rendered: 6 });
   });
 
-  it('sends the persisted CampaignBatch operation by its hash only, never its text', async () => {
+  it('sends the persisted CampaignBatch operation by its hash only, never its text, with its credential', async () => {
     const proxy = await startProxy(gatewayUrl, (_body, forward) => forward());
     try {
       const summary = await render({ gatewayUrl: proxy.url, batchSize: 3, limit: 4 });
       expect(summary.rendered).toBe(6);
       expect(proxy.bodies).toHaveLength(3);
+      expect(proxy.authorizations).toEqual(Array(3).fill(`Bearer ${stack.gateway.devKey}`));
       for (const body of proxy.bodies) {
         expect(body.query).toBeUndefined();
         expect(body.extensions).toEqual({ persistedQuery: { version: 1, sha256Hash: CAMPAIGN_HASH } });
@@ -315,11 +321,21 @@ describe('htmlFileName', () => {
 });
 
 describe('npm run render (the CLI)', () => {
+  let keyDir: string;
+  let keyFile: string;
+  beforeAll(() => {
+    // A key file of the CLI's own, so that no run reads the repository's data/dev-key.
+    keyDir = mkdtempSync(join(tmpdir(), 'tailor-render-key-'));
+    keyFile = join(keyDir, 'key');
+    writeFileSync(keyFile, `tlr_${'x'.repeat(43)}\n`, { mode: 0o600 });
+  });
+  afterAll(() => rmSync(keyDir, { recursive: true, force: true }));
+
   const runCli = (args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--require', join(__dirname, 'support', 'loopbackOnly.cjs'), '--import', 'tsx', join(ROOT, 'examples', 'email', 'render.ts'), ...args], {
+      const child = spawn(process.execPath, ['--require', join(__dirname, 'support', 'loopbackOnly.cjs'), '--import', 'tsx', join(ROOT, 'examples', 'email', 'render.ts'), '--key-file', keyFile, ...args], {
         cwd: ROOT,
-        env: { ...process.env, TAILOR_RENDER_TEMPLATE: '', TAILOR_RENDER_USERS: '', TAILOR_RENDER_OUT: '' },
+        env: { ...process.env, TAILOR_RENDER_TEMPLATE: '', TAILOR_RENDER_USERS: '', TAILOR_RENDER_OUT: '', TAILOR_RENDER_KEY_FILE: '' },
       });
       let stdout = '';
       let stderr = '';

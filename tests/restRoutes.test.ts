@@ -28,11 +28,11 @@ describe('the REST route table', () => {
     const file = table('routes.yaml', 'routes:\n  - { path: /api/v2/recipients/:id, operation: RecipientProfile, root: user }\n');
     stack = await startInProcessStack({ gatewayEnv: { TAILOR_REST_ROUTES: file } });
     stack.crm.store.seed([user('u1')]);
-    const response = await fetch(`${stack.urls.gateway}/api/v2/recipients/u1`);
+    const response = await fetch(`${stack.urls.gateway}/api/v2/recipients/u1`, { headers: stack.auth });
     const body = (await response.json()) as Record<string, unknown>;
     expect({ status: response.status, id: body.id, firstName: body.firstName }).toEqual({ status: 200, id: 'u1', firstName: 'First u1' });
     // The routes of the default table are not served: the file is the only list.
-    expect((await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`)).status).toBe(404);
+    expect((await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`, { headers: stack.auth })).status).toBe(404);
   });
 
   it('stops the gateway at start-up when a route names an operation the manifest does not hold', async () => {

@@ -50,6 +50,10 @@ describe('sandbox in a browser', () => {
       // Opens on the example of schema/sandbox.yaml: a persisted operation, and the demo user's variables.
       await page.locator('.graphiql-query-editor .CodeMirror', { hasText: 'query PersonalizeRecipient' }).waitFor(WAIT);
       expect(await editorValue(page, '.graphiql-query-editor')).toBe(readFileSync(join(OPERATIONS_DIR, 'personalize-recipient.graphql'), 'utf8'));
+      // A browser on this machine opens on the headers, which carry the development key.
+      expect(JSON.parse(await editorValue(page, '.graphiql-editor-tool .CodeMirror:visible'))).toEqual({ authorization: `Bearer ${stack.gateway.devKey}` });
+      await page.locator('.graphiql-editor-tools button[data-name="variables"]').click();
+      await page.locator('.graphiql-editor-tool .CodeMirror:visible', { hasText: 'u-00001' }).waitFor(WAIT);
       expect(JSON.parse(await editorValue(page, '.graphiql-editor-tool .CodeMirror:visible'))).toEqual({ id: 'u-00001' });
 
       await page.locator('.graphiql-execute-button').click();
@@ -109,7 +113,7 @@ describe('sandbox switched off', () => {
     for (const asset of ['/sandbox/sandbox.js', '/sandbox/sandbox.css']) {
       expect((await fetch(`${stack.urls.gateway}${asset}`)).status).toBe(404);
     }
-    const browserGet = await fetch(`${stack.urls.gateway}/graphql`, { headers: { accept: 'text/html' } });
+    const browserGet = await fetch(`${stack.urls.gateway}/graphql`, { headers: { accept: 'text/html', ...stack.auth } });
     expect(browserGet.headers.get('content-type')).not.toContain('text/html');
     await browserGet.arrayBuffer();
   });

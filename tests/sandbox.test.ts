@@ -55,7 +55,19 @@ describe('sandbox over HTTP', () => {
       endpoint: 'graphql',
       query: readFileSync(join(OPERATIONS_DIR, 'personalize-recipient.graphql'), 'utf8'),
       variables: JSON.stringify({ id: 'u-00001' }, null, 2),
+      headers: JSON.stringify({ authorization: `Bearer ${stack.gateway.devKey}` }, null, 2),
     });
+  });
+
+  it('opens, for a browser on this machine, with the development key in its request headers', async () => {
+    const devKey = stack.gateway.devKey;
+    expect(devKey).toEqual(expect.any(String));
+    for (const path of ['/', '/graphql']) {
+      const html = await (await fetch(`${stack.urls.gateway}${path}`, { headers: { accept: 'text/html' } })).text();
+      const config = JSON.parse(html.match(/<script id="tailor-sandbox-config" type="application\/json">(.*?)<\/script>/s)![1]);
+      expect(config.headers).toContain(`"authorization": "Bearer ${devKey}"`);
+      expect(JSON.parse(config.headers)).toEqual({ authorization: `Bearer ${devKey}` });
+    }
   });
 
   it('serves the page on GET /graphql to a browser, and GraphQL to everyone else', async () => {
@@ -63,10 +75,10 @@ describe('sandbox over HTTP', () => {
     expect(browser.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(await browser.text()).toContain('tailor-sandbox-config');
 
-    const withQuery = await fetch(`${stack.urls.gateway}/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'text/html, application/json' } });
+    const withQuery = await fetch(`${stack.urls.gateway}/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'text/html, application/json', ...stack.auth } });
     expect(await withQuery.json()).toEqual({ data: { __typename: 'Query' } });
 
-    const client = await fetch(`${stack.urls.gateway}/graphql`, { headers: { accept: 'application/json' } });
+    const client = await fetch(`${stack.urls.gateway}/graphql`, { headers: { accept: 'application/json', ...stack.auth } });
     expect(client.headers.get('content-type')).not.toContain('text/html');
     await client.arrayBuffer();
 
@@ -126,6 +138,7 @@ describe('sandbox example from configuration', () => {
         endpoint: 'graphql',
         query: readFileSync(join(OPERATIONS_DIR, 'recipient-profile.graphql'), 'utf8'),
         variables: JSON.stringify({ id: 'c-7' }, null, 2),
+        headers: JSON.stringify({ authorization: `Bearer ${stack.gateway.devKey}` }, null, 2),
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -17,8 +17,9 @@ async function seed(stack: InProcessStack): Promise<void> {
   for (let i = 0; i < 5; i++) stack.behavior.store.trackEvents([event(`crowd${i}`, 'A4', 'VIEW', now, DAY), event(`crowd${i}`, 'A5', 'VIEW', now, 2 * DAY)]);
 }
 
-async function post(url: string, body: unknown) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** POSTs `body` to `url` (the stack's gateway), with the stack's development key. */
+async function post(stack: InProcessStack, url: string, body: unknown) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...stack.auth }, body: JSON.stringify(body) });
   return { status: response.status, headers: response.headers, body: (await response.json()) as any };
 }
 
@@ -45,7 +46,7 @@ describe('send-time API', () => {
 
   describe('hash-only persisted operations', () => {
     it('are answered on the first try over POST', async () => {
-      const res = await post(gateway(), persisted('RecipientProfile', { id: 'u1' }));
+      const res = await post(stack, gateway(), persisted('RecipientProfile', { id: 'u1' }));
       expect(res.status).toBe(200);
       expect(res.body).toEqual({
         data: { user: { id: 'u1', email: 'u1@example.com', firstName: 'First u1', lastName: 'Last u1', locale: 'en-GB', timezone: 'Europe/London', loyaltyTier: 'SILVER', segments: ['fixture'] } },
@@ -55,14 +56,14 @@ describe('send-time API', () => {
     it('are answered on the first try over GET, cacheable by a CDN for profile data', async () => {
       const { variables, extensions } = persisted('RecipientProfile', { id: 'u1' });
       const url = `${gateway()}?variables=${encodeURIComponent(JSON.stringify(variables))}&extensions=${encodeURIComponent(JSON.stringify(extensions))}`;
-      const response = await fetch(url);
+      const response = await fetch(url, { headers: stack.auth });
       expect(response.status).toBe(200);
       expect(response.headers.get('cache-control')).toBe('max-age=300, private');
       expect(((await response.json()) as any).data.user.id).toBe('u1');
     });
 
     it.each(['PersonalizeRecipient', 'RecipientRecommendations'])('answer %s with in-stock recommendations and no-store', async (name) => {
-      const res = await post(gateway(), persisted(name, { id: 'u1', limit: 3 }));
+      const res = await post(stack, gateway(), persisted(name, { id: 'u1', limit: 3 }));
       expect(res.body.errors).toBeUndefined();
       expect(res.headers.get('cache-control')).toBe('no-store');
       expect(res.body.data.user.recommendations.map((r: any) => [r.product.sku, r.reason])).toEqual([
@@ -73,24 +74,24 @@ describe('send-time API', () => {
     });
 
     it('answer CampaignBatch for many recipients, null where unknown', async () => {
-      const res = await post(gateway(), persisted('CampaignBatch', { ids: ['u2', 'ghost', 'u1'] }));
+      const res = await post(stack, gateway(), persisted('CampaignBatch', { ids: ['u2', 'ghost', 'u1'] }));
       expect(res.body.errors).toBeUndefined();
       expect(res.body.data.users.map((u: any) => u && u.id)).toEqual(['u2', null, 'u1']);
     });
 
     it('refuse an unknown hash with PERSISTED_QUERY_NOT_FOUND, so a client can register it', async () => {
-      const res = await post(gateway(), { extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } } });
+      const res = await post(stack, gateway(), { extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } } });
       expect(res.body.errors).toEqual([expect.objectContaining({ message: 'PersistedQueryNotFound', extensions: expect.objectContaining({ code: 'PERSISTED_QUERY_NOT_FOUND' }) })]);
     });
 
     it('keep ad-hoc queries working', async () => {
-      expect((await post(gateway(), { query: '{ user(id: "u1") { firstName } }' })).body).toEqual({ data: { user: { firstName: 'First u1' } } });
+      expect((await post(stack, gateway(), { query: '{ user(id: "u1") { firstName } }' })).body).toEqual({ data: { user: { firstName: 'First u1' } } });
     });
   });
 
   describe('HTTP-batched operations', () => {
     it('answer each operation on its own: one bad operation never fails the others', async () => {
-      const res = await post(gateway(), [
+      const res = await post(stack, gateway(), [
         persisted('RecipientProfile', { id: 'u1' }),
         { query: '{ user(id: "u1") { nope } }' },
         { query: 'query($ids: [ID!]!) { users(ids: $ids) { id } }', variables: { ids: Array.from({ length: 501 }, (_, i) => `x${i}`) } },
@@ -107,7 +108,7 @@ describe('send-time API', () => {
     });
 
     it('refuse a batch over the documented limit (TAILOR_MAX_BATCH_OPERATIONS, 25) with 413', async () => {
-      const res = await post(gateway(), Array.from({ length: 26 }, () => ({ query: '{ __typename }' })));
+      const res = await post(stack, gateway(), Array.from({ length: 26 }, () => ({ query: '{ __typename }' })));
       expect(res).toEqual({
         status: 413,
         headers: expect.anything(),
@@ -117,7 +118,7 @@ describe('send-time API', () => {
   });
 
   describe('REST routes', () => {
-    const rest = (path: string, headers: Record<string, string> = {}) => fetch(`${stack.urls.gateway}${path}`, { headers });
+    const rest = (path: string, headers: Record<string, string> = {}) => fetch(`${stack.urls.gateway}${path}`, { headers: { ...stack.auth, ...headers } });
 
     it('GET /api/v1/users/{id}/profile returns the profile fields, cacheable for their TTL', async () => {
       const response = await rest('/api/v1/users/u1/profile');
@@ -194,7 +195,7 @@ describe('REST routes with a subgraph down', () => {
   afterAll(() => stack.close());
 
   it('answer 503 with Retry-After when nothing usable is left without it (recommendations without stock)', async () => {
-    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/recommendations`);
+    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/recommendations`, { headers: stack.auth });
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('1');
     expect(await response.json()).toEqual({
@@ -203,13 +204,13 @@ describe('REST routes with a subgraph down', () => {
   });
 
   it('answer 200 with "degraded" when the answer is usable with fallbacks (a profile, recommendations [])', async () => {
-    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/personalization`);
+    const response = await fetch(`${stack.urls.gateway}/api/v1/users/u1/personalization`, { headers: stack.auth });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ id: 'u1', firstName: 'First u1', recentlyViewed: [], recommendations: [], degraded: ['stock'] });
   });
 
   it('make /graphql answer 503 with Retry-After when a root field is lost, keeping the data it could get', async () => {
-    const res = await post(`${stack.urls.gateway}/graphql`, { query: '{ user(id: "u1") { firstName } product(sku: "A1") { name } }' });
+    const res = await post(stack, `${stack.urls.gateway}/graphql`, { query: '{ user(id: "u1") { firstName } product(sku: "A1") { name } }' });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');
     expect(res.body).toEqual({
@@ -220,7 +221,7 @@ describe('REST routes with a subgraph down', () => {
   });
 
   it('still answer a route that does not need the stopped subgraph', async () => {
-    expect((await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`)).status).toBe(200);
+    expect((await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`, { headers: stack.auth })).status).toBe(200);
   });
 });
 
@@ -233,7 +234,7 @@ describe('persisted operations only (TAILOR_AD_HOC_QUERIES=false)', () => {
   afterAll(() => stack.close());
 
   it('refuses an ad-hoc query and answers a persisted one', async () => {
-    const adHoc = await post(`${stack.urls.gateway}/graphql`, { query: '{ user(id: "u1") { firstName } }' });
+    const adHoc = await post(stack, `${stack.urls.gateway}/graphql`, { query: '{ user(id: "u1") { firstName } }' });
     expect(adHoc).toEqual({
       status: 400,
       headers: expect.anything(),
@@ -246,11 +247,11 @@ describe('persisted operations only (TAILOR_AD_HOC_QUERIES=false)', () => {
         ],
       },
     });
-    const known = await post(`${stack.urls.gateway}/graphql`, persisted('RecipientProfile', { id: 'u1' }));
+    const known = await post(stack, `${stack.urls.gateway}/graphql`, persisted('RecipientProfile', { id: 'u1' }));
     expect(known.body.data.user.id).toBe('u1');
   });
 
   it('still serves the REST routes, which run persisted operations', async () => {
-    expect((await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`)).status).toBe(200);
+    expect((await fetch(`${stack.urls.gateway}/api/v1/users/u1/profile`, { headers: stack.auth })).status).toBe(200);
   });
 });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Kind, type TypeNode, getIntrospectionQuery, parse, print } from 'graphql';
-import { type ProcessStack, REPO_ROOT, get, gql, parsePrometheus, postJson, scrapeMetric, startProcessStack } from './support/processStack';
+import { type ProcessStack, REPO_ROOT, get, parsePrometheus, postJson, scrapeMetric, startProcessStack } from './support/processStack';
 
 jest.setTimeout(120_000);
 
@@ -252,7 +252,7 @@ describe('gateway client API', () => {
   const spec = specShapes();
 
   beforeAll(async () => {
-    const answer = await gql<{ __schema: IntrospectedSchema }>(tailor.graphqlUrl, getIntrospectionQuery({ descriptions: true }));
+    const answer = await tailor.gql<{ __schema: IntrospectedSchema }>(getIntrospectionQuery({ descriptions: true }));
     expect(answer.status).toBe(200);
     expect(answer.body.errors).toBeUndefined();
     schema = answer.body.data!.__schema;
@@ -291,7 +291,7 @@ describe('gateway client API', () => {
   });
 
   it('refuses a query that selects an internal field as a validation error', async () => {
-    const answer = await gql(tailor.graphqlUrl, '{ user(id: "u-00001") { recommendationSignals { purchasedSkus } } }');
+    const answer = await tailor.gql('{ user(id: "u-00001") { recommendationSignals { purchasedSkus } } }');
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({
       errors: [
@@ -354,7 +354,7 @@ interface PersonalizedUser {
 }
 
 async function personalize(id: string): Promise<PersonalizedUser> {
-  const answer = await gql<{ user: PersonalizedUser }>(tailor.graphqlUrl, PERSONALIZATION_QUERY, { id });
+  const answer = await tailor.gql<{ user: PersonalizedUser }>(PERSONALIZATION_QUERY, { id });
   expect(answer.status).toBe(200);
   expect(answer.body.errors).toBeUndefined();
   return answer.body.data!.user;
@@ -420,7 +420,7 @@ describe('bulk users(ids:) batching', () => {
     );
     const statementsBefore = Object.fromEntries(await Promise.all(SUBGRAPHS.map(async (s) => [s, await statementsByName(s)] as const)));
 
-    const answer = await gql<{ users: ({ id: string } | null)[] }>(tailor.graphqlUrl, BULK_QUERY, { ids });
+    const answer = await tailor.gql<{ users: ({ id: string } | null)[] }>(BULK_QUERY, { ids });
     expect(answer.status).toBe(200);
     expect(answer.body.errors).toBeUndefined();
     expect(answer.body.data!.users.map((u) => u?.id)).toEqual(ids);
@@ -448,7 +448,7 @@ describe('bulk users(ids:) batching', () => {
     // mostly cache misses in both, so both pay for every kind of read once; a warm-then-measure pair
     // would hide reads behind caches (and the caches' TTLs would make it time-dependent). Statements
     // must not grow with the number of ids: one statement per entity type per batch.
-    await gql(tailor.graphqlUrl, '{ trendingProducts(limit: 1) { sku } }'); // the shared trending ranking is loaded before measuring
+    await tailor.gql('{ trendingProducts(limit: 1) { sku } }'); // the shared trending ranking is loaded before measuring
     const hundred = await measure(demoIds(1, 100));
     const threeHundred = await measure(demoIds(101, 300));
 
@@ -475,7 +475,7 @@ describe('subgraph ingestion over HTTP', () => {
   const VIEWED_QUERY = `query Viewed($id: ID!) { user(id: $id) { recentlyViewed(limit: 5) { viewedAt product { sku } } } }`;
 
   async function stockOf(sku: string): Promise<{ sku: string; inStock: boolean; stock: { available: number; updatedAt: string } }> {
-    const answer = await gql(tailor.graphqlUrl, STOCK_QUERY, { sku });
+    const answer = await tailor.gql(STOCK_QUERY, { sku });
     expect(answer.body.errors).toBeUndefined();
     return answer.body.data.product;
   }
@@ -485,7 +485,7 @@ describe('subgraph ingestion over HTTP', () => {
     const first = await ingest('crm', 'users', [user]);
     expect({ status: first.status, body: first.body }).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
 
-    const answer = await gql(tailor.graphqlUrl, USER_QUERY, { id: user.id });
+    const answer = await tailor.gql(USER_QUERY, { id: user.id });
     expect(answer.body).toEqual({
       data: { user: { id: user.id, email: user.email, firstName: 'Ada', loyaltyTier: 'GOLD', consent: { email: true, personalization: true } } },
     });
@@ -509,7 +509,7 @@ describe('subgraph ingestion over HTTP', () => {
         },
       },
     });
-    const answer = await gql(tailor.graphqlUrl, `{ a: user(id: "u-e2e-0002") { id } b: user(id: "u-e2e-0003") { id } }`);
+    const answer = await tailor.gql(`{ a: user(id: "u-e2e-0002") { id } b: user(id: "u-e2e-0003") { id } }`);
     expect(answer.body).toEqual({ data: { a: null, b: null } });
   });
 
@@ -565,7 +565,7 @@ describe('subgraph ingestion over HTTP', () => {
     const again = await ingest('behavior', 'events', [event]);
     expect({ status: again.status, body: again.body }).toEqual({ status: 200, body: { accepted: 0, duplicates: 1, stale: 0 } });
 
-    const answer = await gql(tailor.graphqlUrl, VIEWED_QUERY, { id: userId });
+    const answer = await tailor.gql(VIEWED_QUERY, { id: userId });
     expect(answer.body.errors).toBeUndefined();
     expect(answer.body.data.user.recentlyViewed.map((v: { product: { sku: string } }) => v.product.sku)).toEqual(['JKT-0008', 'JKT-0007']);
     expect(answer.body.data.user.recentlyViewed.map((v: { viewedAt: string }) => v.viewedAt)).toEqual([laterViewedAt, viewedAt]);
@@ -588,7 +588,7 @@ describe('subgraph ingestion over HTTP', () => {
         },
       },
     });
-    expect((await gql(tailor.graphqlUrl, VIEWED_QUERY, { id: userId })).body).toEqual({ data: { user: { recentlyViewed: [] } } });
+    expect((await tailor.gql(VIEWED_QUERY, { id: userId })).body).toEqual({ data: { user: { recentlyViewed: [] } } });
     // The valid item's eventId was not recorded either: sending it alone now is accepted, not a duplicate.
     const retry = await ingest('behavior', 'events', [{ eventId: 'e2e-ev-0101', userId, sku: 'SHO-0001', type: 'VIEW', occurredAt: isoNow() }]);
     expect(retry.body).toEqual({ accepted: 1, duplicates: 0, stale: 0 });
@@ -676,7 +676,7 @@ describe('operational endpoints', () => {
   });
 
   it('answers a query with a wrong argument type and an unknown field with validation errors and no stack trace', async () => {
-    const answer = await gql(tailor.graphqlUrl, '{ user(id: 1.5) { nope } }');
+    const answer = await tailor.gql('{ user(id: 1.5) { nope } }');
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({
       errors: [
@@ -699,7 +699,7 @@ describe('operational endpoints', () => {
 describe('gateway with a subgraph down', () => {
   it('answers 503 with Retry-After when a root field is lost, and 200 with the declared fallback where there is one, while stock is killed', async () => {
     const query = `{ user(id: "u-00001") { firstName } product(sku: "DRS-0001") { name } }`;
-    const healthy = await gql(tailor.graphqlUrl, query);
+    const healthy = await tailor.gql(query);
     expect(healthy.body.errors).toBeUndefined();
     const { firstName } = healthy.body.data.user;
     const productName = healthy.body.data.product.name;
@@ -708,7 +708,7 @@ describe('gateway with a subgraph down', () => {
     stock.kill('SIGKILL');
     await exited(stock);
     try {
-      const answer = await gql(tailor.graphqlUrl, query);
+      const answer = await tailor.gql(query);
       expect(answer.headers.get('retry-after')).toBe('1');
       expect({ status: answer.status, body: answer.body }).toEqual({
         status: 503,
@@ -719,7 +719,7 @@ describe('gateway with a subgraph down', () => {
         },
       });
 
-      const recommendations = await gql(tailor.graphqlUrl, '{ user(id: "u-00001") { firstName recommendations { product { name } } } }');
+      const recommendations = await tailor.gql('{ user(id: "u-00001") { firstName recommendations { product { name } } } }');
       expect({ status: recommendations.status, body: recommendations.body }).toEqual({
         status: 200,
         body: {
@@ -740,7 +740,7 @@ describe('gateway with a subgraph down', () => {
     } finally {
       await tailor.stack.restart('stock');
     }
-    const recovered = await gql(tailor.graphqlUrl, query);
+    const recovered = await tailor.gql(query);
     expect(recovered.body).toEqual({ data: { user: { firstName }, product: { name: productName } } });
   });
 });

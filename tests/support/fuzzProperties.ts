@@ -10,6 +10,9 @@
  *   every HTTP request gets a well-formed answer, and within SLOW_ANSWER_MS;
  * - no answer carries a stack trace or an internal message, nor the `INTERNAL_SERVER_ERROR` code
  *   (README: "a fault inside Tailor");
+ * - a gateway request to `/graphql` or `/api/*` without a live client key (none, a malformed
+ *   `Authorization` header, garbage, a wrong key) is answered 401 `UNAUTHENTICATED`; one with the
+ *   development key (most generated cases, so that they reach GraphQL handling) never 401;
  * - an ingest batch that is refused stores nothing (the accepted-items counter does not move and the
  *   ids it names read back the same); an accepted one, sent again, applies nothing more (users,
  *   events), and what it names reads back through the gateway without errors;
@@ -26,6 +29,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import fc from 'fast-check';
+import { parseRequestTarget } from '../../kit/http/parseRequestTarget';
 import { SIGNATURE_HEADER, signRequest } from '../../kit/subgraphCredential';
 import { type ProcessStack, REPO_ROOT, scrapeMetric } from './processStack';
 
@@ -271,6 +275,72 @@ const acceptHeader: fc.Arbitrary<string | undefined> = fc.oneof(
 
 const headersOf = (entries: Record<string, string | undefined>): Record<string, string> =>
   Object.fromEntries(Object.entries(entries).filter((e): e is [string, string] => e[1] !== undefined));
+
+// ---------------------------------------------------------------------------------------------
+// Client credentials of gateway requests
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Stands for the running stack's development key in a case's headers: `sendHttp` puts the key in its
+ * place, and reports print the placeholder, never the key.
+ */
+export const DEV_KEY = '<dev-key>';
+/** The `Authorization` header of a request with the development key (every scope). */
+export const BEARER_DEV_KEY = `Bearer ${DEV_KEY}`;
+
+/** `Authorization` values that carry no live key: missing schemes, other schemes, wrong or mangled keys, JWT-shaped tokens. */
+export const BAD_AUTHORIZATIONS = [
+  '', ' ', 'Bearer', 'Bearer ', 'bearer', 'Bearer  ', 'Basic Og==', 'Basic dXNlcjpwYXNz', 'Digest username="x"', 'Token tlr_x', 'tlr_x',
+  'Bearer tlr_', 'Bearer tlr_x', `Bearer tlr_${'A'.repeat(43)}`, 'Bearer null', 'Bearer undefined', 'Bearer a b', 'Bearer a.b.c', 'Bearer ..',
+  'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4IiwiZXhwIjo5OTk5OTk5OTk5fQ.', 'Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln', `Bearer ${'x'.repeat(8_000)}`,
+  'Bearer %00',
+  DEV_KEY, `Basic ${DEV_KEY}`, `Bearer x${DEV_KEY}`, `Bearer ${DEV_KEY}x`, `Bearer ${DEV_KEY},`, `Bearer ${DEV_KEY} ${DEV_KEY}`, `Bearer${DEV_KEY}`, `BearerX ${DEV_KEY}`,
+  `Bearer ${DEV_KEY}.x.y`,
+];
+
+/**
+ * The `Authorization` header of a gateway request: mostly the development key, so that the case
+ * reaches GraphQL handling; else none, a malformed one, garbage, or a wrong key (a 401 each).
+ */
+export const gatewayAuthorization: fc.Arbitrary<string | undefined> = fc.oneof(
+  w(10, fc.constant(BEARER_DEV_KEY)),
+  w(1, fc.constant(undefined)),
+  w(2, fc.constantFrom(...BAD_AUTHORIZATIONS)),
+  w(1, fc.string({ unit: 'grapheme-ascii', maxLength: 40 })),
+  w(1, fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 60 }).map((token) => `Bearer ${token}`)),
+);
+
+/** Whether the gateway routes `target` to an operation (`/graphql`, `/api/*`); `undefined` for a target it answers 400 before routing. */
+function operatesOn(target: string): boolean | undefined {
+  const parsed = parseRequestTarget(target);
+  if (!parsed) return undefined;
+  return parsed.path === '/graphql' || parsed.path.startsWith('/api/');
+}
+
+/** A case's header, by its lower-case name. */
+const headerOf = (c: HttpCase, name: string): string | undefined => Object.entries(c.headers).find(([h]) => h.toLowerCase() === name)?.[1];
+
+/**
+ * Whether the gateway must authenticate `c` before anything else: a request to `/graphql` or `/api/*`,
+ * except the sandbox page a browser gets at `GET /graphql` (it accepts HTML and sends no operation).
+ */
+export function gatewayAuthenticates(c: HttpCase): boolean {
+  if (c.service !== 'gateway') return false;
+  const parsed = parseRequestTarget(c.target);
+  if (!parsed || !operatesOn(c.target)) return false;
+  const browser = (c.method === 'GET' || c.method === 'HEAD') && parsed.path === '/graphql' && (headerOf(c, 'accept') ?? '').includes('text/html');
+  return !(browser && !parsed.searchParams.has('query') && !parsed.searchParams.has('extensions'));
+}
+
+/** `c` with the development key, when it is a gateway request to `/graphql` or `/api/*`. */
+export const withDevKey = (c: HttpCase): HttpCase =>
+  c.service === 'gateway' && operatesOn(c.target) !== false ? { ...c, headers: { ...c.headers, authorization: BEARER_DEV_KEY } } : c;
+
+/** Gives each gateway case to `/graphql` or `/api/*` an `Authorization` header from `gatewayAuthorization`; other cases stay as they are. */
+const withGatewayCredential = (cases: fc.Arbitrary<HttpCase>): fc.Arbitrary<HttpCase> =>
+  fc.tuple(cases, gatewayAuthorization).map(([c, authorization]) =>
+    c.service === 'gateway' && operatesOn(c.target) !== false ? asHttpCase({ ...c, headers: headersOf({ ...c.headers, authorization }) }) : c,
+  );
 
 // ---------------------------------------------------------------------------------------------
 // GraphQL text
@@ -525,11 +595,13 @@ const graphqlPostTarget: fc.Arbitrary<string> = fc.oneof(
 
 /** POST /graphql with any body and content type, to the gateway or (`service`) a subgraph. */
 export function graphqlPostRequest(service: fc.Arbitrary<Service> = fc.constant('gateway')): fc.Arbitrary<HttpCase> {
-  return fc
-    .record({ service, target: graphqlPostTarget, body: graphqlPostBody, contentType, accept: acceptHeader })
-    .map(({ service: s, target, body, contentType: ct, accept }) =>
-      asHttpCase({ service: s, method: 'POST', target, headers: headersOf({ 'content-type': ct, accept }), body }),
-    );
+  return withGatewayCredential(
+    fc
+      .record({ service, target: graphqlPostTarget, body: graphqlPostBody, contentType, accept: acceptHeader })
+      .map(({ service: s, target, body, contentType: ct, accept }) =>
+        asHttpCase({ service: s, method: 'POST', target, headers: headersOf({ 'content-type': ct, accept }), body }),
+      ),
+  );
 }
 
 /** A query-string value for GET /graphql. */
@@ -544,7 +616,7 @@ const getParamValue: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** GET /graphql with random `query`, `variables`, `extensions`, `operationName` and other parameters. */
-export const graphqlGetRequest: fc.Arbitrary<HttpCase> = fc
+export const graphqlGetRequest: fc.Arbitrary<HttpCase> = withGatewayCredential(fc
   .record({
     params: fc.array(
       fc.tuple(
@@ -567,7 +639,7 @@ export const graphqlGetRequest: fc.Arbitrary<HttpCase> = fc
       target: `/graphql${question}${params.map(([name, value, eq]) => `${name}${eq}${value}`).join(separator)}`,
       headers: headersOf({ accept, 'content-type': ct }),
     }),
-  );
+  ));
 
 /** One member of an HTTP batch: an operation, a persisted one, a simple valid one, or not an object at all. */
 const batchEntry: fc.Arbitrary<unknown> = fc.oneof(
@@ -583,7 +655,7 @@ const batchEntry: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /** POST /graphql with a JSON array: empty, of non-objects, of operations, nested, over the 25-operation limit. */
-export const graphqlBatchRequest: fc.Arbitrary<HttpCase> = fc
+export const graphqlBatchRequest: fc.Arbitrary<HttpCase> = withGatewayCredential(fc
   .record({
     body: fc.oneof(
       w(1, fc.constantFrom('[]', '[[]]', '[{}]', '[null]', '[[],[]]', '[ ]')),
@@ -602,10 +674,10 @@ export const graphqlBatchRequest: fc.Arbitrary<HttpCase> = fc
   })
   .map(({ body, contentType: ct, accept }) =>
     asHttpCase({ service: 'gateway', method: 'POST', target: '/graphql', headers: headersOf({ 'content-type': ct, accept }), body }),
-  );
+  ));
 
 /** Persisted-operation hashes over POST and GET: random hex, wrong lengths, real hashes with wrong variables. */
-export const persistedQueryRequest: fc.Arbitrary<HttpCase> = fc
+export const persistedQueryRequest: fc.Arbitrary<HttpCase> = withGatewayCredential(fc
   .record({ op: persistedOperation, transport: fc.constantFrom('POST', 'GET'), accept: acceptHeader })
   .map(({ op, transport, accept }) => {
     if (transport === 'POST') return asHttpCase({ service: 'gateway', method: 'POST', target: '/graphql', headers: headersOf({ 'content-type': 'application/json', accept }), body: json(op) });
@@ -613,7 +685,7 @@ export const persistedQueryRequest: fc.Arbitrary<HttpCase> = fc
       .filter(([, value]) => value !== undefined)
       .map(([name, value]) => `${name}=${percentEncode(typeof value === 'string' && name !== 'extensions' && name !== 'variables' ? value : json(value))}`);
     return asHttpCase({ service: 'gateway', method: 'GET', target: `/graphql?${params.join('&')}`, headers: headersOf({ accept }) });
-  });
+  }));
 
 // ---------------------------------------------------------------------------------------------
 // REST routes
@@ -639,7 +711,7 @@ export function restRequest(catalog: Catalog): fc.Arbitrary<HttpCase> {
       w(2, urlComponent(shortString)),
     ),
   );
-  return fc
+  return withGatewayCredential(fc
     .record({
       route: fc.oneof(w(8, fc.constantFrom('profile', 'recommendations', 'personalization')), w(1, urlComponent(shortString)), w(1, fc.constantFrom('', 'profile/', 'Profile', 'profile%00', 'profile/extra'))),
       prefix: fc.oneof(w(10, fc.constant('/api/v1/users/')), w(1, fc.constantFrom('/api/v1/users//', '/api/v1//users/', '/api/v2/users/', '/API/v1/users/', '/api/v1/users/%2F', '//api/v1/users/'))),
@@ -656,7 +728,7 @@ export function restRequest(catalog: Catalog): fc.Arbitrary<HttpCase> {
         target: `${prefix}${userId}/${route}${params.length ? '?' : ''}${params.map(([k, v]) => `${k}=${v}`).join('&')}`,
         headers: headersOf({ 'if-none-match': ifNoneMatch, accept }),
       }),
-    );
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,7 +736,7 @@ export function restRequest(catalog: Catalog): fc.Arbitrary<HttpCase> {
 // ---------------------------------------------------------------------------------------------
 
 /** Any path and method on any process: /health, /ready, /metrics, /, /sandbox/…, /images/…, unknown paths. */
-export const otherRouteRequest: fc.Arbitrary<HttpCase> = fc
+export const otherRouteRequest: fc.Arbitrary<HttpCase> = withGatewayCredential(fc
   .record({
     service: fc.constantFrom(...SERVICES),
     path: fc.oneof(
@@ -681,7 +753,7 @@ export const otherRouteRequest: fc.Arbitrary<HttpCase> = fc
   })
   .map(({ service, path, query, method, accept, contentType: ct, body }) =>
     asHttpCase({ service, method, target: path + query, headers: headersOf({ accept, 'content-type': ct }), body: method === 'GET' || method === 'HEAD' ? undefined : body }),
-  );
+  ));
 
 // ---------------------------------------------------------------------------------------------
 // Ingestion batches
@@ -974,7 +1046,7 @@ export function sendHttp(stack: ProcessStack, c: HttpCase, timeoutMs = ANSWER_TI
       settled = true;
       resolve({ ...answer, ms: Date.now() - started });
     };
-    const headers: Record<string, string | number> = { ...c.headers };
+    const headers: Record<string, string | number> = Object.fromEntries(Object.entries(c.headers).map(([name, value]) => [name, value.split(DEV_KEY).join(stack.devKey)]));
     if (c.sign) headers[SIGNATURE_HEADER] = signRequest(stack.subgraphSecret, c.body ?? '');
     if (c.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) headers['content-length'] = byteLength(c.body);
     let req: ReturnType<typeof httpRequest>;
@@ -1137,7 +1209,25 @@ export class CaseRun {
     const asset = answer.status < 400 && /javascript|css|image\/|font\//.test(type);
     const leaks = asset ? [] : leaksIn(answer.text, echoable([c.target, ...Object.values(c.headers), c.body === undefined ? '' : bodyText(c.body)]));
     if (leaks.length) this.problem(`${what}'s answer holds ${leaks.join(', ')}`);
+    if (answer.status > 0 && gatewayAuthenticates(c)) this.checkAuthentication(c, answer, what);
     return answer;
+  }
+
+  /** A gateway request to `/graphql` or `/api/*`: 401 `UNAUTHENTICATED` without the development key, never 401 with it. */
+  private checkAuthentication(c: HttpCase, answer: Answer, what: string): void {
+    // Node's HTTP parser refused the request (headers too large, unreadable) before any route saw it.
+    if (answer.status === 431 || (answer.status === 400 && answer.text.includes('could not be read as HTTP/1.1'))) return;
+    const authorized = headerOf(c, 'authorization') === BEARER_DEV_KEY;
+    if (authorized) {
+      if (answer.status === 401) this.problem(`${what} carries the development key, yet was answered 401: ${preview(answer.text, 300)}`);
+      return;
+    }
+    if (answer.status !== 401) {
+      this.problem(`${what} carries no live client key, yet was answered ${answer.status}, not 401`);
+      return;
+    }
+    if (c.method !== 'HEAD' && !answer.text.includes('"UNAUTHENTICATED"')) this.problem(`${what} was answered 401 without the UNAUTHENTICATED code: ${preview(answer.text, 300)}`);
+    if (answer.headers['www-authenticate'] !== 'Bearer realm="tailor"') this.problem(`${what} was answered 401 without WWW-Authenticate: Bearer realm="tailor"`);
   }
 
   /** Sends raw bytes and checks that anything that comes back is a 4xx. */
@@ -1241,7 +1331,7 @@ export function loadCatalog(stack: ProcessStack): Promise<Catalog> {
     catalog = (async () => {
       const response = await fetch(stack.graphqlUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...stack.auth },
         body: json({ query: 'query($ids: [ID!]!) { trendingProducts(limit: 50) { sku } users(ids: $ids) { id } }', variables: { ids: DEMO_USERS.slice(0, 40) } }),
       });
       const body = (await response.json()) as { data?: { trendingProducts: { sku: string }[]; users: ({ id: string } | null)[] } };
@@ -1292,6 +1382,7 @@ export async function runCase<T>(stack: ProcessStack, target: FuzzTarget<T>, val
  */
 export async function fuzzTarget<T>(stack: ProcessStack, options: FuzzOptions, target: FuzzTarget<T>): Promise<void> {
   requireRunning(stack);
+  if (!stack.devKey) throw new Error('Cannot fuzz: the stack\'s gateway made no development key (<data dir>/dev-key), which gateway cases send.');
   const catalog = await loadCatalog(stack);
   const arbitrary = target.arbitrary(catalog);
   const examples = target.examples?.(catalog) ?? [];
@@ -1426,7 +1517,7 @@ function snapshotRead(kind: IngestKind, keys: string[]): HttpCase {
     kind === 'users'
       ? 'query($k: [ID!]!) { users(ids: $k) { id email firstName lastName locale timezone loyaltyTier segments consent { email personalization updatedAt } } }'
       : 'query($k: [ID!]!) { products(skus: $k) { sku stock { available updatedAt } } }';
-  return { service: 'gateway', method: 'POST', target: '/graphql', headers: { 'content-type': 'application/json' }, body: json({ query, variables: { k: keys } }) };
+  return { service: 'gateway', method: 'POST', target: '/graphql', headers: { 'content-type': 'application/json', authorization: BEARER_DEV_KEY }, body: json({ query, variables: { k: keys } }) };
 }
 
 /** A read after an accepted batch: the named ids must read back, recommendations included, without errors. */
@@ -1435,7 +1526,7 @@ function readBack(kind: IngestKind, keys: string[]): HttpCase {
     kind === 'stock'
       ? 'query($k: [ID!]!) { products(skus: $k) { sku inStock stock { available updatedAt } } }'
       : 'query($k: [ID!]!) { users(ids: $k) { id email recentlyViewed(limit: 4) { viewedAt product { sku } } recommendations(limit: 4) { score reason product { sku inStock } } } }';
-  return { service: 'gateway', method: 'POST', target: '/graphql', headers: { 'content-type': 'application/json' }, body: json({ query, variables: { k: keys } }) };
+  return { service: 'gateway', method: 'POST', target: '/graphql', headers: { 'content-type': 'application/json', authorization: BEARER_DEV_KEY }, body: json({ query, variables: { k: keys } }) };
 }
 
 interface IngestState {
@@ -1513,44 +1604,64 @@ export const ingestTarget = (kind: IngestKind): FuzzTarget<IngestCase> => ({
   },
 });
 
+/**
+ * `c` without a live key, for each way a client can get the credential wrong: no header, a
+ * malformed one, another scheme, a wrong key, a JWT to a gateway that takes none. Each must get 401.
+ */
+const unauthenticatedVariants = (c: HttpCase): HttpCase[] =>
+  [undefined, '', 'Bearer', 'Basic Og==', `Bearer ${DEV_KEY}x`, DEV_KEY, 'Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln', `Bearer ${'x'.repeat(8_000)}`].map((authorization) => ({
+    ...c,
+    headers: headersOf({ ...c.headers, authorization }),
+  }));
+
 /** Every entry point, by the name the properties below use. */
 export const TARGETS = {
-  gatewayPostGraphql: simple(() => graphqlPostRequest(), () => graphqlPostExamples('gateway')),
+  gatewayPostGraphql: simple(
+    () => graphqlPostRequest(),
+    () => [...graphqlPostExamples('gateway').map(withDevKey), ...unauthenticatedVariants(post('gateway', { query: '{ __typename }' })), ...unauthenticatedVariants(post('gateway', '{"query":'))],
+  ),
   gatewayGetGraphql: simple(
     () => graphqlGetRequest,
-    () =>
-      ['query=%ZZ', 'query=%ED%A0%80', 'query=%7B__typename%7D&operationName=', 'extensions=%7B', 'variables=%', 'query=%7B__typename%7D&variables=%5B%5D'].map((q) => ({
-        service: 'gateway' as const,
-        method: 'GET',
-        target: `/graphql?${q}`,
-        headers: {},
-      })),
+    () => {
+      const get = (q: string): HttpCase => ({ service: 'gateway', method: 'GET', target: `/graphql?${q}`, headers: {} });
+      return [
+        ...['query=%ZZ', 'query=%ED%A0%80', 'query=%7B__typename%7D&operationName=', 'extensions=%7B', 'variables=%', 'query=%7B__typename%7D&variables=%5B%5D'].map((q) => withDevKey(get(q))),
+        ...unauthenticatedVariants(get('query=%7B__typename%7D')),
+      ];
+    },
   ),
   gatewayBatch: simple(
     () => graphqlBatchRequest,
     () => [
-      post('gateway', []),
-      post('gateway', [1, 'x', null]),
-      post('gateway', Array(26).fill({ query: '{ __typename }' })),
-      post('gateway', [{ query: '{ __typename }' }, { query: '{ __typename }', operationName: '' }]),
-      post('gateway', [{ query: '{ __typename }' }, { extensions: UNPRINTABLE_HASH }]),
+      ...[
+        post('gateway', []),
+        post('gateway', [1, 'x', null]),
+        post('gateway', Array(26).fill({ query: '{ __typename }' })),
+        post('gateway', [{ query: '{ __typename }' }, { query: '{ __typename }', operationName: '' }]),
+        post('gateway', [{ query: '{ __typename }' }, { extensions: UNPRINTABLE_HASH }]),
+      ].map(withDevKey),
+      ...unauthenticatedVariants(post('gateway', [{ query: '{ __typename }' }, { query: '{ __typename }' }])),
     ],
   ),
   gatewayPersistedQuery: simple(
     () => persistedQueryRequest,
     () => [
-      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[0].id } }, variables: { ids: 'x' } }),
-      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[1].id } }, variables: { id: 1.5, limit: 2 ** 31 } }),
-      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[2].id } }, variables: { id: 'u-00001' }, operationName: '' }),
-      post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[0].id.slice(0, 63) } } }),
-      post('gateway', { extensions: UNPRINTABLE_HASH }),
+      ...[
+        post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[0].id } }, variables: { ids: 'x' } }),
+        post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[1].id } }, variables: { id: 1.5, limit: 2 ** 31 } }),
+        post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[2].id } }, variables: { id: 'u-00001' }, operationName: '' }),
+        post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[0].id.slice(0, 63) } } }),
+        post('gateway', { extensions: UNPRINTABLE_HASH }),
+      ].map(withDevKey),
+      ...unauthenticatedVariants(post('gateway', { extensions: { persistedQuery: { version: 1, sha256Hash: MANIFEST[2].id } }, variables: { id: 'u-00001' } })),
     ],
   ),
-  gatewayRest: simple(restRequest, () =>
-    ['%ZZ/profile', '%/recommendations', '%ED%A0%80/personalization', `${'x'.repeat(20_000)}/profile`, 'u-00001/recommendations?limit=x', 'u-00001/profile?limit=%ZZ'].flatMap((tail) =>
-      ['GET', 'HEAD'].map((method) => ({ service: 'gateway' as const, method, target: `/api/v1/users/${tail}`, headers: {} })),
+  gatewayRest: simple(restRequest, () => [
+    ...['%ZZ/profile', '%/recommendations', '%ED%A0%80/personalization', `${'x'.repeat(20_000)}/profile`, 'u-00001/recommendations?limit=x', 'u-00001/profile?limit=%ZZ'].flatMap((tail) =>
+      ['GET', 'HEAD'].map((method) => withDevKey({ service: 'gateway', method, target: `/api/v1/users/${tail}`, headers: {} })),
     ),
-  ),
+    ...['GET', 'HEAD', 'POST'].flatMap((method) => unauthenticatedVariants({ service: 'gateway', method, target: '/api/v1/users/u-00001/profile', headers: {} })),
+  ]),
   subgraphGraphql: {
     // Mostly signed, as the gateway sends them, so that they reach the parser; the rest unsigned,
     // which a subgraph must refuse with 401 before reading any of it.
