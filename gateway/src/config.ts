@@ -80,6 +80,11 @@ export const gatewaySettings = {
     schema: z.string().min(1).optional(),
     doc: 'JSON Web Key Set that client JWTs are verified with: a file (read again when it changes) or an http(s) URL (fetched and cached). Set: `Authorization: Bearer <JWT>` is accepted besides API keys, and `TAILOR_JWT_ISSUER` and `TAILOR_JWT_AUDIENCE` are required. With `TAILOR_PROFILE=production` the gateway refuses to start with neither this nor a live API key.',
   },
+  urlCredentials: {
+    env: 'TAILOR_URL_CREDENTIALS',
+    schema: settingTypes.boolean(false),
+    doc: 'Also accept the client key as `?access_token=<key>` on GET REST routes (`/api/*`), for ESPs whose URL fetch cannot set a header. URLs end up in proxy and ESP logs: give such a client a key of its own with the fewest scopes.',
+  },
   jwtIssuer: { env: 'TAILOR_JWT_ISSUER', schema: z.string().min(1).optional(), doc: 'The `iss` every client JWT must carry.' },
   jwtAudience: { env: 'TAILOR_JWT_AUDIENCE', schema: z.string().min(1).optional(), doc: 'The `aud` every client JWT must carry (this gateway\'s identifier at the identity provider).' },
   jwtClockToleranceSeconds: {

@@ -10,6 +10,9 @@ import { isWellFormed } from '../../kit/isWellFormed';
 import { sendError } from '../../kit/http/sendJson';
 import type { GatewayContext } from './subgraphUnavailablePlugin';
 
+/** The query parameter that may carry a client key on a REST route (`TAILOR_URL_CREDENTIALS`); never an operation variable. */
+export const ACCESS_TOKEN_PARAMETER = 'access_token';
+
 /** The REST face: GET routes that each run one persisted operation and answer flat JSON. */
 export interface RestApi {
   /** Serves `path` if it is a REST route (or under `/api/`), and says whether it did. */
@@ -63,6 +66,7 @@ export function createRestApi(
       variables[name] = value;
     }
     for (const [name, raw] of searchParams) {
+      if (name === ACCESS_TOKEN_PARAMETER) continue;
       const variable = route.variables.get(name);
       if (!variable || route.pathParams.includes(name)) {
         const known = [...route.variables.keys()].filter((v) => !route.pathParams.includes(v));

@@ -15,6 +15,7 @@ import { createHttpServer } from '../../kit/http/createHttpServer';
 import { createRequestHandler } from '../../kit/http/createRequestHandler';
 import { type Refusal, handleGraphQLRequest, persistedHashOf } from '../../kit/http/handleGraphQLRequest';
 import { listenOn } from '../../kit/http/listenOn';
+import { parseRequestTarget } from '../../kit/http/parseRequestTarget';
 import { sendError, sendGraphQLError, sendJson } from '../../kit/http/sendJson';
 import { sendMetrics } from '../../kit/http/sendMetrics';
 import type { Logger } from '../../kit/logger';
@@ -35,7 +36,7 @@ import { createCostGuard } from './costGuard';
 import { type CostPolicy, readCostPolicy } from './operationCost';
 import { createPersistedQueryCache } from './persistedQueryCache';
 import { createQueryLimitRules } from './queryLimits';
-import { createRestApi } from './restApi';
+import { ACCESS_TOKEN_PARAMETER, createRestApi } from './restApi';
 import { readRestRoutes } from './restRoutes';
 import { createSandbox } from './sandbox/createSandbox';
 import { readSandboxExample } from './sandbox/sandboxExample';
@@ -156,7 +157,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger,
     introspection: config.introspection,
     // Tailor uses no cookies or other ambient credentials, so a GET cannot be forged into acting for a
-    // user; ESPs that can only GET a URL need GET to work without custom headers.
+    // user; ESPs that fetch a URL need GET to work with no header but the client credential.
     csrfPrevention: false,
     // Campaign tools send many recipients' operations in one POST; each is answered on its own.
     allowBatchedHttpRequests: true,
@@ -178,13 +179,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     database.close();
     throw error;
   }
-  const devKey = config.profile === 'development' && config.devKey ? ensureDevKey(keys, audit, config.dataDir, allScopes(degrading.served()), logger) : undefined;
   const authenticate = createClientAuthenticator({
     keys,
     jwt: config.jwks ? { jwks: config.jwks, issuer: config.jwtIssuer!, audience: config.jwtAudience!, clockToleranceSeconds: config.jwtClockToleranceSeconds } : undefined,
     logger,
   });
   const quotas = createQuotas({ registry: metrics.registry });
+  /** With `TAILOR_URL_CREDENTIALS`, a GET of a REST route may carry its key as `?access_token=` (RFC 6750 §2.3). */
+  const urlCredential = (req: IncomingMessage, path: string): string | undefined => {
+    if (!config.urlCredentials || !path.startsWith('/api/') || (req.method !== 'GET' && req.method !== 'HEAD')) return undefined;
+    const token = parseRequestTarget(req.url)?.searchParams.get(ACCESS_TOKEN_PARAMETER);
+    return token ? `Bearer ${token}` : undefined;
+  };
   /** Takes a request's units from its client's quota; a refusal to answer with 429, else the RateLimit headers to add. */
   const takeQuota = async (client: Client, units: number): Promise<{ headers: Record<string, string> } | { refusal: Refusal }> => {
     const decision = await quotas.take(client.name, { ratePerMinute: client.ratePerMinute ?? config.clientRatePerMinute, dailyQuota: client.dailyQuota ?? config.clientDailyQuota }, units);
@@ -197,7 +203,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const refusal: Refusal = { status: 429, code: ErrorCode.RATE_LIMITED, message, extensions: { window: decision.window, units }, headers: { ...decision.headers, 'retry-after': retryAfter } };
     return { refusal };
   };
-  const rest = createRestApi(apollo, manifest, restRoutes, { retryAfterSeconds });
+  /** Stops what has started when the start-up fails further on: Apollo (and the supergraph watcher) and the database. */
+  const abandon = async (error: unknown): Promise<never> => {
+    await apollo.stop().catch(() => undefined);
+    database.close();
+    throw error;
+  };
+  const rest = await Promise.resolve()
+    .then(() => createRestApi(apollo, manifest, restRoutes, { retryAfterSeconds }))
+    .catch(abandon);
+  const devKey = config.profile === 'development' && config.devKey ? ensureDevKey(keys, audit, config.dataDir, allScopes(degrading.served()), logger) : undefined;
   ready = true;
 
   /** With ad-hoc queries off, only a hash from the manifest (and its exact text, if sent) passes. */
@@ -266,7 +281,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     if (sandbox?.serve(req, res, path)) return;
     let client: Client | undefined;
     if (operates && !(READ_ONLY_ROUTES.has(path))) {
-      const authentication = await authenticate(req.headers.authorization);
+      const authentication = await authenticate(req.headers.authorization ?? urlCredential(req, path));
       if (!authentication.ok) {
         metrics.unauthenticated.inc({ reason: authentication.reason });
         res.setHeader('www-authenticate', 'Bearer realm="tailor"');
@@ -338,7 +353,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     service: 'gateway',
   });
   const http = createHttpServer(handle, logger);
-  const port = await listenOn(http, config.host, config.port);
+  const port = await listenOn(http, config.host, config.port).catch(abandon);
   const url = `http://${config.host}:${port}`;
   logger.info({ url, port, graphql: `${url}/graphql`, supergraph: config.supergraph }, 'listening');
   return {

@@ -9,10 +9,13 @@ import { SANDBOX_CONFIG_ELEMENT_ID, SANDBOX_ROOT_ELEMENT_ID, type SandboxPageCon
 /** Renders GraphiQL into `root`, sending operations to the page's own gateway. */
 export function mountSandbox(root: HTMLElement, config: SandboxPageConfig): void {
   const endpoint = new URL(config.endpoint, document.baseURI).href;
+  // The page's headers (the development key, on the gateway's machine) go with every request,
+  // the schema's introspection included, which GraphiQL sends before its headers editor is read.
+  const pageHeaders = config.headers ? (JSON.parse(config.headers) as Record<string, string>) : {};
   const fetcher: GraphiQLProps['fetcher'] = async (params, options) => {
     const response = await fetch(endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...options?.headers },
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...pageHeaders, ...options?.headers },
       body: JSON.stringify(params),
     });
     const text = await response.text();
