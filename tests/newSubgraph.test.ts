@@ -13,7 +13,7 @@ import { subgraphNames } from '../scripts/subgraphTemplate';
 import { LOOPBACK_ONLY } from './support/processStack';
 import { freeSubgraphName, nextPort, scratchClone } from './support/scratchClone';
 import { RELAXED_DEADLINES, type InProcessStack, startInProcessStack } from './support/inProcessStack';
-import { TEST_SUBGRAPH_SECRET } from './support/subgraphSigning';
+import { TEST_SUBGRAPH_SECRET, postSigned } from './support/subgraphSigning';
 
 const ROOT = join(__dirname, '..');
 
@@ -231,6 +231,30 @@ describe('npm run new-subgraph', () => {
       expect(await ingest.json()).toEqual({ accepted: 1, duplicates: 0, stale: 0 });
       const res = await query(`{ user(id: "u1") { email ${names.camel} { userId note } } }`);
       expect(res).toEqual({ status: 200, body: { data: { user: { email: 'u1@example.com', [names.camel]: { userId: 'u1', note: 'double points this week' } } } } });
+    });
+
+    it("takes part in eraseUser and exportUser through the kit's privacy hook: its rows are exported, then erased with a receipt, and nothing is left in its database", async () => {
+      const exported = await query(`{ exportUser(id: "u1") { complete document } }`);
+      expect(exported.status).toBe(200);
+      expect(exported.body.data.exportUser.complete).toBe(true);
+      expect(exported.body.data.exportUser.document.subgraphs[N]).toEqual({ [`${names.camel}Info`]: { note: 'double points this week', updatedAt: expect.stringMatching(/^\d{4}-/) } });
+
+      const erased = await query(`mutation { eraseUser(id: "u1") { complete receipts { subgraph holdsPersonalData deleted { kind count } error } } }`);
+      expect(erased.status).toBe(200);
+      const receipts = erased.body.data.eraseUser.receipts as { subgraph: string }[];
+      expect(erased.body.data.eraseUser.complete).toBe(true);
+      expect(receipts.map((r) => r.subgraph).sort()).toEqual(['behavior', 'crm', N, 'stock'].sort());
+      expect(receipts.find((r) => r.subgraph === N)).toEqual({ subgraph: N, holdsPersonalData: true, deleted: [{ kind: `${names.camel}Infos`, count: 1 }], error: null });
+      expect(receipts.find((r) => r.subgraph === 'crm')).toEqual({ subgraph: 'crm', holdsPersonalData: true, deleted: [{ kind: 'consents', count: 1 }, { kind: 'profiles', count: 1 }], error: null });
+
+      // The partner answers as for an unknown user, from its cache too, and its files hold no trace of u1's note.
+      const after = await query(`{ user(id: "u1") { id } }`);
+      expect(after).toEqual({ status: 200, body: { data: { user: null } } });
+      const direct = await postSigned(`${partner!.url}/graphql`, { query: `{ _entities(representations: [{ __typename: "User", id: "u1" }]) { ... on User { ${names.camel} { note } } } }` });
+      expect(direct.body.data._entities[0][names.camel]).toEqual({ note: null });
+      const files = readdirSync(join(root, 'data')).filter((f) => f.startsWith(`${N}.db`));
+      expect(files.length).toBeGreaterThan(0);
+      for (const file of files) expect(readFileSync(join(root, 'data', file)).toString('latin1')).not.toContain('double points this week');
     });
   });
 });
