@@ -342,7 +342,7 @@ describe('npm run keys and npm run audit, as processes', () => {
     expect(unknownScope).toEqual({
       code: 2,
       stdout: '',
-      stderr: `keys: Unknown scope pii:read: no @requiresScopes of ${supergraph} names it. Known scopes: recipients:read. Pass --allow-unknown-scopes to create the key anyway.\n`,
+      stderr: `keys: Unknown scope pii:read: no @requiresScopes of ${supergraph} names it. Known scopes: privacy:admin, recipients:read. Pass --allow-unknown-scopes to create the key anyway.\n`,
     });
     expect(withStore((store) => store.list({ includeRevoked: true }).map((k) => k.name))).not.toContain('hubspot');
 

@@ -234,16 +234,19 @@ describe('npm run new-subgraph', () => {
     });
 
     it("takes part in eraseUser and exportUser through the kit's privacy hook: its rows are exported, then erased with a receipt, and nothing is left in its database", async () => {
+      // Subgraphs of the registry this test does not start (another partner's, in a clone that has one) cannot
+      // be reached: their parts and receipts say so, and the answer is not complete. This test's are.
       const exported = await query(`{ exportUser(id: "u1") { complete document } }`);
       expect(exported.status).toBe(200);
-      expect(exported.body.data.exportUser.complete).toBe(true);
+      expect(exported.body.data.exportUser.document.unreachable ?? []).not.toContain(N);
       expect(exported.body.data.exportUser.document.subgraphs[N]).toEqual({ [`${names.camel}Info`]: { note: 'double points this week', updatedAt: expect.stringMatching(/^\d{4}-/) } });
 
       const erased = await query(`mutation { eraseUser(id: "u1") { complete receipts { subgraph holdsPersonalData deleted { kind count } error } } }`);
       expect(erased.status).toBe(200);
-      const receipts = erased.body.data.eraseUser.receipts as { subgraph: string }[];
-      expect(erased.body.data.eraseUser.complete).toBe(true);
-      expect(receipts.map((r) => r.subgraph).sort()).toEqual(['behavior', 'crm', N, 'stock'].sort());
+      const receipts = erased.body.data.eraseUser.receipts as { subgraph: string; error: string | null }[];
+      const started = ['behavior', 'crm', N, 'stock'];
+      expect(receipts.map((r) => r.subgraph)).toEqual(expect.arrayContaining(started));
+      expect(receipts.filter((r) => started.includes(r.subgraph)).map((r) => r.error)).toEqual([null, null, null, null]);
       expect(receipts.find((r) => r.subgraph === N)).toEqual({ subgraph: N, holdsPersonalData: true, deleted: [{ kind: `${names.camel}Infos`, count: 1 }], error: null });
       expect(receipts.find((r) => r.subgraph === 'crm')).toEqual({ subgraph: 'crm', holdsPersonalData: true, deleted: [{ kind: 'consents', count: 1 }, { kind: 'profiles', count: 1 }], error: null });
 

@@ -1,4 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type DestinationStream } from 'pino';
@@ -17,11 +18,11 @@ export function createTestLogDir(): string {
   return dir;
 }
 
-let files = 0;
+/** A new file in the run's log folder: test files that share a worker process never share a file. */
 const fileOf = (name: string) => {
   const dir = process.env[TEST_LOG_DIR_ENV]!;
   mkdirSync(dir, { recursive: true });
-  return join(dir, `${process.pid}-${files++}-${name}.log`);
+  return join(dir, `${process.pid}-${randomUUID()}-${name}.log`);
 };
 
 /** A log destination for an in-process service, or `undefined` outside a test run that keeps logs. */
