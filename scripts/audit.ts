@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { type AuditEntry, DEFAULT_AUDIT_READ_LIMIT, createAuditLog } from '../gateway/src/auditLog';
 import { gatewayDatabasePath, openGatewayDatabase } from '../gateway/src/gatewayDatabase';
-import { UsageError, dataDirOf, parseFlags, positiveIntFlag } from './keys';
+import { UsageError, alignColumns, dataDirOf, parseFlags, positiveIntFlag } from './keys';
 
 // `npm run audit`: prints the gateway's audit log, oldest first.
 
@@ -46,9 +46,7 @@ export function parseAuditArgs(argv: readonly string[], env: Record<string, stri
 
 /** The entries as aligned lines: time, actor, action, target, outcome, and the detail as compact JSON. */
 export function formatAuditEntries(entries: AuditEntry[]): string {
-  const rows = entries.map((e) => [e.at, e.actor, e.action, e.target ?? '-', e.outcome, e.detail === null ? '' : JSON.stringify(e.detail)]);
-  const widths = [0, 1, 2, 3, 4].map((column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => `${row.map((cell, column) => (column < widths.length ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd()}\n`).join('');
+  return alignColumns(entries.map((e) => [e.at, e.actor, e.action, e.target ?? '-', e.outcome, e.detail === null ? '' : JSON.stringify(e.detail)]));
 }
 
 function main(argv: string[], env: Record<string, string | undefined>): number {

@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { type ConstValueNode, Kind, type ValueNode, parse, visit } from 'graphql';
 import { createAuditLog } from '../gateway/src/auditLog';
 import { type ClientKey, KeyStoreError, SCOPE_PATTERN, createKeyStore } from '../gateway/src/clientKeys';
 import { gatewayDatabasePath, openGatewayDatabase } from '../gateway/src/gatewayDatabase';
 import { PRIVACY_SDL_FILE } from '../gateway/src/privacyOperations';
+import { displayPath } from './composition/readRegistry';
 
 // `npm run keys -- <command>`: creates, lists and revokes the API keys clients call the gateway with.
 
@@ -297,13 +298,13 @@ function table(keys: ClientKey[]): string {
     ['id', 'name', 'scopes', 'created', 'revoked', 'limits'],
     ...keys.map((k) => [k.id, k.name, k.scopes.join(','), k.createdAt, k.revokedAt ?? '-', limitsOf(k)]),
   ];
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')).join('\n') + '\n';
+  return alignColumns(rows);
 }
 
-function displayPath(file: string): string {
-  const fromRoot = relative(join(__dirname, '..'), file);
-  return fromRoot.startsWith('..') ? file : fromRoot;
+/** Rows of cells as lines of aligned columns, two spaces apart; the last column is not padded. */
+export function alignColumns(rows: string[][]): string {
+  const widths = (rows[0] ?? []).map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => `${row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ').trimEnd()}\n`).join('');
 }
 
 /** Runs `npm run keys` with `argv`; prints errors without a stack trace and returns the exit code. */

@@ -38,15 +38,8 @@ export interface AuditLog {
 /** The default number of entries `read` returns. */
 export const DEFAULT_AUDIT_READ_LIMIT = 100;
 
-interface AuditRow {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string | null;
-  outcome: AuditOutcome;
-  detail: string | null;
-}
+/** An entry as stored: its detail as JSON text. */
+type AuditRow = Omit<AuditEntry, 'detail'> & { detail: string | null };
 
 /** The audit log of `db`, whose tables `openGatewayDatabase` has created. */
 export function createAuditLog(db: BetterSqlite3.Database): AuditLog {

@@ -12,6 +12,7 @@ import {
   type SelectionNode,
   type SelectionSetNode,
   getNamedType,
+  getOperationAST,
   isCompositeType,
   isListType,
   isNonNullType,
@@ -166,9 +167,7 @@ export function authorizeOperation(
   scopes: ScopeSet,
   variables?: Record<string, unknown>,
 ): AuthorizedOperation {
-  const operation = document.definitions.find(
-    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
-  );
+  const operation = getOperationAST(document, operationName);
   const root = operation ? schema.getRootType(operation.operation) : undefined;
   if (!operation || !root || (rules.fields.size === 0 && rules.types.size === 0)) return { document, denied: [], nothingAllowed: false };
   const fragments = new Map(

@@ -1,4 +1,4 @@
-import { type DocumentNode, type GraphQLSchema, Kind, type OperationDefinitionNode, isListType, isNonNullType, parse } from 'graphql';
+import { type DocumentNode, type GraphQLSchema, Kind, getOperationAST, isListType, isNonNullType, parse } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { ErrorCode } from '../../kit/errors';
 import { type Refusal, persistedHashOf } from '../../kit/http/handleGraphQLRequest';
@@ -111,9 +111,7 @@ export interface CostGuard {
 
 /** The quota units of one operation (see `CostGuard.units`). */
 export function operationUnits(schema: GraphQLSchema, policy: CostPolicy, document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown> | undefined): number {
-  const operation = document.definitions.find(
-    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
-  );
+  const operation = getOperationAST(document, operationName);
   const root = operation && schema.getRootType(operation.operation);
   if (!operation || !root) return 1;
   let units = 0;

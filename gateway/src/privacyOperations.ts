@@ -7,8 +7,8 @@ import {
   GraphQLError,
   type GraphQLSchema,
   Kind,
-  type OperationDefinitionNode,
   execute,
+  getOperationAST,
   extendSchema,
   parse,
 } from 'graphql';
@@ -164,9 +164,7 @@ export function createPrivacyOperations(options: PrivacyOptions) {
     },
     /** Which root fields of the selected operation are privacy fields, and whether others are there too. */
     rootFieldsOf(operationDocument: DocumentNode, operationName: string | null | undefined): { privacy: number; other: number } {
-      const operation = operationDocument.definitions.find(
-        (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
-      );
+      const operation = getOperationAST(operationDocument, operationName);
       let privacy = 0;
       let other = 0;
       for (const selection of operation?.selectionSet.selections ?? []) {

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
-import type { GraphQLSchema } from 'graphql';
+import { type GraphQLSchema, Kind } from 'graphql';
 import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
 import { apolloDefaults } from '../../kit/apolloDefaults';
 import { createCacheControlPlugin } from '../../kit/cacheControlPlugin';
@@ -191,17 +191,20 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const token = parseRequestTarget(req.url)?.searchParams.get(ACCESS_TOKEN_PARAMETER);
     return token ? `Bearer ${token}` : undefined;
   };
-  /** Takes a request's units from its client's quota; a refusal to answer with 429, else the RateLimit headers to add. */
-  const takeQuota = async (client: Client, units: number): Promise<{ headers: Record<string, string> } | { refusal: Refusal }> => {
+  /**
+   * Takes a request's units from its client's quota and puts the RateLimit headers on the answer;
+   * returns the 429 refusal (with `Retry-After`) when the units do not fit.
+   */
+  const takeQuota = async (client: Client, units: number, res: ServerResponse): Promise<Refusal | undefined> => {
     const decision = await quotas.take(client.name, { ratePerMinute: client.ratePerMinute ?? config.clientRatePerMinute, dailyQuota: client.dailyQuota ?? config.clientDailyQuota }, units);
-    if (decision.allowed) return { headers: decision.headers };
+    for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
+    if (decision.allowed) return undefined;
     const retryAfter = String(decision.retryAfterSeconds ?? 1);
     const limit = decision.window === 'day' ? 'daily quota' : 'rate limit per minute';
     const message = decision.exceedsLimit
       ? `This request counts ${units} operations, more than this client's whole ${limit}: split it.`
       : `This client has used its ${limit}; retry in ${retryAfter} s.`;
-    const refusal: Refusal = { status: 429, code: ErrorCode.RATE_LIMITED, message, extensions: { window: decision.window, units }, headers: { ...decision.headers, 'retry-after': retryAfter } };
-    return { refusal };
+    return { status: 429, code: ErrorCode.RATE_LIMITED, message, extensions: { window: decision.window, units }, headers: { 'retry-after': retryAfter } };
   };
   /** Stops what has started when the start-up fails further on: Apollo (and the supergraph watcher) and the database. */
   const abandon = async (error: unknown): Promise<never> => {
@@ -240,12 +243,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const vetterFor = (client: Client, res: ServerResponse) => async (operations: unknown[]): Promise<Refusal | undefined> => {
     const refusal = (config.adHocQueries ? undefined : persistedOnly(operations)) ?? costGuard.vet(operations);
     if (refusal) return refusal;
-    const quota = await takeQuota(client, costGuard.units(operations));
-    if ('refusal' in quota) {
-      return quota.refusal;
-    }
-    for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
-    return undefined;
+    return takeQuota(client, costGuard.units(operations), res);
   };
 
   // The development key is offered to the sandbox of this machine only (a loopback client).
@@ -324,13 +322,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return;
       default:
         if (path.startsWith('/api/')) {
-          const quota = await takeQuota(client!, 1);
-          if ('refusal' in quota) {
-            const { refusal } = quota;
-            for (const [name, value] of Object.entries(refusal.headers ?? {})) res.setHeader(name, value);
+          const refusal = await takeQuota(client!, 1, res);
+          if (refusal) {
+            res.setHeader('retry-after', refusal.headers!['retry-after']);
             return sendError(res, refusal.status, refusal.code, refusal.message, refusal.extensions);
           }
-          for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
           if (await withSlot(res, () => rest.handle(req, res, path, context))) return;
         }
         return sendError(res, 404, ErrorCode.NOT_FOUND, `No route ${path}. Routes: ${routeList}.`);
@@ -432,13 +428,6 @@ function ensureDevKey(keys: KeyStore, audit: AuditLog, dataDir: string, scopes: 
   return token;
 }
 
-/** The root field names of the operation a request ran. */
-function rootFields(document: import('graphql').DocumentNode | undefined, operationName: string | null | undefined): string[] {
-  const operation = document?.definitions.find((d) => d.kind === 'OperationDefinition' && (!operationName || d.name?.value === operationName));
-  if (!operation || operation.kind !== 'OperationDefinition') return [];
-  return operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value] : []));
-}
-
 /**
  * Appends every mutation and every privacy operation to the audit log: who (the client's name), what
  * (the operation's name and root fields), when, and the outcome, with error codes and the privacy
@@ -448,9 +437,9 @@ function auditPlugin(audit: AuditLog, privacyFields: Set<string>, logger: Logger
   return {
     async requestDidStart() {
       return {
-        async willSendResponse({ response, contextValue, operation, document, operationName }) {
+        async willSendResponse({ response, contextValue, operation, operationName }) {
           if (response.body.kind !== 'single' || !operation) return;
-          const fields = rootFields(document, operationName);
+          const fields = operation.selectionSet.selections.flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
           if (operation.operation !== 'mutation' && !fields.some((f) => privacyFields.has(f))) return;
           const { data, errors } = response.body.singleResult;
           const codes = [...new Set((errors ?? []).map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))];
