@@ -58,14 +58,26 @@ export interface RestartEvent {
 /** The file in the data folder that holds the stack's subgraph secret (`TAILOR_SUBGRAPH_SECRET`). */
 export const SUBGRAPH_SECRET_FILE = 'subgraph-secret';
 
+/** The file in the data folder that holds the stack's live link key (`TAILOR_LINK_KEYS`). */
+export const LINK_KEYS_FILE = 'link-keys';
+
 /**
  * The stack's subgraph secret, `<dataDir>/subgraph-secret`: read if it exists, else created (32 random
  * bytes as hex, mode 0600; the folder too, if missing). A data folder of `:memory:` gets a fresh secret
  * that is kept nowhere.
  */
 export function ensureSubgraphSecret(dataDir: string): string {
+  return ensureSecretFile(dataDir, SUBGRAPH_SECRET_FILE);
+}
+
+/** The stack's live link key, `<dataDir>/link-keys`, made and kept like the subgraph secret. */
+export function ensureLinkKeys(dataDir: string): string {
+  return ensureSecretFile(dataDir, LINK_KEYS_FILE);
+}
+
+function ensureSecretFile(dataDir: string, name: string): string {
   if (dataDir === ':memory:') return randomBytes(32).toString('hex');
-  const file = join(dataDir, SUBGRAPH_SECRET_FILE);
+  const file = join(dataDir, name);
   if (existsSync(file)) {
     const secret = readFileSync(file, 'utf8').trim();
     if (secret.length < 32) throw new Error(`${file} holds a secret of ${secret.length} characters; it must be at least 32 (delete the file to have a new one made)`);
@@ -77,7 +89,7 @@ export function ensureSubgraphSecret(dataDir: string): string {
   try {
     writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return ensureSubgraphSecret(dataDir);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return ensureSecretFile(dataDir, name);
     throw error;
   }
   chmodSync(file, 0o600); // whatever the umask
@@ -242,7 +254,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // environment's, else the data folder's (made on first start).
   const givenSecret = options.env?.TAILOR_SUBGRAPH_SECRET ?? process.env.TAILOR_SUBGRAPH_SECRET;
   const secret = givenSecret && givenSecret.trim() !== '' ? givenSecret : ensureSubgraphSecret(options.dataDir);
-  const env = { ...options.env, TAILOR_SUBGRAPH_SECRET: secret, TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${urlOf(s.name)}`).join(',') };
+  // Live links are sealed by stock and opened by the gateway: both get the same key, and stock the
+  // gateway's URL to point them at.
+  const givenLinkKeys = options.env?.TAILOR_LINK_KEYS ?? process.env.TAILOR_LINK_KEYS;
+  const linkKeys = givenLinkKeys && givenLinkKeys.trim() !== '' ? givenLinkKeys : ensureLinkKeys(options.dataDir);
+  const gatewayPort = options.gatewayPort === 0 ? await freePort(host) : options.gatewayPort;
+  const env = {
+    TAILOR_LINK_BASE_URL: process.env.TAILOR_LINK_BASE_URL ?? `http://${host}:${gatewayPort}`,
+    ...options.env,
+    TAILOR_SUBGRAPH_SECRET: secret,
+    TAILOR_LINK_KEYS: linkKeys,
+    TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${urlOf(s.name)}`).join(','),
+  };
   const subgraphArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
   const gatewayArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
 
@@ -281,7 +304,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const slot of await Promise.all(local.map((subgraph) => launch(subgraph.name, subgraph.entry, subgraphArgs, ports.get(subgraph.name)!)))) {
       slots.set(slot.service.name, slot);
     }
-    slots.set('gateway', await launch('gateway', GATEWAY_ENTRY, gatewayArgs, options.gatewayPort));
+    slots.set('gateway', await launch('gateway', GATEWAY_ENTRY, gatewayArgs, gatewayPort));
   } catch (error) {
     await stopAll();
     throw error;
@@ -356,7 +379,7 @@ function launcherLine(level: 'info' | 'warn' | 'error', msg: string, fields: Rec
 }
 
 /** A port that was free on `host` a moment ago. */
-function freePort(host: string): Promise<number> {
+export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

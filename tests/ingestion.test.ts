@@ -58,7 +58,7 @@ describe('ingestion', () => {
         `${stack.urls.behavior}/ingest/events`,
         JSON.stringify([
           { eventId: 'e1', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now - 1000) },
-          { eventId: 'e2', userId: 'u1', sku: 'A1', type: 'CLICK', occurredAt: iso(now - 1000) },
+          { eventId: 'e2', userId: 'u1', sku: 'A1', type: 'HOVER', occurredAt: iso(now - 1000) },
           { eventId: 'e3', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: 'yesterday' },
           { eventId: 'e4', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now + 3_600_000) },
           { eventId: 'e5', userId: 'u1', sku: 'A1', type: 'VIEW', occurredAt: iso(now), extra: 1 },
@@ -71,7 +71,7 @@ describe('ingestion', () => {
             code: 'BAD_USER_INPUT',
             message: 'The events batch was refused: 4 items are invalid, and nothing was applied.',
             items: [
-              { index: 1, field: 'type', reason: 'type must be one of VIEW, ADD_TO_CART, PURCHASE' },
+              { index: 1, field: 'type', reason: 'type must be one of VIEW, ADD_TO_CART, PURCHASE, CLICK' },
               { index: 2, field: 'occurredAt', reason: 'must be an ISO-8601 date and time with a time zone, e.g. "2026-11-28T09:30:00Z"' },
               { index: 3, field: 'occurredAt', reason: 'occurredAt is more than 300 s in the future (the allowed clock skew, TAILOR_MAX_CLOCK_SKEW_SECONDS)' },
               { index: 4, reason: 'Unrecognized key: "extra"' },
@@ -124,6 +124,38 @@ describe('ingestion', () => {
           },
         });
       }
+      expect((await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }')).body).toEqual({ data: { user: { recentlyViewed: [] } } });
+    });
+
+    it('take a CLICK over HTTP and as trackEvents, each counted once however often it is replayed', async () => {
+      const overHttp = { eventId: 'c1', userId: 'u1', sku: 'A1', type: 'CLICK', occurredAt: iso(now - 60_000) };
+      const viaMutation = { eventId: 'c2', userId: 'u1', sku: 'A2', type: 'CLICK', occurredAt: iso(now - 30_000) };
+      expect(await post(`${stack.urls.behavior}/ingest/events`, JSON.stringify([overHttp]))).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
+      expect((await stack.query(TRACK, { events: [viaMutation] })).body).toEqual({ data: { trackEvents: { accepted: 1, duplicates: 0, stale: 0 } } });
+      expect((await stack.query(TRACK, { events: [overHttp, viaMutation] })).body).toEqual({ data: { trackEvents: { accepted: 0, duplicates: 2, stale: 0 } } });
+      expect(await post(`${stack.urls.behavior}/ingest/events`, JSON.stringify({ events: [viaMutation] }))).toEqual({ status: 200, body: { accepted: 0, duplicates: 1, stale: 0 } });
+      const recent = await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }');
+      expect(recent.body).toEqual({ data: { user: { recentlyViewed: [{ product: { sku: 'A2' } }, { product: { sku: 'A1' } }] } } });
+    });
+
+    it('refuse a CLICK from beyond the allowed clock skew with the rest of its batch', async () => {
+      const res = await post(
+        `${stack.urls.behavior}/ingest/events`,
+        JSON.stringify([
+          { eventId: 'c1', userId: 'u1', sku: 'A1', type: 'CLICK', occurredAt: iso(now - 1000) },
+          { eventId: 'c2', userId: 'u1', sku: 'A2', type: 'CLICK', occurredAt: iso(now + 3_600_000) },
+        ]),
+      );
+      expect(res).toEqual({
+        status: 400,
+        body: {
+          error: {
+            code: 'BAD_USER_INPUT',
+            message: 'The events batch was refused: 1 item is invalid, and nothing was applied.',
+            items: [{ index: 1, field: 'occurredAt', reason: 'occurredAt is more than 300 s in the future (the allowed clock skew, TAILOR_MAX_CLOCK_SKEW_SECONDS)' }],
+          },
+        },
+      });
       expect((await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }')).body).toEqual({ data: { user: { recentlyViewed: [] } } });
     });
 

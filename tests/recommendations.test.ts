@@ -10,6 +10,8 @@ const PERSONALIZE = `
     }
   }`;
 
+const TRACK = 'mutation($events: [BrowsingEventInput!]!) { trackEvents(events: $events) { accepted duplicates stale } }';
+
 interface Rec {
   reason: string;
   score: number;
@@ -142,11 +144,69 @@ describe('User.recommendations', () => {
     expect(recentlyViewed[0].viewedAt).toBe(new Date(stack.clock.now() - DAY).toISOString());
   });
 
+  it('ranks a product clicked in an email, recorded through trackEvents, as RECENTLY_VIEWED in the very next answer', async () => {
+    const before = await recommend('alice', 8);
+    expect(before.recommendations.map((r) => r.product.sku)).not.toContain('P20');
+    expect(before.recentlyViewed.map((v) => v.product.sku)).not.toContain('P20');
+    const clickedAt = new Date(stack.clock.now() - 60_000).toISOString();
+    const click = { eventId: 'click-1', userId: 'alice', sku: 'P20', type: 'CLICK', occurredAt: clickedAt };
+    expect((await stack.query(TRACK, { events: [click] })).body).toEqual({ data: { trackEvents: { accepted: 1, duplicates: 0, stale: 0 } } });
+    const after = await recommend('alice', 8);
+    // A fresh click outweighs a view a day old; the cart item stays first.
+    expect(after.recommendations.slice(0, 4).map((r) => [r.product.sku, r.reason])).toEqual([
+      ['P03', 'ADDED_TO_CART'],
+      ['P20', 'RECENTLY_VIEWED'],
+      ['P01', 'RECENTLY_VIEWED'],
+      ['P02', 'RECENTLY_VIEWED'],
+    ]);
+    expect(after.recentlyViewed[0]).toEqual({ product: { sku: 'P20' }, viewedAt: clickedAt });
+    expect(after.recentlyViewed.map((v) => v.product.sku)).toEqual(['P20', 'P01', 'P02', 'P03', 'P05', 'P04']);
+  });
+
+  it('keeps clicks out of the trending ranking, which counts views only', async () => {
+    const now = stack.clock.now();
+    const ranking = () => stack.behavior.store.getTrendingRanking(now - 7 * DAY, now, 10);
+    const before = ranking();
+    expect(before.find((e) => e.sku === 'P12')).toBeDefined();
+    const clicks = Array.from({ length: 50 }, (_, i) => ({
+      eventId: `click-${i}`,
+      userId: `clicker-${i}`,
+      sku: i % 2 ? 'P12' : 'P30',
+      type: 'CLICK',
+      occurredAt: new Date(now - (i + 1) * HOUR).toISOString(),
+    }));
+    expect((await stack.query(TRACK, { events: clicks })).body).toEqual({ data: { trackEvents: { accepted: 50, duplicates: 0, stale: 0 } } });
+    expect(ranking()).toEqual(before);
+    expect(ranking().map((e) => e.sku)).not.toContain('P30');
+  });
+
   it('refuses a negative limit with BAD_USER_INPUT', async () => {
     const res = await stack.query(PERSONALIZE, { id: 'alice', limit: -1 });
     expect(res.body.data).toEqual({ user: null });
     expect(res.body.errors).toEqual([
       expect.objectContaining({ message: 'Argument "limit": must be 0 or more, got -1.', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
+    ]);
+  });
+});
+
+describe('a click with TAILOR_CLICK_WEIGHT set', () => {
+  let stack: InProcessStack;
+  beforeAll(async () => {
+    stack = await startInProcessStack({ env: { TAILOR_CLICK_WEIGHT: '0.1' } });
+    await seedScenario(stack);
+  });
+  afterAll(() => stack.close());
+
+  it('weighs what the setting says', async () => {
+    const click = { eventId: 'click-1', userId: 'alice', sku: 'P20', type: 'CLICK', occurredAt: new Date(stack.clock.now() - 60_000).toISOString() };
+    expect((await stack.query(TRACK, { events: [click] })).body.errors).toBeUndefined();
+    const res = await stack.query<{ user: { recommendations: Rec[] } }>(PERSONALIZE, { id: 'alice', limit: 4 });
+    // A fresh click weighing 0.1 is below a view two days old (about 0.63).
+    expect(res.body.data!.user.recommendations.map((r) => [r.product.sku, r.reason])).toEqual([
+      ['P03', 'ADDED_TO_CART'],
+      ['P01', 'RECENTLY_VIEWED'],
+      ['P02', 'RECENTLY_VIEWED'],
+      ['P20', 'RECENTLY_VIEWED'],
     ]);
   });
 });

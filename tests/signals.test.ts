@@ -3,8 +3,10 @@ import { rankRecommendations, trendingWindow } from '../subgraphs/stock/src/rank
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-28T12:00:00Z');
-const settings: SignalSettings = { windowMs: 30 * DAY, halfLifeMs: 3 * DAY, viewWeight: 1, cartWeight: 3, maxActed: 50, maxSimilar: 50, seeds: 5 };
+const settings: SignalSettings = { windowMs: 30 * DAY, halfLifeMs: 3 * DAY, viewWeight: 1, clickWeight: 2, cartWeight: 3, maxActed: 50, maxSimilar: 50, seeds: 5 };
 const view = (sku: string, ageDays: number) => ({ sku, type: 'VIEW' as const, occurredAt: NOW - ageDays * DAY });
+const click = (sku: string, ageDays: number) => ({ sku, type: 'CLICK' as const, occurredAt: NOW - ageDays * DAY });
+const cart = (sku: string, ageDays: number) => ({ sku, type: 'ADD_TO_CART' as const, occurredAt: NOW - ageDays * DAY });
 
 describe('summarizeEvents', () => {
   it('halves an event\'s weight every half-life', () => {
@@ -24,6 +26,26 @@ describe('summarizeEvents', () => {
     expect(acted.has('C')).toBe(false);
     expect([...purchased]).toEqual(['C']);
     expect(seeds).toEqual(['B', 'A', 'C']);
+  });
+
+  it('weighs a click in an email more than a view of the same age and less than a cart, decaying like them', () => {
+    const { acted } = summarizeEvents([view('V', 1), click('K', 1), cart('C', 1), click('old', 4)], NOW, settings);
+    expect(acted.get('K')!.weight).toBeGreaterThan(acted.get('V')!.weight);
+    expect(acted.get('K')!.weight).toBeLessThan(acted.get('C')!.weight);
+    expect(acted.get('K')).toEqual({ weight: expect.closeTo(2 * Math.pow(0.5, 1 / 3)), carted: false });
+    expect(acted.get('old')!.weight).toBeCloseTo(acted.get('K')!.weight / 2);
+  });
+
+  it('takes the weight of a click from its setting (TAILOR_CLICK_WEIGHT)', () => {
+    const { acted } = summarizeEvents([click('K', 0)], NOW, { ...settings, clickWeight: 5 });
+    expect(acted.get('K')!.weight).toBeCloseTo(5);
+  });
+
+  it('sets a clicked product apart once bought, and seeds co-views with clicked products like viewed ones', () => {
+    const { acted, purchased, seeds } = summarizeEvents([click('K', 2), { sku: 'K', type: 'PURCHASE', occurredAt: NOW - DAY }, click('L', 1), view('V', 1)], NOW, settings);
+    expect(acted.has('K')).toBe(false);
+    expect([...purchased]).toEqual(['K']);
+    expect(seeds).toEqual(['L', 'K', 'V']);
   });
 
   it('ignores events outside the window and from the future', () => {
@@ -51,6 +73,17 @@ describe('buildCandidates', () => {
     expect(candidates[2].score).toBeLessThan(2);
   });
 
+  it('ranks a product only clicked as RECENTLY_VIEWED, above a view of the same age, and carted as ADDED_TO_CART', () => {
+    const summary = summarizeEvents([view('A', 1), click('K', 1), click('C', 1), cart('C', 2)], NOW, settings);
+    const candidates = buildCandidates(summary, new Map([['K', [{ sku: 'S', count: 3 }]]]), settings);
+    expect(candidates.map((c) => [c.sku, c.reason])).toEqual([
+      ['C', 'ADDED_TO_CART'],
+      ['K', 'RECENTLY_VIEWED'],
+      ['A', 'RECENTLY_VIEWED'],
+      ['S', 'SIMILAR'],
+    ]);
+  });
+
   it('keeps at most maxActed and maxSimilar candidates, strongest first', () => {
     const events = Array.from({ length: 10 }, (_, i) => view(`P${i}`, i));
     const candidates = buildCandidates(summarizeEvents(events, NOW, settings), new Map(), { ...settings, maxActed: 3 });
@@ -64,6 +97,15 @@ describe('recentViews', () => {
     expect(recentViews(events, 10)).toEqual([
       { sku: 'A', viewedAt: NOW - DAY },
       { sku: 'B', viewedAt: NOW - 2 * DAY },
+    ]);
+  });
+
+  it('counts a click in an email as a view, one entry per product at its latest view or click', () => {
+    const events = [view('A', 3), click('A', 1), click('B', 2), view('B', 4), click('C', 5), cart('D', 0)];
+    expect(recentViews(events, 10)).toEqual([
+      { sku: 'A', viewedAt: NOW - DAY },
+      { sku: 'B', viewedAt: NOW - 2 * DAY },
+      { sku: 'C', viewedAt: NOW - 5 * DAY },
     ]);
   });
 });

@@ -576,7 +576,7 @@ describe('subgraph ingestion over HTTP', () => {
     expect((await ingest('crm', 'users', [{ id: userId, email: 'refused.e2e@example.com', consent: { email: true, personalization: true } }])).status).toBe(200);
     const refused = await ingest('behavior', 'events', [
       { eventId: 'e2e-ev-0101', userId, sku: 'SHO-0001', type: 'VIEW', occurredAt: isoNow() },
-      { eventId: 'e2e-ev-0102', userId, sku: 'SHO-0002', type: 'CLICK', occurredAt: isoNow() },
+      { eventId: 'e2e-ev-0102', userId, sku: 'SHO-0002', type: 'HOVER', occurredAt: isoNow() },
     ]);
     expect({ status: refused.status, body: refused.body }).toEqual({
       status: 400,
@@ -584,7 +584,7 @@ describe('subgraph ingestion over HTTP', () => {
         error: {
           code: 'BAD_USER_INPUT',
           message: 'The events batch was refused: 1 item is invalid, and nothing was applied.',
-          items: [{ index: 1, field: 'type', reason: 'type must be one of VIEW, ADD_TO_CART, PURCHASE' }],
+          items: [{ index: 1, field: 'type', reason: 'type must be one of VIEW, ADD_TO_CART, PURCHASE, CLICK' }],
         },
       },
     });

@@ -10,8 +10,8 @@ export interface Client {
    * (a key's name holds no `:`, so the two never meet).
    */
   name: string;
-  /** How it authenticated. */
-  via: 'key' | 'jwt';
+  /** How it authenticated; `internal`: the gateway itself (live links), which never crosses HTTP. */
+  via: 'key' | 'jwt' | 'internal';
   scopes: ReadonlySet<string>;
   /** The key's own limits; `null` (and always for a JWT): the gateway's defaults. */
   ratePerMinute: number | null;

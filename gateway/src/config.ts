@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { type ConfigOf, type ConfigSource, ConfigError, commonSettings, loadConfig, settingTypes } from '../../kit/config';
+import { linkKeysSchema } from '../../kit/linkToken';
+import { LIVE_LINK_OPERATIONS_FILE } from './links/liveLinks';
 import { subgraphSecretSchema } from '../../kit/subgraphCredential';
 
 /** The persisted operations built by `npm run operations`. */
@@ -222,6 +224,46 @@ export const gatewaySettings = {
     env: 'TAILOR_SANDBOX_VARIABLES',
     schema: settingTypes.jsonObject(),
     doc: 'Variables of the sandbox\'s example as a JSON object, instead of those of `TAILOR_SANDBOX_EXAMPLE`.',
+  },
+  linkKeys: {
+    env: 'TAILOR_LINK_KEYS',
+    schema: linkKeysSchema(),
+    doc: 'Keys of live link tokens, in the form of `TAILOR_SUBGRAPH_SECRET`; the same value as the subgraph that seals them (the one answering `Recommendation.clickUrl`). Set: the gateway answers `/r/<token>` (live links) and `/i/<token>.png` (live images); any key listed opens a token, so an old key stays listed until its links expire (`TAILOR_LINK_TTL_DAYS`). Unset: those paths answer 404. `npm start` sets it for every process.',
+  },
+  liveLinkOperations: {
+    env: 'TAILOR_LIVE_LINK_OPERATIONS',
+    schema: z.string().min(1).default(LIVE_LINK_OPERATIONS_FILE).transform((p) => resolve(p)),
+    doc: 'The operations live links run (GraphQL): `LiveLinkTarget`, read at each click and open, and `LiveLinkClick`, which records a click; their aliases are what the gateway reads.',
+  },
+  linkFallbackUrl: {
+    env: 'TAILOR_LINK_FALLBACK_URL',
+    schema: settingTypes.url('https://shop.tailor.example/'),
+    doc: 'Where a live link leads when nothing the recipient could want is orderable, when it has expired, or when its recipient is unknown or erased (a category or home page). The query string of the click is kept.',
+  },
+  lowStockBadge: {
+    env: 'TAILOR_LOW_STOCK_BADGE',
+    schema: settingTypes.nonNegativeInt(5),
+    doc: 'A live image shows "Only N left" when the product has this many units or fewer left (`left` of `schema/live-links.graphql`); 0: never.',
+  },
+  liveImageMaxAgeSeconds: {
+    env: 'TAILOR_LIVE_IMAGE_MAX_AGE_SECONDS',
+    schema: settingTypes.nonNegativeInt(60),
+    doc: '`Cache-Control: private, max-age=N` of a live image: how long a mail client or image proxy may show it before asking again.',
+  },
+  liveImageFallbackText: {
+    env: 'TAILOR_LIVE_IMAGE_FALLBACK_TEXT',
+    schema: z.string().trim().min(1).max(80).default("See what's new"),
+    doc: 'What a live image shows when its link would lead to the fallback page (1-80 characters).',
+  },
+  liveImageCacheEntries: {
+    env: 'TAILOR_LIVE_IMAGE_CACHE_ENTRIES',
+    schema: settingTypes.positiveInt(2_000),
+    doc: 'Rendered cards kept, keyed by what the card shows: product, price, picture and badge (so a product that runs low is a new entry). Product pictures are kept in a cache of their own, of at most 64 MB.',
+  },
+  restAnswerTtlSeconds: {
+    env: 'TAILOR_REST_ANSWER_TTL_SECONDS',
+    schema: settingTypes.nonNegativeInt(60),
+    doc: 'How long a REST answer for a request with a `campaign` parameter is kept for the same client and URL, so that the HTML, text, AMP and validation renders of one recipient cost one computation; 0: never kept. The live links in a kept answer still check the product again at the click.',
   },
   sandbox: {
     env: 'TAILOR_SANDBOX',

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import { Kind, type OperationDefinitionNode, parse, print } from 'graphql';
+import { LRUCache } from 'lru-cache';
+import { Counter, type Registry } from 'prom-client';
 import type { OperationManifest, PersistedOperation } from '../../kit/operationManifest';
 import type { RestRoute } from './restRoutes';
 import { ErrorCode } from '../../kit/errors';
@@ -12,6 +14,16 @@ import type { GatewayContext } from './subgraphUnavailablePlugin';
 
 /** The query parameter that may carry a client key on a REST route (`TAILOR_URL_CREDENTIALS`); never an operation variable. */
 export const ACCESS_TOKEN_PARAMETER = 'access_token';
+
+/** The query parameter that names a campaign or send: answers that carry one may be kept (`answerTtlMs`). */
+export const CAMPAIGN_PARAMETER = 'campaign';
+
+/** A 200 answer as sent, kept for the repeats of one render. */
+interface KeptAnswer {
+  text: string;
+  etag: string;
+  cacheControl: string;
+}
 
 /** The REST face: GET routes that each run one persisted operation and answer flat JSON. */
 export interface RestApi {
@@ -33,9 +45,29 @@ export function createRestApi(
   apollo: ApolloServer<GatewayContext>,
   manifest: OperationManifest,
   routes: RestRoute[],
-  options: { retryAfterSeconds: number },
+  options: {
+    retryAfterSeconds: number;
+    /**
+     * How long a usable, complete answer to a request with a `campaign` parameter is kept for the same
+     * client (name and scopes) and URL; 0: never. An ESP renders one recipient several times (HTML,
+     * text, AMP, validation): the repeats are answered from it.
+     */
+    answerTtlMs?: number;
+    answerCacheEntries?: number;
+    registry?: Registry;
+  },
 ): RestApi {
   const compiled = routes.map((route) => compile(route, manifest));
+  const answerTtlMs = options.answerTtlMs ?? 0;
+  const kept = answerTtlMs > 0 ? new LRUCache<string, KeptAnswer>({ max: options.answerCacheEntries ?? 20_000, ttl: answerTtlMs }) : undefined;
+  const keptLookups = kept
+    ? new Counter({
+        name: 'tailor_rest_answer_cache_total',
+        help: 'REST requests with a campaign parameter, by whether a kept answer served them (hit) or they were computed (miss).',
+        labelNames: ['result'],
+        registers: options.registry ? [options.registry] : [],
+      })
+    : undefined;
 
   return {
     async handle(req, res, path, context) {
@@ -56,7 +88,14 @@ export function createRestApi(
   };
 
   async function serve(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, match: RegExpExecArray, contextValue: GatewayContext): Promise<void> {
-    const searchParams = parseRequestTarget(req.url)?.searchParams ?? new URLSearchParams();
+    const target = parseRequestTarget(req.url);
+    const searchParams = target?.searchParams ?? new URLSearchParams();
+    const keepKey = kept && searchParams.has(CAMPAIGN_PARAMETER) ? answerKey(contextValue, target!.path, searchParams) : undefined;
+    if (keepKey !== undefined) {
+      const answer = kept!.get(keepKey);
+      keptLookups!.inc({ result: answer ? 'hit' : 'miss' });
+      if (answer) return sendAnswer(req, res, answer);
+    }
     const variables: Record<string, unknown> = {};
     for (const [i, name] of route.pathParams.entries()) {
       const value = decodePathSegment(match[i + 1]);
@@ -111,20 +150,33 @@ export function createRestApi(
     // A usable answer with fallbacks says which services it went without, as GraphQL's extensions.degraded does.
     const text = JSON.stringify(degraded.length && shaped && typeof shaped === 'object' && !Array.isArray(shaped) ? { ...shaped, degraded } : shaped);
     const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
-    const cacheControl = response.http.headers.get('cache-control') ?? 'no-store';
-    if (matchesEtag(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { etag, 'cache-control': cacheControl });
-      res.end();
-      return;
-    }
-    res.writeHead(200, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(text),
-      'cache-control': cacheControl,
-      etag,
-    });
-    res.end(req.method === 'HEAD' ? undefined : text);
+    const answer = { text, etag, cacheControl: response.http.headers.get('cache-control') ?? 'no-store' };
+    // Only a whole answer is kept: a degraded one would outlive the outage it reports.
+    if (keepKey !== undefined && !degraded.length && !errors?.length) kept!.set(keepKey, answer);
+    sendAnswer(req, res, answer);
   }
+}
+
+/** The key of a kept answer: who asked (their name and scopes decide what they may read) and the exact URL, `access_token` aside. */
+function answerKey(context: GatewayContext, pathname: string, searchParams: URLSearchParams): string {
+  const params = [...searchParams].filter(([name]) => name !== ACCESS_TOKEN_PARAMETER).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const scopes = [...(context.client?.scopes ?? [])].sort();
+  return JSON.stringify([context.client?.name ?? null, scopes, pathname, params]);
+}
+
+function sendAnswer(req: IncomingMessage, res: ServerResponse, { text, etag, cacheControl }: KeptAnswer): void {
+  if (matchesEtag(req.headers['if-none-match'], etag)) {
+    res.writeHead(304, { etag, 'cache-control': cacheControl });
+    res.end();
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': cacheControl,
+    etag,
+  });
+  res.end(req.method === 'HEAD' ? undefined : text);
 }
 
 function compile(route: RestRoute, manifest: OperationManifest): CompiledRoute {

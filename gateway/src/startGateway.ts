@@ -18,6 +18,7 @@ import { listenOn } from '../../kit/http/listenOn';
 import { parseRequestTarget } from '../../kit/http/parseRequestTarget';
 import { sendError, sendGraphQLError, sendJson } from '../../kit/http/sendJson';
 import { sendMetrics } from '../../kit/http/sendMetrics';
+import { type Clock, systemClock } from '../../kit/clock';
 import type { Logger } from '../../kit/logger';
 import { readManifest, sha256Hex } from '../../kit/operationManifest';
 import type { RunningService } from '../../kit/runService';
@@ -43,6 +44,9 @@ import { readSandboxExample } from './sandbox/sandboxExample';
 import { createSupergraphFile } from './supergraphFile';
 import { type GatewayContext, createGatewayContext, subgraphUnavailablePlugin } from './subgraphUnavailablePlugin';
 import { createDegradingGateway } from './degradingGateway';
+import { createImageSource } from './links/imageSource';
+import { type RunOperation, createLiveLinks, readLiveLinkOperations } from './links/liveLinks';
+import { createCardRenderer } from './links/productCard';
 import { type SubgraphDataSource, createSubgraphDataSource } from './subgraphDataSource';
 
 /** Seconds a shed client is asked to wait: slots free up within about one request's time. */
@@ -60,6 +64,12 @@ function requestedDeadline(header: string | string[] | undefined, max: number): 
 
 /** Routes that only answer GET (and HEAD). */
 const READ_ONLY_ROUTES = new Set(['/health', '/ready', '/metrics', '/']);
+
+/** Who the live links are when they read the graph and record a click: the gateway itself, never an HTTP client. */
+const LIVE_LINKS_CLIENT: Client = { name: 'live-links', via: 'internal', scopes: new Set(['recipients:read', 'ingest:write']), ratePerMinute: null, dailyQuota: null };
+
+/** The cap of `recommendations(limit:)` a live link asks for at most. */
+const LIVE_LINK_MAX_SLOTS = 50;
 
 /** The file in the data folder that holds the development key. */
 export const DEV_KEY_FILE = 'dev-key';
@@ -80,7 +90,9 @@ export interface RunningGateway extends RunningService {
  * Starts the gateway: loads the supergraph file, plans every operation across the subgraphs it lists,
  * and serves `/graphql` (POST and GET), `/health`, `/ready`, `/metrics` and `/`.
  */
-export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+export async function startGateway(config: GatewayConfig, logger: Logger, options: { clock?: Clock } = {}): Promise<RunningGateway> {
+  // Live links read expiry and stamp clicks with it: the subgraphs' clock, in tests a fake one.
+  const clock = options.clock ?? systemClock;
   const metrics = createGatewayMetrics();
   const database = openGatewayDatabase(gatewayDatabasePath(config.dataDir));
   const keys = createKeyStore(database);
@@ -213,8 +225,39 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     throw error;
   };
   const rest = await Promise.resolve()
-    .then(() => createRestApi(apollo, manifest, restRoutes, { retryAfterSeconds }))
+    .then(() => createRestApi(apollo, manifest, restRoutes, { retryAfterSeconds, answerTtlMs: config.restAnswerTtlSeconds * 1000, registry: metrics.registry }))
     .catch(abandon);
+  /** Runs an operation of the live links through the whole gateway (authorization, deadlines, fallbacks) as their own client. */
+  const runInternal: RunOperation = async (query, operationName, variables) => {
+    const contextValue = createGatewayContext(Date.now(), config.requestDeadlineMs, config.requestDeadlineMs, LIVE_LINKS_CLIENT);
+    const response = await apollo.executeOperation({ query, operationName, variables }, { contextValue });
+    if (response.body.kind !== 'single') throw new Error('live link operations are single-result');
+    return response.body.singleResult as Awaited<ReturnType<RunOperation>>;
+  };
+  const liveLinks = config.linkKeys
+    ? await Promise.resolve()
+        .then(() =>
+          createLiveLinks({
+            keyring: config.linkKeys!,
+            fallbackUrl: config.linkFallbackUrl,
+            operations: readLiveLinkOperations(config.liveLinkOperations),
+            run: runInternal,
+            renderer: createCardRenderer(),
+            pictures: createImageSource({ timeoutMs: 500, maxBytes: 2 * 1024 * 1024, maxEntries: config.liveImageCacheEntries, ttlMs: 10 * 60_000 }),
+            lowStockBadge: config.lowStockBadge,
+            imageMaxAgeSeconds: config.liveImageMaxAgeSeconds,
+            renderCacheEntries: config.liveImageCacheEntries,
+            fallbackCardText: config.liveImageFallbackText,
+            maxSlots: LIVE_LINK_MAX_SLOTS,
+            admit: () => admission.admit(),
+            registry: metrics.registry,
+            clock,
+            logger,
+          }),
+        )
+        .catch(abandon)
+    : undefined;
+  if (!liveLinks) logger.warn('TAILOR_LINK_KEYS is not set: /r/<token> and /i/<token>.png (live links and images) answer 404 (npm start sets it)');
   const devKey = config.profile === 'development' && config.devKey ? ensureDevKey(keys, audit, config.dataDir, allScopes(degrading.served()), logger) : undefined;
   ready = true;
 
@@ -277,6 +320,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       return sendError(res, 400, ErrorCode.BAD_REQUEST, `The ${DEADLINE_HEADER} header must be a positive whole number of milliseconds (at most ${config.maxRequestDeadlineMs} is used).`);
     }
     if (sandbox?.serve(req, res, path)) return;
+    // Live links are public: the signed token is the credential, and a shopper holds no client key.
+    if (liveLinks && (await liveLinks.handle(req, res, path))) return;
     let client: Client | undefined;
     if (operates && !(READ_ONLY_ROUTES.has(path))) {
       const authentication = await authenticate(req.headers.authorization ?? urlCredential(req, path));
@@ -343,7 +388,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const known = new Set(['/graphql', '/health', '/ready', '/metrics', '/']);
   const handle = createRequestHandler({
     route,
-    routeLabel: (path) => (known.has(path) ? path : path.startsWith('/api/') ? '/api' : 'other'),
+    routeLabel: (path) => (known.has(path) ? path : path.startsWith('/api/') ? '/api' : path.startsWith('/r/') ? '/r' : path.startsWith('/i/') ? '/i' : 'other'),
     httpDuration: metrics.httpDuration,
     logger,
     service: 'gateway',
@@ -438,7 +483,9 @@ function auditPlugin(audit: AuditLog, privacyFields: Set<string>, logger: Logger
     async requestDidStart() {
       return {
         async willSendResponse({ response, contextValue, operation, operationName }) {
-          if (response.body.kind !== 'single' || !operation) return;
+          // The gateway's own operations (a click recorded by a live link) are a shopper's signal, not
+          // somebody's act: they are counted in the live link metrics instead.
+          if (response.body.kind !== 'single' || !operation || contextValue.client?.via === 'internal') return;
           const fields = operation.selectionSet.selections.flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
           if (operation.operation !== 'mutation' && !fields.some((f) => privacyFields.has(f))) return;
           const { data, errors } = response.body.singleResult;

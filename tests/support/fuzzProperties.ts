@@ -845,7 +845,7 @@ function eventItems(catalog: Catalog): { valid: fc.Arbitrary<Item>; almost: fc.A
     eventId: hex(12).map((h) => `fz-e-${h}`),
     userId: fc.oneof(fc.constantFrom(...catalog.userIds), hex(6).map((h) => `fz-u-${h}`)),
     sku: fc.oneof(w(4, fc.constantFrom(...catalog.skus)), w(1, hex(4).map((h) => `FZ-${h}`))),
-    type: fc.constantFrom('VIEW', 'ADD_TO_CART', 'PURCHASE'),
+    type: fc.constantFrom('VIEW', 'ADD_TO_CART', 'PURCHASE', 'CLICK'),
     occurredAt: recentIso,
   }) as fc.Arbitrary<Item>;
   const wrong: [string, fc.Arbitrary<unknown>][] = [
@@ -854,7 +854,7 @@ function eventItems(catalog: Catalog): { valid: fc.Arbitrary<Item>; almost: fc.A
     ['userId', fc.constantFrom<unknown>('', 'x'.repeat(129), 42, null, MISSING)],
     ['userId', loneSurrogateString],
     ['sku', fc.constantFrom<unknown>('', 'x'.repeat(65), 42, null, MISSING)],
-    ['type', fc.constantFrom<unknown>('CLICK', 'view', null, 0, '', MISSING)],
+    ['type', fc.constantFrom<unknown>('HOVER', 'view', 'click', null, 0, '', MISSING)],
     ['occurredAt', badIso],
     ['occurredAt', fc.integer({ min: 10, max: 100_000 }).map((minutes) => new Date(Date.now() + minutes * 60_000).toISOString())],
     ['unknownField', anyJson],

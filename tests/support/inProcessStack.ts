@@ -11,7 +11,8 @@ import { type BehaviorSubgraph, createBehaviorSubgraph } from '../../subgraphs/b
 import { loadGatewayConfig } from '../../gateway/src/config';
 import { type RunningGateway, startGateway } from '../../gateway/src/startGateway';
 import { type FakeClock, createFakeClock } from './fakeClock';
-import { TEST_SUBGRAPH_SECRET } from './subgraphSigning';
+import { freePort } from '../../scripts/startStack';
+import { TEST_LINK_KEYS, TEST_SUBGRAPH_SECRET } from './subgraphSigning';
 import { testLogDestination } from './testLogs';
 
 /** Options of an in-process stack. */
@@ -74,8 +75,11 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
     TAILOR_DEMO_SCALE: 'small',
     TAILOR_DB_SYNC: 'NORMAL',
     TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
+    TAILOR_LINK_KEYS: TEST_LINK_KEYS,
     ...options.env,
   };
+  // The gateway's port is settled first: stock points live links at it.
+  const gatewayPort = await freePort('127.0.0.1');
   const source = { env, argv: [] };
   const crmConfig = loadCrmConfig(source);
   const behaviorConfig = loadBehaviorConfig(source);
@@ -91,7 +95,7 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
   const running: RunningService[] = [];
   running.push(await startSubgraph(crm.definition, listen(crmConfig)));
   running.push(await startSubgraph(behavior.definition, listen(behaviorConfig)));
-  const stockConfig = loadStockConfig({ env: { ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] });
+  const stockConfig = loadStockConfig({ env: { TAILOR_LINK_BASE_URL: `http://127.0.0.1:${gatewayPort}`, ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] });
   const stock = createStockSubgraph(stockConfig, {
     clock,
     logger: silent('stock'),
@@ -107,10 +111,18 @@ export async function startInProcessStack(options: InProcessOptions = {}): Promi
         // A loaded test machine must not turn into degraded answers: tests assert behaviour and counts, never speed.
         // Tests of the deadline itself set their own (tests/faults.e2e.test.ts runs a gateway with deadlines of its own).
         // Keys and the audit log in memory; the development key (every scope) is what `query` sends.
-        env: { ...RELAXED_DEADLINES, TAILOR_DATA_DIR: ':memory:', TAILOR_SUBGRAPH_SECRET: env.TAILOR_SUBGRAPH_SECRET, ...options.gatewayEnv, TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql` },
-        argv: ['--port', '0'],
+        env: {
+          ...RELAXED_DEADLINES,
+          TAILOR_DATA_DIR: ':memory:',
+          TAILOR_SUBGRAPH_SECRET: env.TAILOR_SUBGRAPH_SECRET,
+          ...(env.TAILOR_LINK_KEYS ? { TAILOR_LINK_KEYS: env.TAILOR_LINK_KEYS } : {}),
+          ...options.gatewayEnv,
+          TAILOR_SUBGRAPH_URLS: `crm=${crmUrl}/graphql,stock=${stockUrl}/graphql,behavior=${behaviorUrl}/graphql`,
+        },
+        argv: ['--port', String(gatewayPort)],
       }),
       silent('gateway'),
+      { clock },
     );
   } catch (error) {
     // A gateway that refuses to start leaves no subgraph behind.

@@ -6,6 +6,9 @@ import { SIGNATURE_HEADER, signRequest } from '../../kit/subgraphCredential';
  */
 export const TEST_SUBGRAPH_SECRET = 'test-subgraph-secret-0123456789abcdef0123456789abcdef';
 
+/** The live link key of the test stacks (`TAILOR_LINK_KEYS`): stock seals with it, the gateway opens. */
+export const TEST_LINK_KEYS = 'test-links=test-link-key-0123456789abcdef0123456789abcdef';
+
 /** Headers of a JSON POST that carries a fresh gateway credential over exactly `body`. */
 export function signedHeaders(body: string | Buffer, secret: string = TEST_SUBGRAPH_SECRET, now = Date.now()): Record<string, string> {
   return { 'content-type': 'application/json', [SIGNATURE_HEADER]: signRequest(secret, body, now) };

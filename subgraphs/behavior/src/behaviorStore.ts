@@ -6,7 +6,7 @@ import type { DemoEvent } from '../../../demo/demoData';
 import type { IngestResult } from '../../kit/ingest';
 import type { BehaviorEvent, CoView } from './signals';
 
-export const EVENT_TYPES = ['VIEW', 'ADD_TO_CART', 'PURCHASE'] as const;
+export const EVENT_TYPES = ['VIEW', 'ADD_TO_CART', 'PURCHASE', 'CLICK'] as const;
 
 /** Validates one item of a `trackEvents` batch; events from the future (beyond clock skew) are refused. */
 export function eventInputSchema(clock: Clock, maxClockSkewMs: number) {
@@ -77,6 +77,8 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
     'getCoViewsBySkus',
     'SELECT sku_a, sku_b, n FROM coviews WHERE sku_a IN (SELECT value FROM json_each(?)) ORDER BY sku_a, n DESC, sku_b',
   );
+  // Views only: a click in an email opens the product's page, which web analytics reports as a VIEW
+  // too, so counting clicks as well would count that one visit twice.
   const trending = db.statement<{ sku: string; views: number }>(
     'getTrendingRanking',
     `SELECT sku, COUNT(*) AS views FROM events WHERE type = 'VIEW' AND occurred_at BETWEEN ? AND ?

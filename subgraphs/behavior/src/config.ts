@@ -7,6 +7,7 @@ export const behaviorSettings = {
   signalWindowDays: { env: 'TAILOR_SIGNAL_WINDOW_DAYS', schema: settingTypes.positiveInt(30, 365), doc: 'Events older than this are not used for recommendations.' },
   halfLifeDays: { env: 'TAILOR_HALF_LIFE_DAYS', schema: settingTypes.positiveNumber(3), doc: 'An event weighs half as much after this many days.' },
   viewWeight: { env: 'TAILOR_VIEW_WEIGHT', schema: settingTypes.positiveNumber(1), doc: 'Weight of a VIEW event.' },
+  clickWeight: { env: 'TAILOR_CLICK_WEIGHT', schema: settingTypes.positiveNumber(2), doc: 'Weight of a CLICK event (a product clicked in an email).' },
   cartWeight: { env: 'TAILOR_CART_WEIGHT', schema: settingTypes.positiveNumber(3), doc: 'Weight of an ADD_TO_CART event.' },
   sessionMinutes: { env: 'TAILOR_SESSION_MINUTES', schema: settingTypes.positiveInt(30, 24 * 60), doc: 'Two views this close together are a co-view (SIMILAR).' },
   actedMax: {

@@ -37,6 +37,7 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     windowMs: config.signalWindowDays * DAY_MS,
     halfLifeMs: config.halfLifeDays * DAY_MS,
     viewWeight: config.viewWeight,
+    clickWeight: config.clickWeight,
     cartWeight: config.cartWeight,
     maxActed: config.actedMax,
     maxSimilar: config.similarMax,

@@ -3,7 +3,7 @@ import { byScoreThenSku } from '../../kit/ranking';
 /** A browsing event as the signals read it. */
 export interface BehaviorEvent {
   sku: string;
-  type: 'VIEW' | 'ADD_TO_CART' | 'PURCHASE';
+  type: 'VIEW' | 'ADD_TO_CART' | 'PURCHASE' | 'CLICK';
   occurredAt: number;
 }
 
@@ -20,6 +20,8 @@ export interface SignalSettings {
   /** An event's weight halves every `halfLifeMs`. */
   halfLifeMs: number;
   viewWeight: number;
+  /** Weight of a product clicked in an email; by default more than a view's, less than a cart's. */
+  clickWeight: number;
   cartWeight: number;
   /** Products the user acted on that are kept as candidates, strongest first. */
   maxActed: number;
@@ -39,7 +41,7 @@ export interface Candidate {
 
 /** One user's events in the window, summed up per product. */
 export interface EventSummary {
-  /** Decayed weight per product viewed or carted, and whether it was carted. */
+  /** Decayed weight per product viewed, clicked or carted, and whether it was carted. */
   acted: Map<string, { weight: number; carted: boolean }>;
   purchased: Set<string>;
   /** The products whose co-views seed SIMILAR, strongest first (bought ones included). */
@@ -50,6 +52,12 @@ export interface EventSummary {
 const BAND: Record<CandidateReason, number> = { ADDED_TO_CART: 3, RECENTLY_VIEWED: 2, SIMILAR: 1 };
 const squash = (x: number) => x / (1 + x);
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
+/** The setting that weighs each event type short of a purchase, which sets the product apart instead. */
+const WEIGHT: Record<Exclude<BehaviorEvent['type'], 'PURCHASE'>, 'viewWeight' | 'clickWeight' | 'cartWeight'> = {
+  VIEW: 'viewWeight',
+  CLICK: 'clickWeight',
+  ADD_TO_CART: 'cartWeight',
+};
 
 /** Sums a user's events in the window at `now`: weights decay with age; purchases are set apart. */
 export function summarizeEvents(events: readonly BehaviorEvent[], now: number, settings: SignalSettings): EventSummary {
@@ -63,7 +71,7 @@ export function summarizeEvents(events: readonly BehaviorEvent[], now: number, s
       purchased.add(event.sku);
       continue;
     }
-    const weight = (event.type === 'ADD_TO_CART' ? settings.cartWeight : settings.viewWeight) * Math.pow(0.5, age / settings.halfLifeMs);
+    const weight = settings[WEIGHT[event.type]] * Math.pow(0.5, age / settings.halfLifeMs);
     const entry = acted.get(event.sku) ?? { weight: 0, carted: false };
     entry.weight += weight;
     entry.carted ||= event.type === 'ADD_TO_CART';
@@ -103,11 +111,14 @@ export function buildCandidates(summary: EventSummary, coViews: ReadonlyMap<stri
   return [...acted.sort(byScoreThenSku).slice(0, settings.maxActed), ...similar.sort(byScoreThenSku).slice(0, settings.maxSimilar)];
 }
 
-/** The products a user viewed, newest first, one entry per product. */
+/**
+ * The products a user viewed, newest first, one entry per product. A product clicked in an email
+ * counts as viewed: the shopper looked at it there.
+ */
 export function recentViews(events: readonly BehaviorEvent[], limit: number): { sku: string; viewedAt: number }[] {
   const latest = new Map<string, number>();
   for (const event of events) {
-    if (event.type === 'VIEW' && event.occurredAt > (latest.get(event.sku) ?? -Infinity)) latest.set(event.sku, event.occurredAt);
+    if ((event.type === 'VIEW' || event.type === 'CLICK') && event.occurredAt > (latest.get(event.sku) ?? -Infinity)) latest.set(event.sku, event.occurredAt);
   }
   return [...latest.entries()]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))

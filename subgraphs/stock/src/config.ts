@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ConfigOf, type ConfigSource, loadConfig, settingTypes } from '../../../kit/config';
+import { linkKeysSchema } from '../../../kit/linkToken';
 import { subgraphSettings } from '../../kit/subgraphSettings';
 
 const DEFAULT_BEHAVIOR_URL = 'http://127.0.0.1:4003/graphql';
@@ -37,6 +38,21 @@ export const stockSettings = {
     env: 'TAILOR_DEMO_ASSET_URL',
     schema: settingTypes.url('http://127.0.0.1:4002'),
     doc: 'Base URL of demo product images (`<url>/images/<sku>.svg`, served by this service), written at seeding.',
+  },
+  linkKeys: {
+    env: 'TAILOR_LINK_KEYS',
+    schema: linkKeysSchema(),
+    doc: 'Keys of live link tokens (`Recommendation.clickUrl`, `liveImageUrl`), in the form of `TAILOR_SUBGRAPH_SECRET`: the first seals, the gateway opens with any (give both the same value). Unset: `clickUrl` is the product\'s `url` and `liveImageUrl` its `imageUrl`. `npm start` sets it for every process.',
+  },
+  linkBaseUrl: {
+    env: 'TAILOR_LINK_BASE_URL',
+    schema: settingTypes.url('http://127.0.0.1:4000'),
+    doc: 'Public URL of the gateway that live links point at (`<url>/r/<token>`, `<url>/i/<token>.png`). `npm start` sets it to its gateway.',
+  },
+  linkTtlDays: {
+    env: 'TAILOR_LINK_TTL_DAYS',
+    schema: settingTypes.positiveInt(30, 3650),
+    doc: 'Days a live link holds; after that a click goes to the gateway\'s fallback page (`TAILOR_LINK_FALLBACK_URL`). Retire a link key only after this long.',
   },
   recommendationsMax: {
     env: 'TAILOR_RECOMMENDATIONS_MAX',

@@ -8,6 +8,7 @@ import { DEMO_SCALES } from '../../../demo/demoData';
 import { openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { StockConfig } from './config';
+import { createLinkIssuer } from './liveLinks';
 import { productImageSvg } from './productImage';
 import { createStockLoaders } from './stockLoaders';
 import { type StockContext, stockResolvers } from './stockResolvers';
@@ -65,6 +66,10 @@ export function createStockSubgraph(
     metrics,
     auth: ingestAuth,
   });
+  const links = config.linkKeys
+    ? createLinkIssuer({ keyring: config.linkKeys, baseUrl: config.linkBaseUrl, ttlMs: config.linkTtlDays * 86_400_000, clock })
+    : undefined;
+  if (!links) logger.warn('TAILOR_LINK_KEYS is not set: Recommendation.clickUrl and liveImageUrl are the product\'s own url and imageUrl, with no live check at the click (npm start sets it)');
   const definition: SubgraphDefinition<StockContext> = {
     name: 'stock',
     typeDefs,
@@ -76,6 +81,7 @@ export function createStockSubgraph(
       ingestStock,
       inStockThreshold: config.inStockThreshold,
       recommendationsMax: config.recommendationsMax,
+      links,
     }),
     ingestors: [ingestStock],
     extraRoutes: [

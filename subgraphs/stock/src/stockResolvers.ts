@@ -2,6 +2,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { DateTimeScalar, formatDateTime } from '../../kit/dateTime';
 import { badArgumentError } from '../../../kit/errors';
 import type { Ingestor } from '../../kit/ingest';
+import { type LinkIssuer, type RecommendationSlot, campaignArgument } from './liveLinks';
 import { type Candidate, type RankingInput, rankRecommendations, trendingWindow } from './rankRecommendations';
 import type { StockLoaders } from './stockLoaders';
 import type { CatalogProduct, StockLevelInput, StockStore } from './stockStore';
@@ -18,6 +19,8 @@ export interface StockContext {
   ingestStock: Ingestor<StockLevelInput>;
   inStockThreshold: number;
   recommendationsMax: number;
+  /** Seals live links; `undefined` without `TAILOR_LINK_KEYS` (links are then the product's own). */
+  links: LinkIssuer | undefined;
 }
 
 /** A user as the gateway hands it over, with the signals this subgraph `@requires`. */
@@ -133,10 +136,21 @@ export const stockResolvers: GraphQLResolverMap<StockContext> = {
       const { skus, reasons, scores, purchasedSkus } = user.recommendationSignals;
       const candidates = skus.map((sku, i) => ({ sku, reason: reasons[i], score: scores[i] }));
       const picked = await pickInStock(ctx, { candidates, purchasedSkus, limit: cappedLimit(limit, ctx.recommendationsMax) });
-      return picked.map((p) => ({ sku: p.sku, reason: p.reason, score: p.score }));
+      const listed = picked.map((p) => p.sku);
+      return picked.map((p, slot): RecommendationSlot => ({ sku: p.sku, reason: p.reason, score: p.score, userId: user.id, slot, skus: listed }));
     },
   },
   Recommendation: {
     product: async (rec: { sku: string }, _: unknown, { loaders }: StockContext) => (await loaders.productBySku.load(rec.sku)) ?? unlistedProduct(rec.sku),
+    clickUrl: async (rec: RecommendationSlot, { campaign }: { campaign?: string | null }, { links, loaders }: StockContext) => {
+      const named = campaignArgument(campaign);
+      if (!links) return ((await loaders.productBySku.load(rec.sku)) ?? unlistedProduct(rec.sku)).url;
+      return `${links.baseUrl}/r/${links.token(rec, named)}`;
+    },
+    liveImageUrl: async (rec: RecommendationSlot, { campaign }: { campaign?: string | null }, { links, loaders }: StockContext) => {
+      const named = campaignArgument(campaign);
+      if (!links) return ((await loaders.productBySku.load(rec.sku)) ?? unlistedProduct(rec.sku)).imageUrl;
+      return `${links.baseUrl}/i/${links.token(rec, named)}.png`;
+    },
   },
 };
