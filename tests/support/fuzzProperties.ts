@@ -741,7 +741,9 @@ export const otherRouteRequest: fc.Arbitrary<HttpCase> = withGatewayCredential(f
     service: fc.constantFrom(...SERVICES),
     path: fc.oneof(
       w(3, fc.constantFrom('/health', '/ready', '/metrics', '/', '/graphql', '/ingest/users', '/ingest/stock', '/ingest/events', '/sandbox/sandbox.js', '/sandbox/sandbox.css', '/images/DRS-0001.svg', '/favicon.ico', '/api/', '/api')),
-      w(3, fc.tuple(fc.constantFrom('/sandbox/', '/images/', '/ingest/', '/api/', '/metrics/', '/health/', '/', '//'), urlComponent(weirdString.filter((s) => s.length < 3_000))).map(([p, s]) => p + s)),
+      w(3, fc.tuple(fc.constantFrom('/sandbox/', '/images/', '/ingest/', '/api/', '/metrics/', '/health/', '/r/', '/i/', '/', '//'), urlComponent(weirdString.filter((s) => s.length < 3_000))).map(([p, s]) => p + s)),
+      // Live links and images: tokens of the right alphabet, of any length, with or without `.png`.
+      w(1, fc.tuple(fc.constantFrom('/r/', '/i/'), fc.stringMatching(/^[A-Za-z0-9_-]{0,400}$/), fc.constantFrom('', '.png', '.png.png', '/x')).map(([p, t, e]) => p + t + e)),
       w(2, fc.webPath()),
       w(1, fc.constantFrom('/%', '/%ZZ', '/%ED%A0%80', '/images/%ZZ.svg', '/images/%ED%A0%80.svg', '/images/%', '/sandbox/%ZZ', '/sandbox/..%2F..%2Fpackage.json', '/images/..%2F..%2Fpackage.json', '/health%00', '/./health', '/health/..', '/%2e%2e/%2e%2e/etc/passwd')),
     ),
@@ -1682,6 +1684,7 @@ export const TARGETS = {
     { service: 'stock', method: 'GET', target: '/images/%ZZ.svg', headers: {} },
     { service: 'stock', method: 'GET', target: '/images/%ED%A0%80.svg', headers: {} },
     { service: 'gateway', method: 'GET', target: '/sandbox/%ZZ', headers: {} },
+    ...['/r/', '/r/%ZZ', '/i/.png', '/i/%ED%A0%80.png', `/r/${'A'.repeat(5_000)}`, `/i/${'A'.repeat(5_000)}.png`, '/r/AQ', '/i/AQJrMQ.png'].map((target): HttpCase => ({ service: 'gateway', method: 'GET', target, headers: {} })),
     { service: 'gateway', method: 'HEAD', target: '/health', headers: { 'x-pad': 'a'.repeat(20_000) } },
   ]),
   rawSocket: {
