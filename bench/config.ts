@@ -8,8 +8,11 @@ export const REPO_ROOT = join(__dirname, '..');
 /** Where result files go by default (gitignored). */
 export const RESULTS_DIR = join(__dirname, 'results');
 
-/** The scenarios of a run: Tailor against the baseline, and the fault scenario (behavior slowed, then healed). */
-export const SCENARIOS = ['compare', 'fault'] as const;
+/**
+ * The scenarios of a run: Tailor against the baseline, the fault scenario (behavior slowed, then healed),
+ * and the links scenario (live links clicked and live images opened).
+ */
+export const SCENARIOS = ['compare', 'fault', 'links'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** An optional whole number in `min..max`; absent means "the mode's default". */
@@ -34,7 +37,7 @@ export const benchSettings = {
     env: 'TAILOR_BENCH_DURATION',
     flag: 'duration',
     schema: optionalInt(1, 600),
-    doc: 'Seconds of each measured single-recipient run (default 20; 2 with --short), and of each run of the fault scenario (default 10; 2 with --short).',
+    doc: 'Seconds of each measured single-recipient run (default 20; 2 with --short), and of each run of the fault and links scenarios (default 10; 2 with --short).',
   },
   connections: {
     env: 'TAILOR_BENCH_CONNECTIONS',
@@ -52,7 +55,7 @@ export const benchSettings = {
     env: 'TAILOR_BENCH_ONLY',
     flag: 'only',
     schema: z.enum(SCENARIOS, { message: `must be one of ${SCENARIOS.join(', ')}` }).optional(),
-    doc: 'Run one scenario only: `compare` (Tailor against the baseline) or `fault` (behavior slowed to 3 s, then healed). Default: both.',
+    doc: 'Run one scenario only: `compare` (Tailor against the baseline), `fault` (behavior slowed to 3 s, then healed) or `links` (live links clicked, live images opened). Default: all three.',
   },
 } satisfies Settings;
 
@@ -96,6 +99,30 @@ export interface BenchPlan {
     /** A heal cycle gives up after this long without a personal answer. */
     recoveryTimeoutMs: number;
   };
+  /**
+   * The links scenario: the click and image URLs of `recipients` demo recipients, fetched through
+   * `CampaignBatch` with `campaign`; every `soldOutEvery`-th distinct product shown is marked sold out;
+   * then GETs of the click URLs (each must answer 302) and of the image URLs, cycling over them.
+   */
+  links: {
+    recipients: number;
+    campaign: string;
+    /** Recipients per `CampaignBatch` request while fetching the links. */
+    batchSize: number;
+    soldOutEvery: number;
+    connections: number;
+    /**
+     * Clicks per second of the paced runs, whose p99 is the target: shoppers click a few at a time,
+     * not from 32 connections that never pause (a send of 10^7 at a 3% click rate spread over an hour
+     * is about 80 clicks/s).
+     */
+    pacedRate: number;
+    /** Connections of the paced runs: autocannon paces each one, so many connections at a low rate arrive in bursts. */
+    pacedConnections: number;
+    warmupSeconds: number;
+    durationSeconds: number;
+    timeoutSeconds: number;
+  };
   /** The JSON result file. */
   outFile: string;
 }
@@ -125,11 +152,12 @@ export function defaultOutFile(startedAt: Date): string {
 /** Turns a validated configuration into the plan of a run (full or `--short` defaults, then overrides). */
 export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd()): BenchPlan {
   const short = config.short;
+  const userCount = short ? 300 : 20_000;
   const out = config.out === undefined ? defaultOutFile(startedAt) : isAbsolute(config.out) ? config.out : resolve(cwd, config.out);
   return {
     mode: short ? 'short' : 'full',
     demoScale: short ? 'small' : 'full',
-    userCount: short ? 300 : 20_000,
+    userCount,
     single: {
       warmupSeconds: short ? 1 : 5,
       durationSeconds: config.duration ?? (short ? 2 : 20),
@@ -154,6 +182,18 @@ export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd(
       slowMs: 3_000,
       pollIntervalMs: 20,
       recoveryTimeoutMs: 10_000,
+    },
+    links: {
+      recipients: Math.min(2_000, userCount),
+      campaign: 'bench-links',
+      batchSize: 250,
+      soldOutEvery: 4,
+      connections: 32,
+      pacedRate: 100,
+      pacedConnections: 8,
+      warmupSeconds: short ? 1 : 5,
+      durationSeconds: config.duration ?? (short ? 2 : 10),
+      timeoutSeconds: 10,
     },
     outFile: out,
   };

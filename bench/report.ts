@@ -224,9 +224,102 @@ export interface FaultResult {
   proxyRequests: number;
 }
 
+/** The single-recipient medians the links scenario compares its clicks with: same stack, same sitting. */
+export interface SingleBaseline {
+  /** `compare`: Tailor's measured runs of the compare scenario; `links`: measured by the links scenario itself (`--only links`). */
+  source: 'compare' | 'links';
+  connections: number;
+  durationSeconds: number;
+  median: SingleMedian;
+  problems: SingleProblems;
+  /** Only when the links scenario measured them itself. */
+  warmup?: SingleRun;
+  runs?: SingleRun[];
+}
+
+/** One autocannon run of GETs of live links or live images (see `bench/links.ts`). */
+export interface LinkRun {
+  durationSeconds: number;
+  /** Completed requests (any status). */
+  requests: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Answers by HTTP status. */
+  statusCounts: Record<string, number>;
+  /** Answers other than expected: not a 302 with a `Location` for a click, not a 200 `image/png` for an image. */
+  unexpected: number;
+  /** Connection errors and time-outs (autocannon's `errors`, which include `timeouts`). */
+  errors: number;
+  timeouts: number;
+  /** The first few unexpected answers. */
+  samples: string[];
+  /**
+   * What the gateway's outcome counter (`tailor_live_link_clicks_total` or `tailor_live_images_total`)
+   * gained over the run; it also counts the requests still in flight when autocannon stopped, which are
+   * not in `requests`.
+   */
+  outcomes: Record<string, number>;
+  /** Images only: what `tailor_live_image_renders_total` gained over the run, by `result` (hit, miss), counted like `outcomes`. */
+  renders?: Record<string, number>;
+}
+
+/** Medians, problem sums and outcome sums over the measured runs of one kind of GET. */
+export interface LinkSummary {
+  median: SingleMedian;
+  /** Unexpected answers, summed over the measured runs. */
+  unexpected: number;
+  /** Connection errors and time-outs, summed over the measured runs. */
+  errors: number;
+  /** Requests completed, summed over the measured runs. */
+  requests: number;
+  /** Outcome counts, summed over the measured runs. */
+  outcomes: Record<string, number>;
+  runs: LinkRun[];
+}
+
+/** The links scenario: live links clicked and live images opened, after some of their products sold out. */
+export interface LinksResult {
+  connections: number;
+  durationSeconds: number;
+  /** The `campaign` argument the links were fetched with. */
+  campaign: string;
+  /** Recipients asked for, and those the graph answered. */
+  recipients: number;
+  recipientsAnswered: number;
+  /** Recommendation slots fetched: one click URL and one image URL each. */
+  slots: number;
+  /** Seconds to fetch them through `CampaignBatch`. */
+  fetchSeconds: number;
+  distinctProducts: number;
+  soldOutEvery: number;
+  /** Distinct products marked sold out (`recordStockLevels`, available 0), and the slots that show one. */
+  soldOutProducts: number;
+  soldOutSlots: number;
+  /** Clicks as fast as 32 connections get answers: the redirect's throughput. */
+  click: LinkSummary & { warmup: LinkRun };
+  /** Clicks at a steady `rate` per second (autocannon's overallRate): the redirect's latency, the target. */
+  pacedClick: LinkSummary & { rate: number; connections: number };
+  image: LinkSummary & {
+    /** Render cache look-ups over the measured runs, by result. */
+    renders: Record<string, number>;
+    /** `hit / (hit + miss)` over the measured runs; NaN (`null` in JSON) without look-ups. */
+    renderHitShare: number;
+    /** The pass over every image URL once that fills the render cache before the measured runs. */
+    firstPass: LinkRun;
+  };
+  single: SingleBaseline;
+  /** Click p99 divided by the single-recipient p99. */
+  ratios: { clickP99VsSingleP99: number };
+  /** The stock levels marked sold out were put back afterwards. */
+  stockRestored: boolean;
+}
+
 /** One performance target and whether the run met it (reported, never enforced). */
 export interface TargetResult {
-  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery';
+  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery' | 'linkRedirectP99';
   description: string;
   threshold: number;
   actual: number;
@@ -321,6 +414,40 @@ export function evaluateFaultTargets(fault: FaultResult): TargetResult[] {
   ];
 }
 
+/** The redirect target's threshold: click p99 in ms. */
+export const LINK_REDIRECT_P99_MS = 50;
+
+/**
+ * Checks the links scenario's target: at a steady click rate, redirect p99 under 50 ms, and every click
+ * answered with a 302 (any other answer or error misses it).
+ */
+export function evaluateLinkTargets(links: LinksResult): TargetResult[] {
+  const paced = links.pacedClick;
+  const p99 = paced.median.p99Ms;
+  const failures = paced.unexpected + paced.errors;
+  const fast = p99 < LINK_REDIRECT_P99_MS;
+  const failuresText = `${fmt(paced.unexpected)} answer(s) not a 302 and ${fmt(paced.errors)} error(s) of ${fmt(paced.requests + paced.errors)} requests`;
+  let detail: string;
+  if (fast && failures === 0) detail = `met: ${fmt(p99, 1)} ms (${fmt(LINK_REDIRECT_P99_MS - p99, 1)} ms to spare), all ${fmt(paced.requests)} answers 302`;
+  else if (fast) detail = `missed: ${failuresText} (p99 ${fmt(p99, 1)} ms)`;
+  else {
+    detail = Number.isFinite(p99)
+      ? `missed by ${fmt(p99 - LINK_REDIRECT_P99_MS, 1)} ms: ${fmt(p99, 1)} ms is ${fmt((p99 / LINK_REDIRECT_P99_MS - 1) * 100)}% over ${LINK_REDIRECT_P99_MS} ms`
+      : 'missed: no measured click run';
+    if (failures > 0) detail += `; ${failuresText}`;
+  }
+  return [
+    {
+      id: 'linkRedirectP99',
+      description: `click redirect p99 < ${LINK_REDIRECT_P99_MS} ms at ${fmt(paced.rate)} clicks/s (${paced.connections} connections), every answer a 302`,
+      threshold: LINK_REDIRECT_P99_MS,
+      actual: p99,
+      pass: fast && failures === 0,
+      detail,
+    },
+  ];
+}
+
 /** The whole JSON result file. */
 export interface BenchResult {
   tool: 'tailor-bench';
@@ -335,11 +462,13 @@ export interface BenchResult {
     mode: BenchPlan['mode'];
     demoScale: BenchPlan['demoScale'];
     userCount: number;
-    /** The scenarios the run measured: `compare` (Tailor, baseline, ratios) and `fault`. */
+    /** The scenarios the run measured: `compare` (Tailor, baseline, ratios), `fault` and `links`. */
     scenarios: BenchPlan['scenarios'];
     single: BenchPlan['single'] & { operation: 'PersonalizeRecipient'; transport: string };
     campaign: BenchPlan['campaign'] & { operation: 'CampaignBatch' };
     fault: BenchPlan['fault'] & { operation: 'PersonalizeRecipient'; faultedSubgraph: 'behavior' };
+    /** Absent in results written before the links scenario existed. */
+    links?: BenchPlan['links'] & { operation: 'CampaignBatch'; transport: string };
     repetitions: number;
     statistic: string;
     clockTicksPerSecond: number;
@@ -353,6 +482,8 @@ export interface BenchResult {
   ratios?: Ratios;
   /** The `fault` scenario (absent with `--only compare`). */
   fault?: FaultResult;
+  /** The `links` scenario (absent unless it ran). */
+  links?: LinksResult;
   targets: TargetResult[];
 }
 
@@ -362,6 +493,7 @@ export function formatTable(result: BenchResult): string {
   const sections = [
     ...(result.tailor && result.baseline && result.ratios ? [compareRows(result.tailor, result.baseline, result.ratios, s)] : []),
     ...(result.fault ? [faultRows(result.fault)] : []),
+    ...(result.links ? [linksRows(result.links)] : []),
   ];
   const lines = [
     `Tailor benchmark (${s.mode} mode, demo scale ${s.demoScale}: ${fmt(s.userCount)} users) — ${s.statistic}`,
@@ -403,6 +535,42 @@ function faultRows(f: FaultResult): (string[] | string)[] {
     ['  degraded answers / errors (all runs)', `${fmt(sum(f.healthy.runs, (r) => r.degraded))} / ${fmt(sum(f.healthy.runs, (r) => r.errors))}`, `${fmt(sum(f.slowed.runs, (r) => r.degraded))} / ${fmt(sum(f.slowed.runs, (r) => r.errors))}`, ''],
     [`  recovery after the heal, ms (median; each heal)`, '', `${Number.isFinite(f.recovery.medianMs) ? fmt(f.recovery.medianMs) : 'none'} (${recoveries})`, ''],
     `  recovery: one request for ${f.recipient} every ${f.pollIntervalMs} ms from the heal until an answer carries personal recommendations`,
+  ];
+}
+
+/** The links scenario's rows: clicks and images side by side, then the single-recipient yardstick. */
+function linksRows(l: LinksResult): (string[] | string)[] {
+  const counts = (c: Record<string, number>) => {
+    const entries = Object.entries(c).filter(([, n]) => n > 0);
+    return entries.length > 0 ? entries.map(([k, n]) => `${k} ${fmt(n)}`).join(' · ') : 'none';
+  };
+  const hits = l.image.renders.hit ?? 0;
+  const lookups = hits + (l.image.renders.miss ?? 0);
+  const share = Number.isFinite(l.image.renderHitShare) ? `${fmt(l.image.renderHitShare * 100, 1)}%` : 'n/a';
+  return [
+    ['', 'clicks GET /r/…', 'images GET /i/….png', ''],
+    `Live links: ${fmt(l.slots)} slots of ${fmt(l.recipientsAnswered)} recipients (CampaignBatch, campaign ${l.campaign}), ` +
+      `${fmt(l.soldOutProducts)} of ${fmt(l.distinctProducts)} products shown marked sold out (1 in ${l.soldOutEvery}; ${fmt(l.soldOutSlots)} slots); ` +
+      `no client key, redirects not followed, ${l.connections} connections, ${l.durationSeconds} s per run`,
+    `  at ${fmt(l.pacedClick.rate)} clicks/s over ${l.pacedClick.connections} connections (steady, the target's load)`,
+    ['  p50 latency (ms)', fmt(l.pacedClick.median.p50Ms, 1), '', ''],
+    ['  p99 latency (ms)', fmt(l.pacedClick.median.p99Ms, 1), '', ''],
+    ['  not 302 · errors (all runs)', `${fmt(l.pacedClick.unexpected)} · ${fmt(l.pacedClick.errors)}`, '', ''],
+    `  as fast as ${l.connections} connections get answers (throughput)`,
+    ['  requests/s', fmt(l.click.median.requestsPerSecond), fmt(l.image.median.requestsPerSecond), ''],
+    ['  p50 latency (ms)', fmt(l.click.median.p50Ms, 1), fmt(l.image.median.p50Ms, 1), ''],
+    ['  p99 latency (ms)', fmt(l.click.median.p99Ms, 1), fmt(l.image.median.p99Ms, 1), ''],
+    ['  not 302 / not 200 PNG · errors (all runs)', `${fmt(l.click.unexpected)} · ${fmt(l.click.errors)}`, `${fmt(l.image.unexpected)} · ${fmt(l.image.errors)}`, ''],
+    ['  outcomes (all runs)', counts(l.click.outcomes), counts(l.image.outcomes), ''],
+    ['  render cache hits (after a first pass)', '', `${share} (${fmt(hits)} of ${fmt(lookups)})`, ''],
+    [
+      `  single-recipient p99 (ms), same stack (${l.single.source === 'compare' ? 'compare scenario' : 'measured here'}, ${l.single.connections} connections)`,
+      fmt(l.single.median.p99Ms, 1),
+      '',
+      '',
+    ],
+    [`  click p99 / single-recipient p99 (both at ${l.connections} connections)`, x(l.ratios.clickP99VsSingleP99), '', ''],
+    ...(l.stockRestored ? [] : ['  the stock levels marked sold out could not be put back']),
   ];
 }
 

@@ -2,8 +2,9 @@
  * `npm run bench`: starts the real four-process stack twice, one after the other (Tailor as configured,
  * then the baseline with DataLoader batching and LRU caches off), runs the same single-recipient and
  * campaign workloads on each, then, on Tailor's stack, the fault scenario (`fault.ts`: behavior slowed,
- * then healed), and prints a table and writes a JSON result file. `--only compare|fault` runs one of the
- * two scenarios. See README "Performance".
+ * then healed) and the links scenario (`links.ts`: live links clicked, live images opened), and prints a
+ * table and writes a JSON result file. `--only compare|fault|links` runs one of the three scenarios.
+ * See README "Performance".
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import type { Stack } from '../scripts/startStack';
 import { ConfigError, type ConfigSource } from '../kit/config';
 import { type BenchPlan, REPO_ROOT, SCENARIOS, loadBenchConfig, planFor } from './config';
 import { runFaultScenario } from './fault';
+import { runLinksScenario } from './links';
 import { clockTicksPerSecond, readCpuSeconds, readPeakRssMb, resetPeakRss } from './procStats';
 import {
   type BenchResult,
@@ -20,8 +22,11 @@ import {
   type ProcessCost,
   type VariantResult,
   type FaultResult,
+  type LinksResult,
+  type SingleBaseline,
   codeVersion,
   evaluateFaultTargets,
+  evaluateLinkTargets,
   evaluateTargets,
   formatTable,
   machineInfo,
@@ -95,15 +100,26 @@ async function faultScenario(stack: BenchStack, context: VariantContext): Promis
   return result;
 }
 
+/** Runs the links scenario on `stack` (Tailor's), against `single` if the compare scenario measured it there. */
+async function linksScenario(stack: BenchStack, context: VariantContext, single?: SingleBaseline): Promise<LinksResult> {
+  const result = await runLinksScenario(stack.graphqlUrl, stack.devKey, { plan: context.plan, signal: context.signal, log: context.log, single });
+  checkAborted(context.signal);
+  return result;
+}
+
 /**
  * Starts one variant's stack, runs every workload on it (single-recipient warm-up and runs, campaign
  * warm-up, grid search, measured campaign runs with their cost), then `after` (if given) on the same
- * stack, and always stops it.
+ * stack with those results, and always stops it.
  */
-export async function benchmarkVariant(variant: Variant, context: VariantContext, after?: (stack: BenchStack) => Promise<void>): Promise<VariantResult> {
+export async function benchmarkVariant(
+  variant: Variant,
+  context: VariantContext,
+  after?: (stack: BenchStack, result: VariantResult) => Promise<void>,
+): Promise<VariantResult> {
   return withVariantStack(variant, context, async (stack, startSeconds) => {
     const result = await runWorkloads(variant, stack, startSeconds, context);
-    await after?.(stack);
+    await after?.(stack, result);
     return result;
   });
 }
@@ -237,10 +253,12 @@ export async function main(source: ConfigSource): Promise<number> {
   const ticksPerSecond = clockTicksPerSecond();
   const compare = plan.scenarios.includes('compare');
   const withFault = plan.scenarios.includes('fault');
+  const withLinks = plan.scenarios.includes('links');
   log(
     `Tailor benchmark, ${plan.mode} mode: demo scale ${plan.demoScale} (${fmt(plan.userCount)} users), ${plan.repetitions} run(s) per workload` +
       (compare ? `, single ${plan.single.durationSeconds} s at ${plan.single.connections} connections, campaign ${fmt(plan.campaign.recipients)} recipients` : '') +
       (withFault ? `, fault scenario ${plan.fault.durationSeconds} s per run at ${plan.fault.connections} connections (behavior slowed to ${fmt(plan.fault.slowMs)} ms)` : '') +
+      (withLinks ? `, links scenario ${plan.links.durationSeconds} s per run at ${plan.links.connections} connections (${fmt(plan.links.recipients)} recipients' links)` : '') +
       '.',
   );
   try {
@@ -254,12 +272,25 @@ export async function main(source: ConfigSource): Promise<number> {
       onProcess: (child) => void (extra = child),
     };
     // One after the other, never both at once: they would share the same cores. The fault scenario
-    // runs on Tailor's stack, after its workloads (or on a stack of its own with --only fault).
+    // runs on Tailor's stack, after its workloads (or on a stack of its own with --only fault). The
+    // links scenario records clicks in the data folder the baseline reuses, so it runs after the
+    // baseline, on Tailor's stack started again (or on a stack of its own with --only links).
     let fault: FaultResult | undefined;
+    let links: LinksResult | undefined;
     const runFault = async (stack: BenchStack) => void (fault = await faultScenario(stack, context));
     const tailor = compare ? await benchmarkVariant('tailor', context, withFault ? runFault : undefined) : undefined;
     if (!compare && withFault) await withVariantStack('tailor', context, runFault);
     const baseline = compare ? await benchmarkVariant('baseline', context) : undefined;
+    if (withLinks) {
+      const single: SingleBaseline | undefined = tailor && {
+        source: 'compare',
+        connections: tailor.single.connections,
+        durationSeconds: tailor.single.durationSeconds,
+        median: tailor.single.median,
+        problems: tailor.single.problems,
+      };
+      await withVariantStack('tailor', context, async (stack) => void (links = await linksScenario(stack, context, single)));
+    }
     const ratios = tailor && baseline ? ratiosOf(tailor, baseline) : undefined;
     const result: BenchResult = {
       tool: 'tailor-bench',
@@ -276,6 +307,7 @@ export async function main(source: ConfigSource): Promise<number> {
         single: { ...plan.single, operation: 'PersonalizeRecipient', transport: 'autocannon 9, POST with extensions.persistedQuery.sha256Hash only, ids cycling' },
         campaign: { ...plan.campaign, operation: 'CampaignBatch' },
         fault: { ...plan.fault, operation: 'PersonalizeRecipient', faultedSubgraph: 'behavior' },
+        links: { ...plan.links, operation: 'CampaignBatch', transport: 'autocannon 9, GET of the click URLs, then of the image URLs, cycling, no Authorization header, redirects not followed' },
         repetitions: plan.repetitions,
         scenarios: plan.scenarios,
         statistic: `median of ${plan.repetitions} run(s), each figure's median taken on its own`,
@@ -290,13 +322,22 @@ export async function main(source: ConfigSource): Promise<number> {
           'The fault scenario runs on Tailor\'s stack after its workloads, through a fifth process: a gateway of its own routed to crm and stock directly and to behavior through a fault proxy in the benchmark process (stock\'s trending fetch still goes to behavior directly). ' +
             'Its healthy runs go through the same gateway and proxy (passing through); each slowed run is followed by a heal, timed with the load stopped by one request every poll interval. ' +
             'A request that got no answer counts as not usable; requests still in flight when autocannon stops a run are in neither the latencies nor the usable share.',
+          'The links scenario runs last, after the baseline, on Tailor\'s stack started again on the same data (its single-recipient yardstick is the compare scenario\'s), or on a stack of its own with --only links, where it first measures the single-recipient workload itself (warm-up, then runs of the links duration) before it changes any stock. ' +
+            'It marks 1 in soldOutEvery distinct products shown sold out with recordStockLevels (observedAt now) and records their former levels again at its end; the clicks of consenting recipients are recorded as CLICK events (one per link per 10 minutes) and stay in the data folder, which is deleted at the end. ' +
+            'Its clicks run twice: as fast as its connections get answers (throughput), then at a steady pacedRate over pacedConnections (the latency of the target). ' +
+            'Click outcomes and render cache look-ups are what the gateway\'s /metrics counters gained over each run, so they include the requests still in flight when autocannon stopped it.',
         ],
       },
       tailor,
       baseline,
       ratios,
       fault,
-      targets: [...(tailor && ratios ? evaluateTargets(tailor, ratios) : []), ...(fault ? evaluateFaultTargets(fault) : [])],
+      links,
+      targets: [
+        ...(tailor && ratios ? evaluateTargets(tailor, ratios) : []),
+        ...(fault ? evaluateFaultTargets(fault) : []),
+        ...(links ? evaluateLinkTargets(links) : []),
+      ],
     };
     mkdirSync(dirname(plan.outFile), { recursive: true });
     writeFileSync(plan.outFile, `${JSON.stringify(result, null, 2)}\n`);

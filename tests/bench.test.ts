@@ -1,12 +1,15 @@
 /**
  * Smoke test of `npm run bench`: the benchmark runs end to end in `--short` mode over the real four
- * processes (twice: Tailor and the baseline, then the fault scenario on Tailor's) and writes a complete
- * JSON result. No timing is asserted.
+ * processes (twice: Tailor and the baseline, then the fault and links scenarios on Tailor's) and writes
+ * a complete JSON result. No timing is asserted. The links scenario's pure helpers and its target and
+ * table block are checked on made-up figures.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { counterByLabel, counterDelta, everyNthDistinct } from '../bench/links';
+import { type BenchResult, type LinkRun, type LinksResult, evaluateLinkTargets, formatTable } from '../bench/report';
 import { LOOPBACK_ONLY, REPO_ROOT } from './support/processStack';
 
 jest.setTimeout(240_000);
@@ -101,10 +104,25 @@ describe('npm run bench', () => {
       expect([key, positive(result.ratios[key])]).toEqual([key, true]);
     }
     // The fault scenario ran too (behavior slowed, then healed), one run and one heal each.
-    expect(result.settings.scenarios).toEqual(['compare', 'fault']);
+    expect(result.settings.scenarios).toEqual(['compare', 'fault', 'links']);
     expect(result.fault).toMatchObject({ slowMs: 3000, connections: 16, healthy: { runs: [expect.anything()] }, slowed: { runs: [expect.anything()] } });
     expect(result.fault.recovery.cycles).toHaveLength(1);
     expect(output).toMatch(/(PASS|MISS) {2}usable answers with behavior slowed = 100%/);
+
+    // The links scenario ran last on Tailor's stack, against the compare scenario's single-recipient p99:
+    // every click answered 302, both the in-stock and the replacement paths taken, images from the cache.
+    const links = result.links;
+    expect(links).toMatchObject({ connections: 32, recipients: 300, soldOutEvery: 4, stockRestored: true, single: { source: 'compare' } });
+    expect(links.click.runs).toHaveLength(1);
+    expect(links.image.runs).toHaveLength(1);
+    expect([links.click.unexpected, links.click.errors, links.image.unexpected, links.image.errors]).toEqual([0, 0, 0, 0]);
+    expect(positive(links.click.outcomes.product)).toBe(true);
+    expect(positive(links.click.outcomes.replacement)).toBe(true);
+    expect(positive(links.image.renders.hit)).toBe(true);
+    expect(links.single.median.p99Ms).toBe(result.tailor.single.median.p99Ms);
+    expect(positive(links.ratios.clickP99VsSingleP99)).toBe(true);
+    expect(output).toContain('Live links:');
+    expect(output).toMatch(/(PASS|MISS) {2}click redirect p99 < 50 ms/);
 
     expect(result.targets.map((t: { id: string }) => t.id)).toEqual([
       'campaignThroughput',
@@ -113,7 +131,138 @@ describe('npm run bench', () => {
       'faultP99VsDeadline',
       'faultUsable',
       'faultRecovery',
+      'linkRedirectP99',
     ]);
     for (const target of result.targets) expect(typeof target.pass).toBe('boolean');
+  });
+});
+
+describe('the links scenario, on made-up figures', () => {
+  it('picks every 4th distinct SKU in order of first appearance', () => {
+    expect(everyNthDistinct(['a', 'b', 'a', 'c', 'd', 'b', 'e', 'f', 'g', 'h', 'i'], 4)).toEqual({
+      distinct: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'],
+      picked: ['d', 'h'],
+    });
+    expect(everyNthDistinct(['a', 'b'], 4).picked).toEqual([]);
+  });
+
+  it('reads a counter by label from the Prometheus text format, and what it gained', () => {
+    const text = [
+      '# HELP tailor_live_link_clicks_total Clicks of live links.',
+      '# TYPE tailor_live_link_clicks_total counter',
+      'tailor_live_link_clicks_total{outcome="product"} 12',
+      'tailor_live_link_clicks_total{service="gateway",outcome="replacement"} 3',
+      'tailor_live_link_clicks_total_other{outcome="product"} 99',
+      'tailor_live_images_total{outcome="product"} 7',
+    ].join('\n');
+    const clicks = counterByLabel(text, 'tailor_live_link_clicks_total', 'outcome');
+    expect(clicks).toEqual({ product: 12, replacement: 3 });
+    expect(counterDelta({ product: 10, fallback: 1 }, { ...clicks, fallback: 1 })).toEqual({ product: 2, replacement: 3 });
+  });
+
+  const run = (p99Ms: number, extra: Partial<LinkRun> = {}): LinkRun => ({
+    durationSeconds: 10,
+    requests: 5000,
+    requestsPerSecond: 500,
+    p50Ms: p99Ms / 2,
+    p90Ms: p99Ms * 0.8,
+    p99Ms,
+    maxMs: p99Ms * 2,
+    statusCounts: { 302: 5000 },
+    unexpected: 0,
+    errors: 0,
+    timeouts: 0,
+    samples: [],
+    outcomes: { product: 4500, replacement: 520 },
+    ...extra,
+  });
+  /** A result whose paced clicks (the target's load) have `p99Ms`; clicks at full speed are slower. */
+  const linksResult = (p99Ms: number, failures: { unexpected?: number; errors?: number } = {}): LinksResult => {
+    const paced = run(p99Ms, failures);
+    const click = run(300);
+    const image = run(30, { statusCounts: { 200: 5000 }, renders: { hit: 5020 } });
+    return {
+      connections: 32,
+      durationSeconds: 10,
+      campaign: 'bench-links',
+      recipients: 2000,
+      recipientsAnswered: 2000,
+      slots: 8000,
+      fetchSeconds: 2,
+      distinctProducts: 400,
+      soldOutEvery: 4,
+      soldOutProducts: 100,
+      soldOutSlots: 900,
+      click: {
+        median: { requestsPerSecond: 500, p50Ms: 150, p99Ms: 300 },
+        unexpected: 0,
+        errors: 0,
+        requests: click.requests,
+        outcomes: click.outcomes,
+        warmup: click,
+        runs: [click],
+      },
+      pacedClick: {
+        rate: 100,
+        connections: 8,
+        median: { requestsPerSecond: 100, p50Ms: p99Ms / 2, p99Ms },
+        unexpected: failures.unexpected ?? 0,
+        errors: failures.errors ?? 0,
+        requests: paced.requests,
+        outcomes: paced.outcomes,
+        runs: [paced],
+      },
+      image: {
+        median: { requestsPerSecond: 800, p50Ms: 15, p99Ms: 30 },
+        unexpected: 0,
+        errors: 0,
+        requests: image.requests,
+        outcomes: image.outcomes,
+        renders: { hit: 5020 },
+        renderHitShare: 1,
+        firstPass: run(60, { renders: { miss: 450, hit: 7550 } }),
+        runs: [image],
+      },
+      single: { source: 'compare', connections: 32, durationSeconds: 20, median: { requestsPerSecond: 590, p50Ms: 48, p99Ms: 120 }, problems: { non2xx: 0, errors: 0, badBodies: 0 } },
+      ratios: { clickP99VsSingleP99: 300 / 120 },
+      stockRestored: true,
+    };
+  };
+
+  it('meets the redirect target only under 50 ms at p99 with every click a 302', () => {
+    const [met] = evaluateLinkTargets(linksResult(42));
+    expect(met).toMatchObject({ id: 'linkRedirectP99', threshold: 50, actual: 42, pass: true });
+    expect(met.detail).toMatch(/^met: 42\.0 ms \(8\.0 ms to spare\)/);
+
+    const [slow] = evaluateLinkTargets(linksResult(50));
+    expect(slow.pass).toBe(false);
+    expect(slow.detail).toMatch(/^missed by 0\.0 ms/);
+
+    const [failing] = evaluateLinkTargets(linksResult(20, { unexpected: 3, errors: 1 }));
+    expect(failing.pass).toBe(false);
+    expect(failing.detail).toContain('3 answer(s) not a 302 and 1 error(s)');
+  });
+
+  it('prints a Live links block and the redirect target', () => {
+    const links = linksResult(42);
+    const result = {
+      tool: 'tailor-bench',
+      formatVersion: 1,
+      code: { commit: 'abc', uncommitted: [] },
+      machine: { cpuModel: 'cpu', cpuCount: 2, totalMemoryMb: 2048, node: 'v20', platform: 'linux', release: '6', arch: 'x64', loadAverage: { start: [1, 1, 1], end: [1, 1, 1] } },
+      settings: { mode: 'short', demoScale: 'small', userCount: 300, statistic: 'median of 1 run(s)' },
+      links,
+      targets: evaluateLinkTargets(links),
+    } as unknown as BenchResult;
+    const table = formatTable(result);
+    expect(table).toContain('Live links: 8,000 slots of 2,000 recipients (CampaignBatch, campaign bench-links), 100 of 400 products shown marked sold out');
+    expect(table).toMatch(/at 100 clicks\/s over 8 connections \(steady, the target's load\) *\n +p50 latency \(ms\) +21\.0 *\n +p99 latency \(ms\) +42\.0 *\n/);
+    expect(table).toMatch(/as fast as 32 connections get answers \(throughput\) *\n +requests\/s +500 +800 *\n +p50 latency \(ms\) +150\.0 +15\.0 *\n +p99 latency \(ms\) +300\.0 +30\.0 *\n/);
+    expect(table).toMatch(/outcomes \(all runs\) +product 4,500 · replacement 520/);
+    expect(table).toMatch(/render cache hits \(after a first pass\) +100\.0% \(5,020 of 5,020\)/);
+    expect(table).toMatch(/single-recipient p99 \(ms\), same stack \(compare scenario, 32 connections\) +120\.0/);
+    expect(table).toMatch(/click p99 \/ single-recipient p99 \(both at 32 connections\) +2\.50×/);
+    expect(table).toContain('PASS  click redirect p99 < 50 ms at 100 clicks/s (8 connections), every answer a 302: met: 42.0 ms');
+    expect(table).not.toContain('Fault:');
   });
 });

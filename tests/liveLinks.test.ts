@@ -177,6 +177,9 @@ describe('live links and live images', () => {
     expect(response.status).toBe(302);
     expect(response.headers.get('location')).toBe('https://shop.tailor.example/p/P01');
     expect(clicksOf('alice')).toEqual([]);
+    expect((await follow(`${stack.gateway.url}/r/not-a-token`, { method: 'HEAD' })).status).toBe(400);
+    expect(await outcomes('tailor_live_link_clicks_total', 'product')).toBe(0);
+    expect(await outcomes('tailor_live_link_clicks_total', 'invalid')).toBe(0);
   });
 
   describe('live images', () => {
@@ -280,6 +283,10 @@ describe('live links and live images', () => {
       await personalization('');
       expect(await fetchesSoFar()).toBeGreaterThan(afterClient);
       expect(await kept('hit')).toBe(0);
+      // A route whose operation takes no campaign refuses the parameter, and nothing is looked up.
+      const profile = await fetch(`${stack.gateway.url}/api/v1/users/alice/profile?campaign=spring-sale`, { headers: stack.auth });
+      expect([profile.status, await profile.json()]).toEqual([400, { error: { code: 'BAD_USER_INPUT', message: 'Unknown parameter "campaign". Known: none.', parameter: 'campaign' } }]);
+      expect([await kept('miss'), await kept('hit')]).toEqual([3, 0]);
     });
   });
 });

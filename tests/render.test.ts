@@ -20,7 +20,8 @@ const IDS = ['u-001', 'u-002', 'u-003', 'u-004', 'u-005', 'u-006', 'u-007'];
  */
 async function seedScenario(stack: InProcessStack): Promise<void> {
   const now = stack.clock.now();
-  stack.stock.store.seed(Array.from({ length: 12 }, (_, i) => product(`P${String(i + 1).padStart(2, '0')}`, 10)));
+  // Their pictures are served by stock, on loopback, so that a live image can draw them.
+  stack.stock.store.seed(Array.from({ length: 12 }, (_, i) => `P${String(i + 1).padStart(2, '0')}`).map((sku) => product(sku, 10, { imageUrl: `${stack.urls.stock}/images/${sku}.svg` })));
   stack.crm.store.seed([
     user('u-001', { firstName: 'Ada' }),
     user('u-002', { firstName: 'Grace' }),
@@ -36,7 +37,7 @@ async function seedScenario(stack: InProcessStack): Promise<void> {
 /** A stand-in for the gateway's address that records each request and lets a test answer it. */
 interface Proxy {
   url: string;
-  bodies: { operationName?: string; query?: string; variables: { ids: string[]; limit: number }; extensions?: any }[];
+  bodies: { operationName?: string; query?: string; variables: { ids: string[]; limit: number; campaign?: string }; extensions?: any }[];
   /** The `Authorization` header of each request, in the order of `bodies`. */
   authorizations: (string | undefined)[];
   maxInFlight: number;
@@ -151,6 +152,65 @@ describe('renderCampaign', () => {
     expect(html).not.toContain('Product P03');
     expect(html).toContain('Product P05');
     expect(html.match(/>Shop now</g)).toHaveLength(4);
+  });
+
+  it('links every slot through its live link, on picture, name and button, and shows the product picture by default', async () => {
+    await render({ users: ['u-001'] });
+    const html = email('u-001');
+    const links = [...html.matchAll(/<a href="([^"]+)"/g)].map((m) => m[1]).filter((href) => href.startsWith(stack.gateway.url));
+    expect(links).toHaveLength(12);
+    expect(new Set(links).size).toBe(4);
+    for (const link of links) expect(link).toMatch(new RegExp(`^${stack.gateway.url}/r/[A-Za-z0-9_-]+$`));
+    expect(html).not.toContain('https://shop.tailor.example/p/');
+    expect(html).not.toContain('/i/');
+    expect(html).toContain(`<img class="product-img" src="${stack.urls.stock}/images/P03.svg" width="250" height="250" alt="Product P03"`);
+    expect(html).toContain('>You looked at this<');
+    // A shopper who clicks the first slot lands on its product.
+    const click = await fetch(links[0], { redirect: 'manual' });
+    expect([click.status, click.headers.get('location')]).toEqual([302, 'https://shop.tailor.example/p/P03']);
+  });
+
+  it('shows each slot\'s live image at a fixed 240×320 with liveImages, and no text written at the send under it', async () => {
+    await render({ users: ['u-001'], liveImages: true });
+    const html = email('u-001');
+    const images = [...html.matchAll(/<img class="live-img" src="([^"]+)" width="240" height="320" alt="([^"]+)"/g)];
+    expect(images.map((m) => m[2])).toEqual(['Product P03', 'Product P05', 'Product P01', 'Product P02']);
+    const links = [...html.matchAll(/<a href="([^"]+)" style="text-decoration: none;">\s*<img/g)].map((m) => m[1]);
+    // Each image is the picture of its own slot's link.
+    expect(images.map((m) => m[1])).toEqual(links.map((link) => `${link.replace('/r/', '/i/')}.png`));
+    expect(html).not.toContain('product-img" src');
+    expect(html).not.toContain('>You looked at this<');
+    expect(html.match(/>Shop now</g)).toHaveLength(4);
+    const picture = await fetch(images[0][1]);
+    expect([picture.status, picture.headers.get('content-type')]).toEqual([200, 'image/png']);
+  });
+
+  it('sends the campaign as the $campaign of CampaignBatch, so the links of two campaigns differ', async () => {
+    const proxy = await startProxy(gatewayUrl, (_body, forward) => forward());
+    try {
+      await render({ gatewayUrl: proxy.url, users: ['u-001'], campaign: 'spring-sale', outDir: join(dir, 'spring') });
+      await render({ gatewayUrl: proxy.url, users: ['u-001'], campaign: 'autumn.2026:a', outDir: join(dir, 'autumn') });
+      await render({ gatewayUrl: proxy.url, users: ['u-001'], outDir: join(dir, 'none') });
+      expect(proxy.bodies.map((b) => b.variables)).toEqual([
+        { campaign: 'spring-sale', ids: ['u-001'], limit: 4 },
+        { campaign: 'autumn.2026:a', ids: ['u-001'], limit: 4 },
+        { ids: ['u-001'], limit: 4 },
+      ]);
+    } finally {
+      await proxy.close();
+    }
+    const firstLink = (out: string) => email('u-001', join(dir, out)).match(/<a href="([^"]*\/r\/[^"]+)"/)![1];
+    expect(new Set([firstLink('spring'), firstLink('autumn'), firstLink('none')]).size).toBe(3);
+  });
+
+  it('refuses a campaign name that clickUrl would refuse, before sending anything', async () => {
+    const crmBefore = await stack.fetches('crm');
+    for (const campaign of ['', '-sale', 'spring sale', 'x'.repeat(65), 'été']) {
+      await expect(render({ campaign })).rejects.toThrow(
+        new CampaignInputError(`The campaign name ${JSON.stringify(campaign)} must be 1-64 letters, digits, _ . : - (starting with a letter or digit).`),
+      );
+    }
+    expect(await stack.fetches('crm')).toBe(crmBefore);
   });
 
   it('fetches recipients in batches: 7 ids with a batch size of 3 cost exactly 3 fetches to crm', async () => {
@@ -354,6 +414,29 @@ describe('npm run render (the CLI)', () => {
     const { code, stderr } = await runCli(['--gateway', 'http://127.0.0.1:1/graphql']);
     expect(code).toBe(2);
     for (const flag of ['--template', '--users', '--out']) expect(stderr).toContain(`required: ${flag}`);
+  });
+
+  it('exits 2 naming --campaign when the campaign name is not one clickUrl takes', async () => {
+    const { code, stderr } = await runCli(['--template', TEMPLATE, '--users', 'ids.txt', '--out', 'out', '--campaign', 'spring sale!']);
+    expect(code).toBe(2);
+    expect(stderr).toBe('Invalid configuration:\n  - --campaign="spring sale!": must be 1-64 letters, digits, _ . : - (starting with a letter or digit)\n\nRun with --help for usage.\n');
+  });
+
+  it('takes --live-images alone, as a switch, beside a good --campaign', async () => {
+    const { code, stderr } = await runCli(['--live-images', '--campaign', 'spring-sale', '--gateway', 'http://127.0.0.1:1/graphql']);
+    expect(code).toBe(2);
+    expect(stderr.split('\n').filter((line) => line.startsWith('  - '))).toEqual([
+      '  - TAILOR_RENDER_TEMPLATE="": required: --template <file.liquid>',
+      '  - TAILOR_RENDER_USERS="": required: --users <file of ids, one per line>',
+      '  - TAILOR_RENDER_OUT="": required: --out <folder>',
+    ]);
+  });
+
+  it('lists --campaign and --live-images in --help', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('  --campaign <name>     the campaign or send, kept in every live link and image');
+    expect(stdout).toContain('  --live-images         set the template\'s live_images');
   });
 
   it('exits 2 with a clear message when the template file does not exist', async () => {

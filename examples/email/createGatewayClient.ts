@@ -28,6 +28,8 @@ export interface GatewayClientOptions {
   operationHash: string;
   /** The `limit` variable sent with every batch. */
   limit: number;
+  /** Other variables sent with every batch, e.g. `{ campaign: 'spring-sale' }`. */
+  variables?: Record<string, unknown>;
   /** Retries of a request that failed in a way that may pass (network error, 408/429/5xx, a retryable error code). */
   retries: number;
   /** First retry delay in ms; it doubles on each retry (a `Retry-After` of up to 10 s wins). */
@@ -56,7 +58,7 @@ export interface GatewayClient<User> {
 
 /** Creates a retrying client that fetches users by id through a persisted operation of the gateway. */
 export function createGatewayClient<User>(options: GatewayClientOptions): GatewayClient<User> {
-  const { url, operationName, operationHash, limit, retries, retryDelayMs, requestTimeoutMs, credential } = options;
+  const { url, operationName, operationHash, limit, variables, retries, retryDelayMs, requestTimeoutMs, credential } = options;
   const stats: GatewayClientStats = { requests: 0, retryReasons: {} };
 
   /** One request (no retry): what the gateway answered for `batch`. */
@@ -75,7 +77,7 @@ export function createGatewayClient<User>(options: GatewayClientOptions): Gatewa
         },
         body: JSON.stringify({
           operationName,
-          variables: { ids: batch, limit },
+          variables: { ...variables, ids: batch, limit },
           extensions: { persistedQuery: { version: 1, sha256Hash: operationHash } },
         }),
         signal: AbortSignal.timeout(requestTimeoutMs),

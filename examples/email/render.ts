@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../../kit/config';
 import { type ProgressOutput } from './createProgressBar';
-import { CampaignInputError, DEFAULT_GATEWAY_URL, MAX_BATCH_SIZE, formatSummary, renderCampaign } from './renderCampaign';
+import { CAMPAIGN_NAME, CAMPAIGN_NAME_RULE, CampaignInputError, DEFAULT_GATEWAY_URL, MAX_BATCH_SIZE, formatSummary, renderCampaign } from './renderCampaign';
 
 const required = (what: string) => z.string({ message: `required: ${what}` }).trim().min(1, `required: ${what}`);
 
@@ -15,6 +15,18 @@ export const renderSettings = {
   batchSize: { env: 'TAILOR_RENDER_BATCH_SIZE', flag: 'batch-size', schema: settingTypes.positiveInt(MAX_BATCH_SIZE, MAX_BATCH_SIZE), doc: 'Recipient ids per request (1–500).' },
   concurrency: { env: 'TAILOR_RENDER_CONCURRENCY', flag: 'concurrency', schema: settingTypes.positiveInt(4, 64), doc: 'Requests in flight at once.' },
   limit: { env: 'TAILOR_RENDER_LIMIT', flag: 'limit', schema: settingTypes.positiveInt(4, 50), doc: 'Recommendations asked for per recipient.' },
+  campaign: {
+    env: 'TAILOR_RENDER_CAMPAIGN',
+    flag: 'campaign',
+    schema: z.string().regex(CAMPAIGN_NAME, CAMPAIGN_NAME_RULE).optional(),
+    doc: 'The campaign or send, kept in every live link and image (`$campaign` of CampaignBatch).',
+  },
+  liveImages: {
+    env: 'TAILOR_RENDER_LIVE_IMAGES',
+    flag: 'live-images',
+    schema: settingTypes.boolean(false),
+    doc: 'Set the template variable `live_images`: each slot shows its live image (`liveImageUrl`).',
+  },
   keyFile: {
     env: 'TAILOR_RENDER_KEY_FILE',
     flag: 'key-file',
@@ -35,6 +47,10 @@ Renders one email per recipient through the gateway's persisted CampaignBatch op
   --batch-size <n>      ids per request, 1–${MAX_BATCH_SIZE} (default ${MAX_BATCH_SIZE})
   --concurrency <n>     requests in flight, 1–64 (default 4)
   --limit <n>           recommendations per recipient, 1–50 (default 4)
+  --campaign <name>     the campaign or send, kept in every live link and image: 1-64 letters, digits,
+                        _ . : - starting with a letter or digit (default none)
+  --live-images         set the template's live_images: each slot shows its live image, a card of the
+                        product its link leads to when the email is opened (default off)
   --key-file <file>     the client key sent as Authorization: Bearer (default data/dev-key, made by npm start);
                         it needs scopes recipients:read and pii:read
 
@@ -59,7 +75,7 @@ export async function runRenderCli(source: ConfigSource, streams: CliStreams = {
   }
   let config;
   try {
-    config = loadConfig(renderSettings, source);
+    config = loadConfig(renderSettings, { env: source.env, argv: withSwitches(source.argv) });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     streams.stderr.write(`${error.message}\n\nRun with --help for usage.\n`);
@@ -82,6 +98,8 @@ export async function runRenderCli(source: ConfigSource, streams: CliStreams = {
       batchSize: config.batchSize,
       concurrency: config.concurrency,
       limit: config.limit,
+      ...(config.campaign !== undefined ? { campaign: config.campaign } : {}),
+      liveImages: config.liveImages,
       output: streams.stdout,
     });
     streams.stdout.write(formatSummary(summary));
@@ -97,6 +115,15 @@ export async function runRenderCli(source: ConfigSource, streams: CliStreams = {
     streams.stderr.write(`render failed: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+/** Flags that may be given alone, meaning true: `--live-images` as `--live-images=true`. */
+const SWITCHES = new Set(['--live-images']);
+const BOOLEAN_WORDS = new Set(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no']);
+
+/** `argv` with each switch given alone (last, or followed by another flag or a non-boolean) spelled out as `=true`. */
+function withSwitches(argv: string[]): string[] {
+  return argv.map((arg, i) => (SWITCHES.has(arg) && !BOOLEAN_WORDS.has(argv[i + 1] ?? '') ? `${arg}=true` : arg));
 }
 
 if (require.main === module) {

@@ -13,10 +13,17 @@ export const CAMPAIGN_OPERATION = 'CampaignBatch';
 export const MAX_BATCH_SIZE = 500;
 /** The gateway the renderer talks to unless told otherwise. */
 export const DEFAULT_GATEWAY_URL = 'http://127.0.0.1:4000/graphql';
+/**
+ * A campaign name, as `Recommendation.clickUrl(campaign:)` accepts it: 1-64 letters, digits, `_ . : -`,
+ * starting with a letter or digit. Checked here so that a bad one stops the run before any request.
+ */
+export const CAMPAIGN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+/** What a bad campaign name is told. */
+export const CAMPAIGN_NAME_RULE = 'must be 1-64 letters, digits, _ . : - (starting with a letter or digit)';
 
 /** Options of `renderCampaign`. */
 export interface RenderCampaignOptions {
-  /** The Liquid template file; it gets one `user` (an element of CampaignBatch's `users`) per render. */
+  /** The Liquid template file; it gets one `user` (an element of CampaignBatch's `users`) per render, and `live_images`. */
   template: string;
   /** A file of recipient ids (one per line; blank lines and `#` comments ignored), or the ids themselves. */
   users: string | readonly string[];
@@ -32,6 +39,10 @@ export interface RenderCampaignOptions {
   concurrency?: number;
   /** `limit` of `recommendations` in the query. Default 4. */
   limit?: number;
+  /** The `$campaign` of CampaignBatch, kept in every live link and image of the emails (`CAMPAIGN_NAME`). Default none. */
+  campaign?: string;
+  /** Sets the template's `live_images` to true: the emails show live images (`liveImageUrl`). Default false. */
+  liveImages?: boolean;
   /** Retries of a batch whose request failed (network error, 408/429/5xx, SUBGRAPH_UNAVAILABLE). Default 3. */
   retries?: number;
   /** First retry delay in ms; it doubles on each retry (a 503's `Retry-After` wins, up to 10 s). Default 250. */
@@ -82,7 +93,7 @@ export interface CampaignSummary {
   outDir: string;
 }
 
-/** A problem with the campaign's inputs (template, ids file, output folder, manifest): nothing was sent. */
+/** A problem with the campaign's inputs (campaign name, template, ids file, output folder, manifest): nothing was sent. */
 export class CampaignInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -103,7 +114,7 @@ interface CampaignUser {
  * persisted CampaignBatch operation (by hash only), with bounded concurrency and retries, renders the
  * Liquid template for each consenting, known recipient and writes `<outDir>/<id>.html`. Unknown ids,
  * recipients without email consent and failures are counted, never fatal. Throws `CampaignInputError`
- * (before sending anything) when the template, ids, output folder or manifest are unusable.
+ * (before sending anything) when the campaign name, template, ids, output folder or manifest are unusable.
  */
 export async function renderCampaign(options: RenderCampaignOptions): Promise<CampaignSummary> {
   const now = options.now ?? (() => performance.now());
@@ -116,6 +127,10 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const gatewayUrl = options.gatewayUrl ?? DEFAULT_GATEWAY_URL;
   const output = options.output === undefined ? process.stdout : options.output;
+  if (options.campaign !== undefined && !CAMPAIGN_NAME.test(options.campaign)) {
+    throw new CampaignInputError(`The campaign name ${JSON.stringify(options.campaign)} ${CAMPAIGN_NAME_RULE}.`);
+  }
+  const liveImages = options.liveImages === true;
 
   const { engine, template } = await loadTemplate(options.template);
   const listed = typeof options.users === 'string' ? parseIdList(await readInput(options.users, 'recipient ids file')) : [...options.users];
@@ -154,6 +169,7 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
     operationName: CAMPAIGN_OPERATION,
     operationHash: hash,
     limit,
+    ...(options.campaign !== undefined ? { variables: { campaign: options.campaign } } : {}),
     retries,
     retryDelayMs,
     requestTimeoutMs,
@@ -162,7 +178,7 @@ export async function renderCampaign(options: RenderCampaignOptions): Promise<Ca
 
   /** Renders and writes one recipient's email. */
   const renderOne = async (user: CampaignUser): Promise<void> => {
-    const html = await engine.render(template, { user });
+    const html = await engine.render(template, liveImages ? { user, live_images: true } : { user });
     await writeFile(join(outDir, htmlFileName(user.id)), html);
   };
 

@@ -90,12 +90,6 @@ export function createRestApi(
   async function serve(req: IncomingMessage, res: ServerResponse, route: CompiledRoute, match: RegExpExecArray, contextValue: GatewayContext): Promise<void> {
     const target = parseRequestTarget(req.url);
     const searchParams = target?.searchParams ?? new URLSearchParams();
-    const keepKey = kept && searchParams.has(CAMPAIGN_PARAMETER) ? answerKey(contextValue, target!.path, searchParams) : undefined;
-    if (keepKey !== undefined) {
-      const answer = kept!.get(keepKey);
-      keptLookups!.inc({ result: answer ? 'hit' : 'miss' });
-      if (answer) return sendAnswer(req, res, answer);
-    }
     const variables: Record<string, unknown> = {};
     for (const [i, name] of route.pathParams.entries()) {
       const value = decodePathSegment(match[i + 1]);
@@ -116,6 +110,13 @@ export function createRestApi(
         return sendError(res, 400, ErrorCode.BAD_USER_INPUT, `Parameter "${name}" must be ${describe(variable.type)}, got ${JSON.stringify(raw)}.`, { parameter: name });
       }
       variables[name] = value;
+    }
+    // Only a request the route accepts is looked up: a bad parameter is refused above, kept answer or not.
+    const keepKey = kept && searchParams.has(CAMPAIGN_PARAMETER) ? answerKey(contextValue, target!.path, searchParams) : undefined;
+    if (keepKey !== undefined) {
+      const answer = kept!.get(keepKey);
+      keptLookups!.inc({ result: answer ? 'hit' : 'miss' });
+      if (answer) return sendAnswer(req, res, answer);
     }
     const response = await apollo.executeOperation({ query: route.operation.body, operationName: route.operation.name, variables }, { contextValue });
     if (response.body.kind !== 'single') throw new Error('REST routes run single-result operations only');

@@ -38,18 +38,21 @@ export const LIVE_LINK_OPERATIONS_FILE = join(__dirname, '..', '..', '..', 'sche
 
 /** The operations of that file, by name. */
 export const TARGET_OPERATION = 'LiveLinkTarget';
+export const PICKS_OPERATION = 'LiveLinkPicks';
 export const CLICK_OPERATION = 'LiveLinkClick';
 
 /** How a link or image request ended: a label of the metrics. */
 export type LinkOutcome = 'product' | 'replacement' | 'fallback' | 'expired' | 'unknown_recipient' | 'invalid';
 
-/** What `LiveLinkTarget` answers: the recipient and the slot's product, live. */
-interface LinkAnswer {
-  recipient: {
-    consent: { personalization: boolean } | null;
-    picks: { product: LinkProduct | null }[] | null;
-  } | null;
+/** What `LiveLinkTarget` answers: the recipient's consent and the slot's product, live. */
+interface TargetAnswer {
+  recipient: { consent: { personalization: boolean } | null } | null;
   product: LinkProduct | null;
+}
+
+/** What `LiveLinkPicks` answers: the recipient's live recommendations. */
+interface PicksAnswer {
+  recipient: { picks: { product: LinkProduct | null }[] | null } | null;
 }
 
 interface LinkProduct {
@@ -82,7 +85,7 @@ export function readLiveLinkOperations(file: string = LIVE_LINK_OPERATIONS_FILE)
   } catch (error) {
     throw new Error(`The live link operations ${file} do not parse: ${(error as Error).message}`);
   }
-  const missing = [TARGET_OPERATION, CLICK_OPERATION].filter((name) => !names.includes(name));
+  const missing = [TARGET_OPERATION, PICKS_OPERATION, CLICK_OPERATION].filter((name) => !names.includes(name));
   if (missing.length) throw new Error(`The live link operations ${file} hold no operation ${missing.join(' or ')}`);
   return { document };
 }
@@ -137,7 +140,7 @@ interface Destination {
 export function createLiveLinks(options: LiveLinksOptions): LiveLinks {
   const clicks = new Counter({
     name: 'tailor_live_link_clicks_total',
-    help: 'Clicks of live links, by where they led: product (the slot\'s own, orderable), replacement (sold out, led to another), fallback (nothing left, or the graph could not answer), expired, unknown_recipient (erased or unknown), invalid (400).',
+    help: 'Clicks (GETs) of live links, by where they led: product (the slot\'s own, orderable), replacement (sold out, led to another), fallback (nothing left, or the graph could not answer), expired, unknown_recipient (erased or unknown), invalid (400).',
     labelNames: ['outcome'],
     registers: [options.registry],
   });
@@ -154,35 +157,47 @@ export function createLiveLinks(options: LiveLinksOptions): LiveLinks {
     registers: [options.registry],
   });
   const renderCache = new LRUCache<string, Promise<Buffer>>({ max: options.renderCacheEntries });
+  /** Click events this gateway recorded, for as long as a repeat would carry the same `eventId`. */
+  const recorded = new LRUCache<string, true>({ max: 100_000, ttl: CLICK_DEDUPE_WINDOW_MS, perf: { now: () => options.clock.now() } });
 
   const fallbackLocation = (search: URLSearchParams) => withTracking(options.fallbackUrl, search);
 
-  /** Reads the graph for `claims` and settles where the link leads. */
-  async function destinationOf(claims: LinkClaims): Promise<Destination> {
-    const sku = claims.skus[claims.slot];
-    let answer: LinkAnswer | undefined;
+  /** Runs one of the operations; `undefined` when the graph could not answer it (logged). */
+  async function read<T>(operation: string, variables: Record<string, unknown>): Promise<T | undefined> {
     try {
-      const limit = Math.min(options.maxSlots, claims.skus.length + 1);
-      const result = await options.run(options.operations.document, TARGET_OPERATION, { recipient: claims.userId, sku, limit });
-      answer = result.data as LinkAnswer | undefined;
-      if (result.errors?.length) options.logger.warn({ errors: result.errors.map((e) => e.message) }, 'live link: the graph answered with errors');
+      const result = await options.run(options.operations.document, operation, variables);
+      if (result.errors?.length) options.logger.warn({ operation, errors: result.errors.map((e) => e.message) }, 'live link: the graph answered with errors');
+      return (result.data ?? undefined) as T | undefined;
     } catch (error) {
-      options.logger.warn({ err: error }, 'live link: the graph could not be read');
+      options.logger.warn({ operation, err: error }, 'live link: the graph could not be read');
+      return undefined;
     }
-    if (!answer) return { outcome: 'fallback', record: false };
-    if (!answer.recipient) return { outcome: 'unknown_recipient', record: false };
-    const record = answer.recipient.consent?.personalization === true;
-    if (answer.product && answer.product.orderable && isHttpUrl(answer.product.url)) return { outcome: 'product', product: answer.product, record };
+  }
+
+  /**
+   * Reads the graph for `claims` and settles where the link leads. Most clicks find their product
+   * orderable: only the others pay for a live ranking.
+   */
+  async function destinationOf(claims: LinkClaims): Promise<Destination> {
+    const target = await read<TargetAnswer>(TARGET_OPERATION, { recipient: claims.userId, sku: claims.skus[claims.slot] });
+    if (!target) return { outcome: 'fallback', record: false };
+    if (!target.recipient) return { outcome: 'unknown_recipient', record: false };
+    const record = target.recipient.consent?.personalization === true;
+    if (target.product && target.product.orderable && isHttpUrl(target.product.url)) return { outcome: 'product', product: target.product, record };
+    const picks = await read<PicksAnswer>(PICKS_OPERATION, { recipient: claims.userId, limit: Math.min(options.maxSlots, claims.skus.length + 1) });
     const shown = new Set(claims.skus);
-    const next = (answer.recipient.picks ?? []).map((r) => r.product).find((p) => p && p.orderable && !shown.has(p.sku) && isHttpUrl(p.url));
+    const next = (picks?.recipient?.picks ?? []).map((r) => r.product).find((p) => p && p.orderable && !shown.has(p.sku) && isHttpUrl(p.url));
     return next ? { outcome: 'replacement', product: next, record } : { outcome: 'fallback', record };
   }
 
   async function recordClick(token: string, claims: LinkClaims): Promise<void> {
     const now = options.clock.now();
     const tokenHash = createHash('sha256').update(token).digest('base64url').slice(0, 22);
+    const eventId = `click-${tokenHash}-${Math.floor(now / CLICK_DEDUPE_WINDOW_MS)}`;
+    // A repeat this gateway recorded already would only be counted a duplicate: it is not sent.
+    if (recorded.has(eventId)) return;
     const event = {
-      eventId: `click-${tokenHash}-${Math.floor(now / CLICK_DEDUPE_WINDOW_MS)}`,
+      eventId,
       userId: claims.userId,
       sku: claims.skus[claims.slot],
       type: 'CLICK',
@@ -191,37 +206,43 @@ export function createLiveLinks(options: LiveLinksOptions): LiveLinks {
     try {
       const result = await options.run(options.operations.document, CLICK_OPERATION, { events: [event] });
       if (result.errors?.length) options.logger.warn({ errors: result.errors.map((e) => e.message) }, 'live link: the click was not recorded');
+      else recorded.set(eventId, true);
     } catch (error) {
       options.logger.warn({ err: error }, 'live link: the click was not recorded');
     }
   }
 
   /** Opens the token of `/r/<token>` or `/i/<token>.png`; answers 400 itself when it does not open. */
-  function open(res: ServerResponse, token: string, counter: Counter<'outcome'>): LinkClaims | undefined {
+  function open(res: ServerResponse, token: string, count: (outcome: LinkOutcome) => void): LinkClaims | undefined {
     const check = openLinkToken(options.keyring, token);
     if (check.ok) return check.claims;
-    counter.inc({ outcome: 'invalid' });
+    count('invalid');
     sendError(res, 400, ErrorCode.BAD_REQUEST, 'This link is not valid: it was changed or cut short, or its key was retired.');
     return undefined;
   }
 
+  /** Counts a click: a GET. A HEAD (a link checker, a prefetch) is answered the same, and neither counted nor recorded. */
+  const clickCounter = (req: IncomingMessage) => (outcome: LinkOutcome) => {
+    if (req.method === 'GET') clicks.inc({ outcome });
+  };
+
   async function click(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
-    const claims = open(res, token, clicks);
+    const count = clickCounter(req);
+    const claims = open(res, token, count);
     if (!claims) return;
     const search = parseRequestTarget(req.url)?.searchParams ?? new URLSearchParams();
     if (claims.expiresAt <= options.clock.now()) {
-      clicks.inc({ outcome: 'expired' });
+      count('expired');
       return redirect(res, fallbackLocation(search));
     }
     const destination = await destinationOf(claims);
-    // A HEAD (a link checker, a prefetch) is answered the same and records nothing.
     if (destination.record && req.method === 'GET') await recordClick(token, claims);
-    clicks.inc({ outcome: destination.outcome });
+    count(destination.outcome);
     redirect(res, destination.product ? withTracking(destination.product.url, search) : fallbackLocation(search));
   }
 
   async function image(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
-    const claims = open(res, token, images);
+    const claims = open(res, token, (outcome) => images.inc({ outcome }));
     if (!claims) return;
     const destination: Destination = claims.expiresAt <= options.clock.now() ? { outcome: 'expired', record: false } : await destinationOf(claims);
     images.inc({ outcome: destination.outcome });
@@ -285,7 +306,7 @@ export function createLiveLinks(options: LiveLinksOptions): LiveLinks {
       if (!release) {
         // A shopper who clicked is never shown an error page: at its limit the gateway sends them on.
         if (isClick) {
-          clicks.inc({ outcome: 'fallback' });
+          clickCounter(req)('fallback');
           redirect(res, fallbackLocation(parseRequestTarget(req.url)?.searchParams ?? new URLSearchParams()));
         } else {
           res.setHeader('retry-after', '1');
