@@ -237,16 +237,8 @@ export interface SingleBaseline {
   runs?: SingleRun[];
 }
 
-/** One autocannon run of GETs of live links or live images (see `bench/links.ts`). */
-export interface LinkRun {
-  durationSeconds: number;
-  /** Completed requests (any status). */
-  requests: number;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  maxMs: number;
+/** One autocannon run of GETs of live links or live images (see `bench/links.ts`): the figures of a single-recipient run, and what the answers were. */
+export interface LinkRun extends Pick<SingleRun, 'durationSeconds' | 'requests' | 'requestsPerSecond' | 'p50Ms' | 'p90Ms' | 'p99Ms' | 'maxMs'> {
   /** Answers by HTTP status. */
   statusCounts: Record<string, number>;
   /** Answers other than expected: not a 302 with a `Location` for a click, not a 200 `image/png` for an image. */

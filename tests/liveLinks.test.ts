@@ -267,6 +267,25 @@ describe('live links and live images', () => {
       expect((await follow(body.recommendations[0].clickUrl)).headers.get('location')).not.toBe(body.recommendations[0].url);
     });
 
+    it('are dropped by a mutation, so a consent withdrawn or an erasure shows in the very next answer', async () => {
+      const first = await (await personalization('?campaign=spring-sale')).json();
+      expect(first.consent).toEqual({ email: true, personalization: true });
+      const withdrawn = await stack.query('mutation($id: ID!) { updateConsent(userId: $id, personalization: false) { personalization } }', { id: 'alice' });
+      expect([withdrawn.status, withdrawn.body]).toEqual([200, { data: { updateConsent: { personalization: false } } }]);
+      const after = await (await personalization('?campaign=spring-sale')).json();
+      expect(after.consent).toEqual({ email: true, personalization: false });
+      expect(after.recommendations.every((r: { reason: string }) => r.reason === 'TRENDING')).toBe(true);
+      expect(await kept('hit')).toBe(0);
+      // A click recorded by a live link is no such change: the kept answer stays.
+      await follow((await email('erin'))[0].clickUrl);
+      expect(stack.behavior.store.getAllEventsByUserId('erin').map((e) => e.type)).toEqual(['CLICK']);
+      await personalization('?campaign=spring-sale');
+      expect(await kept('hit')).toBe(1);
+      await stack.query('mutation($id: ID!) { eraseUser(id: $id) { complete } }', { id: 'alice' });
+      const erased = await personalization('?campaign=spring-sale');
+      expect([erased.status, await erased.json()]).toEqual([404, { error: { code: 'NOT_FOUND', message: 'No user with id "alice".' } }]);
+    });
+
     it('compute again for another campaign, another client, or a request without a campaign', async () => {
       await personalization('?campaign=spring-sale');
       const before = await fetchesSoFar();

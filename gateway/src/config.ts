@@ -263,7 +263,7 @@ export const gatewaySettings = {
   restAnswerTtlSeconds: {
     env: 'TAILOR_REST_ANSWER_TTL_SECONDS',
     schema: settingTypes.nonNegativeInt(60),
-    doc: 'How long a REST answer for a request with a `campaign` parameter is kept for the same client and URL, so that the HTML, text, AMP and validation renders of one recipient cost one computation; 0: never kept. The live links in a kept answer still check the product again at the click.',
+    doc: 'How long a REST answer for a request with a `campaign` parameter is kept for the same client and URL, so that the HTML, text, AMP and validation renders of one recipient cost one computation; 0: never kept. Every mutation a client runs through the gateway drops them all; the live links in a kept answer still check the product again at the click.',
   },
   sandbox: {
     env: 'TAILOR_SANDBOX',

@@ -29,6 +29,8 @@ interface KeptAnswer {
 export interface RestApi {
   /** Serves `path` if it is a REST route (or under `/api/`), and says whether it did. */
   handle(req: IncomingMessage, res: ServerResponse, path: string, context: () => Promise<GatewayContext>): Promise<boolean>;
+  /** Drops every kept answer: a mutation may have changed what they show (a consent, an erasure). */
+  forgetKeptAnswers(): void;
 }
 
 interface CompiledRoute {
@@ -70,6 +72,7 @@ export function createRestApi(
     : undefined;
 
   return {
+    forgetKeptAnswers: () => kept?.clear(),
     async handle(req, res, path, context) {
       const match = compiled.map((c) => ({ c, m: c.pattern.exec(path) })).find((x) => x.m);
       if (!match) {

@@ -37,7 +37,7 @@ import { createCostGuard } from './costGuard';
 import { type CostPolicy, readCostPolicy } from './operationCost';
 import { createPersistedQueryCache } from './persistedQueryCache';
 import { createQueryLimitRules } from './queryLimits';
-import { ACCESS_TOKEN_PARAMETER, createRestApi } from './restApi';
+import { ACCESS_TOKEN_PARAMETER, type RestApi, createRestApi } from './restApi';
 import { readRestRoutes } from './restRoutes';
 import { createSandbox } from './sandbox/createSandbox';
 import { readSandboxExample } from './sandbox/sandboxExample';
@@ -162,6 +162,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   /** Seconds an ESP is asked to wait after an unusable answer: about when an open circuit probes again. */
   const retryAfterSeconds = Math.max(1, Math.ceil(config.breakerCooldownMs / 1000));
 
+  /** The REST face, once built (after Apollo, which it runs on). */
+  let restApi: RestApi | undefined;
   const defaults = apolloDefaults<GatewayContext>(logger, { hints: config.errorHints, serviceNames: config.errorServiceNames });
   const apollo = new ApolloServer<GatewayContext>({
     ...defaults,
@@ -183,6 +185,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       operationMetricsPlugin(metrics),
       subgraphUnavailablePlugin(metrics, retryAfterSeconds),
       auditPlugin(audit, privacy.fields, logger),
+      forgetKeptAnswersPlugin(() => restApi),
     ],
   });
   try {
@@ -227,6 +230,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   const rest = await Promise.resolve()
     .then(() => createRestApi(apollo, manifest, restRoutes, { retryAfterSeconds, answerTtlMs: config.restAnswerTtlSeconds * 1000, registry: metrics.registry }))
     .catch(abandon);
+  restApi = rest;
   /** Runs an operation of the live links through the whole gateway (authorization, deadlines, fallbacks) as their own client. */
   const runInternal: RunOperation = async (query, operationName, variables) => {
     const contextValue = createGatewayContext(Date.now(), config.requestDeadlineMs, config.requestDeadlineMs, LIVE_LINKS_CLIENT);
@@ -471,6 +475,23 @@ function ensureDevKey(keys: KeyStore, audit: AuditLog, dataDir: string, scopes: 
   }
   logger.warn({ file: file ?? '(in memory)', scopes }, 'development profile: made a development key with every scope (never in production); send it as Authorization: Bearer <key>');
   return token;
+}
+
+/**
+ * Drops the REST answers kept for repeated renders after every mutation a client runs: one may change a
+ * consent or erase a recipient, which the very next answer must show. The live links' own click records
+ * keep them (a click changes no consent, and clicks come often).
+ */
+function forgetKeptAnswersPlugin(rest: () => RestApi | undefined): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ operation, contextValue }) {
+          if (operation?.operation === 'mutation' && contextValue.client?.via !== 'internal') rest()?.forgetKeptAnswers();
+        },
+      };
+    },
+  };
 }
 
 /**
