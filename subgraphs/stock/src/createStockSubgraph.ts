@@ -69,6 +69,9 @@ export function createStockSubgraph(
   const links = config.linkKeys
     ? createLinkIssuer({ keyring: config.linkKeys, baseUrl: config.linkBaseUrl, ttlMs: config.linkTtlDays * 86_400_000, clock })
     : undefined;
+  if (links && config.profile === 'production' && /^https?:\/\/(127\.|localhost|\[::1\])/.test(config.linkBaseUrl)) {
+    logger.warn({ linkBaseUrl: config.linkBaseUrl }, 'TAILOR_LINK_BASE_URL points at this machine: live links in emails will not reach the gateway (set it to the gateway\'s public URL)');
+  }
   if (!links) logger.warn('TAILOR_LINK_KEYS is not set: Recommendation.clickUrl and liveImageUrl are the product\'s own url and imageUrl, with no live check at the click (npm start sets it)');
   const definition: SubgraphDefinition<StockContext> = {
     name: 'stock',
