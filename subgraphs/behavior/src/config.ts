@@ -1,5 +1,13 @@
+import { z } from 'zod';
 import { type ConfigOf, type ConfigSource, loadConfig, settingTypes } from '../../../kit/config';
 import { subgraphSettings } from '../../kit/subgraphSettings';
+
+/** A NATS subject token: no dots, spaces or wildcards. */
+const TOKEN = '[^\\s.*>]+';
+/** A subject a stream holds: tokens, `*` for any one token, `>` last for any rest. */
+const SUBJECT_PATTERN = new RegExp(`^(?:(?:${TOKEN}|\\*)(?:\\.(?:${TOKEN}|\\*))*(?:\\.>)?|>)$`);
+const natsName = (fallback: string) =>
+  z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1..64 letters, digits, - or _' }).default(fallback);
 
 /** Every setting of the behavior subgraph. */
 export const behaviorSettings = {
@@ -19,6 +27,36 @@ export const behaviorSettings = {
     env: 'TAILOR_SIMILAR_MAX',
     schema: settingTypes.positiveInt(20, 500),
     doc: 'Co-viewed (SIMILAR) candidates kept per user; TRENDING fills any place beyond them.',
+  },
+  natsUrl: {
+    env: 'TAILOR_NATS_URL',
+    schema: z
+      .string()
+      .regex(/^(?:nats|tls):\/\/[^\s,]+(?:,(?:nats|tls):\/\/[^\s,]+)*$/, { message: 'must be nats://host:port (several comma-separated)' })
+      .optional(),
+    doc: 'NATS server(s) to consume browsing events from, e.g. `nats://127.0.0.1:4222` (several comma-separated). Set: behavior ensures the stream and durable consumer below and applies each message as `POST /ingest/events` applies an event; a server unreachable at start-up stops the service. Unset: no consumer.',
+  },
+  natsStream: { env: 'TAILOR_NATS_STREAM', schema: natsName('TAILOR_EVENTS'), doc: 'JetStream stream of the browsing events; created if missing.' },
+  natsSubject: {
+    env: 'TAILOR_NATS_SUBJECT',
+    schema: z.string().regex(SUBJECT_PATTERN, { message: 'must be a NATS subject, e.g. tailor.events or tailor.events.>' }).default('tailor.events'),
+    doc: 'Subject the events are published on (wildcards allowed); the stream is made to hold it, and the consumer reads only it.',
+  },
+  natsConsumer: { env: 'TAILOR_NATS_CONSUMER', schema: natsName('behavior'), doc: 'Durable consumer of the stream; created if missing. Acknowledged events are never read again.' },
+  natsDeadLetterSubject: {
+    env: 'TAILOR_NATS_DEAD_LETTER_SUBJECT',
+    schema: z.string().regex(new RegExp(`^${TOKEN}(?:\\.${TOKEN})*$`), { message: 'must be a NATS subject without wildcards' }).default('tailor.events.dead'),
+    doc: 'Where a message that is not a valid event goes, with its reason in headers; the stream is made to hold it unless another stream does. Must not match `TAILOR_NATS_SUBJECT`.',
+  },
+  natsBatchSize: {
+    env: 'TAILOR_NATS_BATCH_SIZE',
+    schema: settingTypes.positiveInt(100, 5_000),
+    doc: 'Most events applied in one transaction; at most `TAILOR_INGEST_MAX_ITEMS`.',
+  },
+  natsMaxAckPending: {
+    env: 'TAILOR_NATS_MAX_ACK_PENDING',
+    schema: settingTypes.positiveInt(1_000),
+    doc: 'Most messages delivered and not yet acknowledged, set on the consumer when it is created.',
   },
 };
 

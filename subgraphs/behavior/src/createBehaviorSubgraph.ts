@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Clock } from '../../../kit/clock';
+import { ConfigError } from '../../../kit/config';
 import { demoEvents } from '../../../demo/demoData';
 import { formatDateTime } from '../../kit/dateTime';
 import { createEntityCache } from '../../kit/entityCache';
@@ -12,6 +13,7 @@ import { createBehaviorLoaders } from './behaviorLoaders';
 import { type BehaviorContext, behaviorResolvers } from './behaviorResolvers';
 import { type BehaviorStore, createBehaviorStore, eventInputSchema } from './behaviorStore';
 import type { BehaviorConfig } from './config';
+import { type EventStream, type EventStreamOptions, createEventStreamMetrics, startEventStream } from './eventStream';
 import type { CoView, SignalSettings } from './signals';
 
 export const BEHAVIOR_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
@@ -22,6 +24,11 @@ export interface BehaviorSubgraph {
   definition: SubgraphDefinition<BehaviorContext>;
   store: BehaviorStore;
   coViews: ReturnType<typeof createEntityCache<string, { list: CoView[] }>>;
+  /**
+   * Starts consuming the NATS JetStream events (`TAILOR_NATS_*`); `undefined` when `TAILOR_NATS_URL`
+   * is unset. Closing the subgraph closes every consumer started, before the database.
+   */
+  startEventStream(options?: Pick<EventStreamOptions, 'lagRefreshMs' | 'retryDelayMs'>): Promise<EventStream | undefined>;
 }
 
 /** Opens (and on first start seeds) the behaviour database and builds the subgraph definition. */
@@ -58,6 +65,29 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     metrics,
     auth: ingestAuth,
   });
+  const streamMetrics = createEventStreamMetrics(metrics.registry);
+  const eventStreams = new Set<EventStream>();
+  async function startBehaviorEventStream(options: Pick<EventStreamOptions, 'lagRefreshMs' | 'retryDelayMs'> = {}) {
+    if (!config.natsUrl) return undefined;
+    if (config.natsBatchSize > config.ingestMaxItems) {
+      throw new ConfigError([`TAILOR_NATS_BATCH_SIZE=${config.natsBatchSize}: must be at most TAILOR_INGEST_MAX_ITEMS (${config.ingestMaxItems})`]);
+    }
+    const stream = await startEventStream({
+      servers: config.natsUrl,
+      stream: config.natsStream,
+      subject: config.natsSubject,
+      consumer: config.natsConsumer,
+      deadLetterSubject: config.natsDeadLetterSubject,
+      batchSize: config.natsBatchSize,
+      maxAckPending: config.natsMaxAckPending,
+      ingestor: ingestEvents,
+      metrics: streamMetrics,
+      logger,
+      ...options,
+    });
+    eventStreams.add(stream);
+    return stream;
+  }
   const definition: SubgraphDefinition<BehaviorContext> = {
     name: 'behavior',
     typeDefs,
@@ -91,7 +121,11 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
       },
     },
     clock,
-    onClose: () => db.close(),
+    onClose: async () => {
+      // The consumers apply what they were delivered, and flush its acks, while the database is open.
+      await Promise.all([...eventStreams].map((s) => s.close()));
+      db.close();
+    },
   };
-  return { definition, store, coViews };
+  return { definition, store, coViews, startEventStream: startBehaviorEventStream };
 }
