@@ -44,6 +44,8 @@ export enum ErrorCode {
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
   /** The gateway is at its limit of operations in flight: retry after `Retry-After`. */
   OVERLOADED = 'OVERLOADED',
+  /** The client's quota could not be checked (its store, Redis, is unreachable) and the gateway refuses uncounted requests: retry after `Retry-After` (HTTP 503). */
+  QUOTA_UNAVAILABLE = 'QUOTA_UNAVAILABLE',
   /** Something failed inside Tailor; details are in the server log, never in the response. */
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }

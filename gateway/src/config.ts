@@ -4,6 +4,7 @@ import { type ConfigOf, type ConfigSource, ConfigError, commonSettings, loadConf
 import { linkKeysSchema } from '../../kit/linkToken';
 import { LIVE_LINK_OPERATIONS_FILE } from './links/liveLinks';
 import { subgraphSecretSchema } from '../../kit/subgraphCredential';
+import { redisSettings } from '../../kit/redis';
 
 /** The persisted operations built by `npm run operations`. */
 export const DEFAULT_MANIFEST = join(__dirname, '..', '..', 'schema', 'operations', 'manifest.json');
@@ -103,6 +104,12 @@ export const gatewaySettings = {
     env: 'TAILOR_CLIENT_DAILY_QUOTA',
     schema: settingTypes.positiveInt(10_000_000),
     doc: 'Operations a client may run per UTC day, counted as for the rate limit (a key\'s own `--daily-quota` wins); 429 `RATE_LIMITED` above.',
+  },
+  ...redisSettings,
+  quotaFailureMode: {
+    env: 'TAILOR_QUOTA_FAILURE_MODE',
+    schema: z.enum(['open', 'closed'], { message: 'must be open or closed' }).default('open'),
+    doc: 'With `TAILOR_REDIS_URL`: what a request gets while Redis cannot be reached. `open`: it runs, uncounted and without RateLimit headers. `closed`: 503 `QUOTA_UNAVAILABLE` with `Retry-After`. Either way `tailor_quota_store_errors_total{mode}` counts it.',
   },
   maxBodyBytes: { env: 'TAILOR_MAX_BODY_BYTES', schema: settingTypes.positiveInt(1024 * 1024), doc: 'Largest request body in bytes (413 above).' },
   maxQueryDepth: { env: 'TAILOR_MAX_QUERY_DEPTH', schema: settingTypes.positiveInt(12, 100), doc: 'Deepest field nesting an operation may have (fragments are not a level; introspection is not counted).' },

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type Redis from 'ioredis';
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /** A client's limits: operation units per minute, and per UTC day. */
 export interface QuotaPolicy {
@@ -18,7 +19,18 @@ export interface QuotaDecision {
   window?: 'minute' | 'day';
   /** When refused because `units` alone exceeds the limit, so waiting cannot help. */
   exceedsLimit?: boolean;
+  /**
+   * The quota store could not be reached, so nothing was counted and there are no RateLimit headers:
+   * the decision is the `storeFailure` mode's (`open`: allowed, `closed`: refused).
+   */
+  storeUnavailable?: boolean;
 }
+
+/**
+ * What a take does when the quota store (Redis) fails: `throw` rejects with the store's error,
+ * `open` lets the request pass uncounted, `closed` refuses it until the store answers again.
+ */
+export type QuotaStoreFailure = 'throw' | 'open' | 'closed';
 
 /** Per-client rate limits and daily quotas. */
 export interface Quotas {
@@ -34,6 +46,21 @@ export interface QuotasOptions {
   limiter?: (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterAbstract;
   /** Epoch ms, for the UTC day (tests); `Date.now` by default. */
   now?: () => number;
+  /** What a take does when a limiter fails with a store error; `throw` by default. `open` and `closed` count it in `tailor_quota_store_errors_total`. */
+  storeFailure?: QuotaStoreFailure;
+  /** With `storeFailure: 'closed'`: the `retryAfterSeconds` of a refusal for want of the store (at least 1; 1 by default). */
+  storeRetryAfterSeconds?: number;
+  /** Told of each store error that `open` or `closed` turned into a decision, e.g. to log it. */
+  onStoreError?: (error: Error) => void;
+}
+
+/**
+ * A `limiter` factory that counts in Redis, under `prefix` (e.g. `tailor:`): every gateway replica
+ * given the same Redis and prefix shares each client's minute and day. A command while Redis is not
+ * connected fails at once (`rejectIfRedisNotReady`), as a store error.
+ */
+export function redisLimiter(client: Redis, prefix: string): NonNullable<QuotasOptions['limiter']> {
+  return (opts) => new RateLimiterRedis({ ...opts, keyPrefix: `${prefix}${opts.keyPrefix}`, storeClient: client, rejectIfRedisNotReady: true });
 }
 
 type Window = 'minute' | 'day';
@@ -76,6 +103,14 @@ export function createQuotas(options: QuotasOptions): Quotas {
     labelNames: ['client', 'window'],
     registers: [options.registry],
   });
+  const storeFailure = options.storeFailure ?? 'throw';
+  const storeErrors = new Counter({
+    name: 'tailor_quota_store_errors_total',
+    help: 'Quota takes whose store (Redis) failed, by what the gateway did then (mode: open let the request pass uncounted, closed refused it with 503).',
+    labelNames: ['mode'],
+    registers: [options.registry],
+  });
+  const storeRetryAfterSeconds = Math.max(1, Math.ceil(options.storeRetryAfterSeconds ?? 1));
 
   // One limiter per (window, points): as many as there are distinct policies, never one per client.
   const limiters = new Map<string, RateLimiterAbstract>();
@@ -89,67 +124,80 @@ export function createQuotas(options: QuotasOptions): Quotas {
     return { window, limiter, key, points };
   };
 
+  const take = async (client: string, policy: QuotaPolicy, units: number): Promise<QuotaDecision> => {
+    const at = now();
+    const toMidnight = secondsToUtcMidnight(at);
+    const minute = slot('minute', policy.ratePerMinute, client);
+    const day = slot('day', policy.dailyQuota, `${client}:${new Date(at).toISOString().slice(0, 10)}`);
+
+    const decide = (
+      minuteRes: RateLimiterRes | null,
+      dayRes: RateLimiterRes | null,
+      refusal?: { window: Window; retryAfterSeconds: number; exceedsLimit?: boolean },
+    ): QuotaDecision => {
+      const states: Record<Window, WindowState> = {
+        minute: stateOf(minute, minuteRes, resetSecondsOf(minuteRes)),
+        day: stateOf(day, dayRes, toMidnight),
+      };
+      for (const window of ['minute', 'day'] as const) {
+        remainingGauge.set({ client, window }, states[window].remaining);
+      }
+      const headers = {
+        'ratelimit-policy': `"minute";q=${policy.ratePerMinute};w=${WINDOW_SECONDS.minute}, "day";q=${policy.dailyQuota};w=${WINDOW_SECONDS.day}`,
+        ratelimit: `"minute";r=${states.minute.remaining};t=${states.minute.resetSeconds}, "day";r=${states.day.remaining};t=${states.day.resetSeconds}`,
+      };
+      if (!refusal) return { allowed: true, headers };
+      exhausted.inc({ client, window: refusal.window });
+      return {
+        allowed: false,
+        headers,
+        window: refusal.window,
+        retryAfterSeconds: Math.max(1, refusal.retryAfterSeconds),
+        ...(refusal.exceedsLimit ? { exceedsLimit: true } : {}),
+      };
+    };
+
+    const oversized = units > policy.dailyQuota ? day : units > policy.ratePerMinute ? minute : undefined;
+    if (oversized) {
+      const [minuteRes, dayRes] = await Promise.all([peek(minute), peek(day)]);
+      const retryAfterSeconds = oversized === day ? toMidnight : resetSecondsOf(minuteRes);
+      return decide(minuteRes, dayRes, { window: oversized.window, retryAfterSeconds, exceedsLimit: true });
+    }
+
+    // The day first, then the minute: a request the minute refuses hands its day units back.
+    const dayTaken = await consume(day, units);
+    if (!dayTaken.allowed) {
+      const [minuteRes, dayRes] = await Promise.all([peek(minute), giveBack(day, units)]);
+      return decide(minuteRes, dayRes, { window: 'day', retryAfterSeconds: toMidnight });
+    }
+    let minuteTaken: Awaited<ReturnType<typeof consume>>;
+    try {
+      minuteTaken = await consume(minute, units);
+    } catch (error) {
+      await giveBack(day, units).catch(() => undefined); // the store error is the one to report
+      throw error;
+    }
+    if (!minuteTaken.allowed) {
+      const retryAfterSeconds = resetSecondsOf(minuteTaken.res);
+      const [minuteRes, dayRes] = await Promise.all([giveBack(minute, units), giveBack(day, units)]);
+      return decide(minuteRes, dayRes, { window: 'minute', retryAfterSeconds });
+    }
+    return decide(minuteTaken.res, dayTaken.res);
+  };
+
   return {
     async take(client, policy, units) {
       checkTake(policy, units);
-      const at = now();
-      const toMidnight = secondsToUtcMidnight(at);
-      const minute = slot('minute', policy.ratePerMinute, client);
-      const day = slot('day', policy.dailyQuota, `${client}:${new Date(at).toISOString().slice(0, 10)}`);
-
-      const decide = (
-        minuteRes: RateLimiterRes | null,
-        dayRes: RateLimiterRes | null,
-        refusal?: { window: Window; retryAfterSeconds: number; exceedsLimit?: boolean },
-      ): QuotaDecision => {
-        const states: Record<Window, WindowState> = {
-          minute: stateOf(minute, minuteRes, resetSecondsOf(minuteRes)),
-          day: stateOf(day, dayRes, toMidnight),
-        };
-        for (const window of ['minute', 'day'] as const) {
-          remainingGauge.set({ client, window }, states[window].remaining);
-        }
-        const headers = {
-          'ratelimit-policy': `"minute";q=${policy.ratePerMinute};w=${WINDOW_SECONDS.minute}, "day";q=${policy.dailyQuota};w=${WINDOW_SECONDS.day}`,
-          ratelimit: `"minute";r=${states.minute.remaining};t=${states.minute.resetSeconds}, "day";r=${states.day.remaining};t=${states.day.resetSeconds}`,
-        };
-        if (!refusal) return { allowed: true, headers };
-        exhausted.inc({ client, window: refusal.window });
-        return {
-          allowed: false,
-          headers,
-          window: refusal.window,
-          retryAfterSeconds: Math.max(1, refusal.retryAfterSeconds),
-          ...(refusal.exceedsLimit ? { exceedsLimit: true } : {}),
-        };
-      };
-
-      const oversized = units > policy.dailyQuota ? day : units > policy.ratePerMinute ? minute : undefined;
-      if (oversized) {
-        const [minuteRes, dayRes] = await Promise.all([peek(minute), peek(day)]);
-        const retryAfterSeconds = oversized === day ? toMidnight : resetSecondsOf(minuteRes);
-        return decide(minuteRes, dayRes, { window: oversized.window, retryAfterSeconds, exceedsLimit: true });
-      }
-
-      // The day first, then the minute: a request the minute refuses hands its day units back.
-      const dayTaken = await consume(day, units);
-      if (!dayTaken.allowed) {
-        const [minuteRes, dayRes] = await Promise.all([peek(minute), giveBack(day, units)]);
-        return decide(minuteRes, dayRes, { window: 'day', retryAfterSeconds: toMidnight });
-      }
-      let minuteTaken: Awaited<ReturnType<typeof consume>>;
+      if (storeFailure === 'throw') return take(client, policy, units);
       try {
-        minuteTaken = await consume(minute, units);
+        return await take(client, policy, units);
       } catch (error) {
-        await giveBack(day, units).catch(() => undefined); // the store error is the one to report
-        throw error;
+        storeErrors.inc({ mode: storeFailure });
+        options.onStoreError?.(error instanceof Error ? error : new Error(String(error)));
+        return storeFailure === 'open'
+          ? { allowed: true, headers: {}, storeUnavailable: true }
+          : { allowed: false, headers: {}, storeUnavailable: true, retryAfterSeconds: storeRetryAfterSeconds };
       }
-      if (!minuteTaken.allowed) {
-        const retryAfterSeconds = resetSecondsOf(minuteTaken.res);
-        const [minuteRes, dayRes] = await Promise.all([giveBack(minute, units), giveBack(day, units)]);
-        return decide(minuteRes, dayRes, { window: 'minute', retryAfterSeconds });
-      }
-      return decide(minuteTaken.res, dayTaken.res);
     },
   };
 }

@@ -32,7 +32,8 @@ import { type Client, createClientAuthenticator } from './clientAuth';
 import { type KeyStore, createKeyStore } from './clientKeys';
 import { gatewayDatabasePath, openGatewayDatabase } from './gatewayDatabase';
 import { createPrivacyOperations } from './privacyOperations';
-import { createQuotas } from './quotas';
+import { createQuotas, redisLimiter } from './quotas';
+import { closeRedis, openRedis } from '../../kit/redis';
 import { createCostGuard } from './costGuard';
 import { type CostPolicy, readCostPolicy } from './operationCost';
 import { createPersistedQueryCache } from './persistedQueryCache';
@@ -199,7 +200,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     jwt: config.jwks ? { jwks: config.jwks, issuer: config.jwtIssuer!, audience: config.jwtAudience!, clockToleranceSeconds: config.jwtClockToleranceSeconds } : undefined,
     logger,
   });
-  const quotas = createQuotas({ registry: metrics.registry });
+  // With Redis, every replica counts each client's quota in one place; see TAILOR_QUOTA_FAILURE_MODE for when it is down.
+  const redis = config.redisUrl ? openRedis(config.redisUrl, logger, { role: 'quotas' }) : undefined;
+  await redis?.ready;
+  const quotas = createQuotas({
+    registry: metrics.registry,
+    ...(redis
+      ? {
+          limiter: redisLimiter(redis.client, config.redisPrefix),
+          storeFailure: config.quotaFailureMode,
+          storeRetryAfterSeconds: retryAfterSeconds,
+          onStoreError: (error: Error) => logger.debug({ err: { message: error.message }, mode: config.quotaFailureMode }, 'quota store failed'),
+        }
+      : {}),
+  });
+  const closeQuotaStore = async () => {
+    if (redis) await closeRedis(redis.client);
+  };
   /** With `TAILOR_URL_CREDENTIALS`, a GET of a REST route may carry its key as `?access_token=` (RFC 6750 §2.3). */
   const urlCredential = (req: IncomingMessage, path: string): string | undefined => {
     if (!config.urlCredentials || !path.startsWith('/api/') || (req.method !== 'GET' && req.method !== 'HEAD')) return undefined;
@@ -215,16 +232,20 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
     if (decision.allowed) return undefined;
     const retryAfter = String(decision.retryAfterSeconds ?? 1);
+    if (decision.storeUnavailable) {
+      return { status: 503, code: ErrorCode.QUOTA_UNAVAILABLE, message: `This client's quota cannot be checked right now; retry in ${retryAfter} s.`, headers: { 'retry-after': retryAfter } };
+    }
     const limit = decision.window === 'day' ? 'daily quota' : 'rate limit per minute';
     const message = decision.exceedsLimit
       ? `This request counts ${units} operations, more than this client's whole ${limit}: split it.`
       : `This client has used its ${limit}; retry in ${retryAfter} s.`;
     return { status: 429, code: ErrorCode.RATE_LIMITED, message, extensions: { window: decision.window, units }, headers: { 'retry-after': retryAfter } };
   };
-  /** Stops what has started when the start-up fails further on: Apollo (and the supergraph watcher) and the database. */
+  /** Stops what has started when the start-up fails further on: Apollo (and the supergraph watcher), the database and the quota store connection. */
   const abandon = async (error: unknown): Promise<never> => {
     await apollo.stop().catch(() => undefined);
     database.close();
+    await closeQuotaStore();
     throw error;
   };
   const rest = await Promise.resolve()
@@ -414,6 +435,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       await closeServer(http);
       await apollo.stop();
       database.close();
+      await closeQuotaStore();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
 import type { Clock } from '../../kit/clock';
+import type { CacheTier } from './cacheTier';
 
 /** Options of an entity cache. Both bounds are required: an unbounded cache is refused. */
 export interface EntityCacheOptions {
@@ -14,6 +15,18 @@ export interface EntityCacheOptions {
   enabled: boolean;
   requests: Counter<'cache' | 'result'>;
   clock: Clock;
+  /** A shared second tier (Redis) under the LRU, for caches keyed by strings; none by default. */
+  tier?: CacheTier;
+}
+
+/** The second tier of one cache: what the loaders read after an LRU miss and fill after a store read. */
+export interface EntityTier<K, V> {
+  /** The entries of `keys` found in the tier; a failure finds none. */
+  getMany(keys: readonly K[]): Promise<Map<K, V>>;
+  /** Stores entries with the cache's TTL; a failure is counted and ignored. */
+  setMany(entries: readonly [K, V][]): Promise<void>;
+  /** Resolves once the tier's connections were first tried (reached or not). */
+  readonly ready: Promise<void>;
 }
 
 /** A bounded, TTL-limited cache in front of a store, counting hits and misses. */
@@ -23,8 +36,10 @@ export interface EntityCache<K, V extends object> {
   /** Looks up every key; returns what was found and which keys are missing. */
   getMany(keys: readonly K[]): { found: Map<K, V>; missing: K[] };
   set(key: K, value: V): void;
-  /** Drops one entry at once, e.g. when its source row changes. */
+  /** Drops one entry at once, e.g. when its source row changes: here, in the tier, and in every replica's LRU. */
   delete(key: K): void;
+  /** The shared second tier, when there is one (and the cache is on). */
+  readonly tier?: EntityTier<K, V>;
   clear(): void;
   readonly size: number;
 }
@@ -38,6 +53,16 @@ export function createEntityCache<K extends {}, V extends object>(options: Entit
   const lru = active ? new LRUCache<K, V>({ max: maxEntries, ttl: ttlMs, perf: clock, ttlAutopurge: false }) : undefined;
   const hits = requests.labels(name, 'hit');
   const misses = requests.labels(name, 'miss');
+  const shared = active ? options.tier : undefined;
+  shared?.onInvalidate(name, { drop: (key) => void lru?.delete(key as unknown as K), clear: () => lru?.clear() });
+  const tier: EntityTier<K, V> | undefined = shared && {
+    async getMany(keys) {
+      const found = await shared.getMany(name, keys.map(String));
+      return new Map(keys.flatMap((key) => (found.has(String(key)) ? [[key, found.get(String(key)) as V]] : [])));
+    },
+    setMany: (entries) => shared.setMany(name, entries.map(([key, value]) => [String(key), value]), ttlMs),
+    ready: shared.ready,
+  };
   return {
     name,
     ttlMs: active ? ttlMs : 0,
@@ -54,7 +79,12 @@ export function createEntityCache<K extends {}, V extends object>(options: Entit
       return { found, missing };
     },
     set: (key, value) => void lru?.set(key, value),
-    delete: (key) => void lru?.delete(key),
+    delete(key) {
+      lru?.delete(key);
+      // Sent at once, before any later read of this replica: its next look-up in the tier misses.
+      void shared?.invalidate(name, String(key));
+    },
+    tier,
     clear: () => lru?.clear(),
     get size() {
       return lru?.size ?? 0;

@@ -14,19 +14,38 @@ export function createLoader<K, V>(
 
 /**
  * Answers `keys` from `cache`, asks `fetchMissing` (one store read) for the rest, and caches what it
- * returns. Keys the store does not know come back as `null` and are not cached.
+ * returns. Keys the store does not know come back as `null` and are not cached. With a second tier,
+ * LRU misses are looked up there first (one round trip) and store reads are written to both; without
+ * one the answer is synchronous, as before.
  */
 export function readThroughCache<K extends {}, V extends object>(
   cache: EntityCache<K, V>,
   keys: readonly K[],
   fetchMissing: (missing: K[]) => Map<K, V>,
-): (V | null)[] {
+): (V | null)[] | Promise<(V | null)[]> {
   const { found, missing } = cache.getMany(keys);
-  if (missing.length > 0) {
-    for (const [key, value] of fetchMissing(missing)) {
+  const answer = () => keys.map((key) => found.get(key) ?? null);
+  const fromStore = (wanted: K[]): [K, V][] => {
+    const read = [...fetchMissing(wanted)];
+    for (const [key, value] of read) {
       cache.set(key, value);
       found.set(key, value);
     }
+    return read;
+  };
+  const { tier } = cache;
+  if (missing.length === 0) return answer();
+  if (!tier) {
+    fromStore(missing);
+    return answer();
   }
-  return keys.map((key) => found.get(key) ?? null);
+  return (async () => {
+    for (const [key, value] of await tier.getMany(missing)) {
+      cache.set(key, value);
+      found.set(key, value);
+    }
+    const still = missing.filter((key) => !found.has(key));
+    if (still.length > 0) await tier.setMany(fromStore(still));
+    return answer();
+  })();
 }

@@ -9,6 +9,7 @@ import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
 import { type Clock, systemClock } from '../../kit/clock';
 import { type Database, type SyncMode, openDatabase } from './database';
 import type { EntityCacheOptions } from './entityCache';
+import { type CacheTier, openCacheTier } from './cacheTier';
 import { type IngestAuth, type IngestAuthConfig, createIngestAuth } from './ingestAuth';
 import { type Logger, createLogger } from '../../kit/logger';
 import { type SubgraphMetrics, createSubgraphMetrics } from './subgraphMetrics';
@@ -27,6 +28,8 @@ export interface SubgraphBase {
   ingestAuth: IngestAuth;
   /** Options shared by every cache of the subgraph; add `name` and `ttlMs` from `policy`. */
   cacheOptions: Omit<EntityCacheOptions, 'name' | 'ttlMs'>;
+  /** With `TAILOR_REDIS_URL` (and caches on): the Redis tier under every cache; close it with the subgraph. */
+  cacheTier?: CacheTier;
 }
 
 /** The settings `openSubgraphBase` reads. */
@@ -36,6 +39,8 @@ export interface SubgraphBaseConfig extends IngestAuthConfig {
   logLevel: string;
   cache: boolean;
   cacheMaxEntries: number;
+  redisUrl?: string;
+  redisPrefix: string;
 }
 
 /**
@@ -54,6 +59,8 @@ export function openSubgraphBase(
   const file = config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, `${name}.db`);
   const logger = options.logger ?? createLogger(name, config.logLevel);
   const db = openDatabase(file, metrics.dbStatements, config.dbSync);
+  const cacheTier =
+    config.redisUrl && config.cache ? openCacheTier({ url: config.redisUrl, prefix: config.redisPrefix, service: name, registry: metrics.registry, logger }) : undefined;
   return {
     clock,
     logger,
@@ -62,7 +69,8 @@ export function openSubgraphBase(
     policy: readCachePolicy(typeDefs),
     db,
     ingestAuth: createIngestAuth(db, config, logger),
-    cacheOptions: { maxEntries: config.cacheMaxEntries, enabled: config.cache, requests: metrics.cacheRequests, clock },
+    cacheOptions: { maxEntries: config.cacheMaxEntries, enabled: config.cache, requests: metrics.cacheRequests, clock, tier: cacheTier },
+    cacheTier,
   };
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type Settings, commonSettings, settingTypes } from '../../kit/config';
 import { ingestSettingTypes } from './ingestAuth';
 import { subgraphSecretSchema } from '../../kit/subgraphCredential';
+import { redisSettings } from '../../kit/redis';
 
 /** Settings every subgraph process reads; each subgraph adds its own. */
 export function subgraphSettings(defaultPort: number) {
@@ -22,6 +23,7 @@ export function subgraphSettings(defaultPort: number) {
     },
     cache: { env: 'TAILOR_CACHE', schema: settingTypes.boolean(true), doc: 'LRU caches of non-critical fields on or off.' },
     cacheMaxEntries: { env: 'TAILOR_CACHE_MAX_ENTRIES', schema: settingTypes.positiveInt(50_000), doc: 'Entries per LRU cache.' },
+    ...redisSettings,
     batching: { env: 'TAILOR_BATCHING', schema: settingTypes.boolean(true), doc: 'DataLoader batching on or off.' },
     dbSync: {
       env: 'TAILOR_DB_SYNC',

@@ -33,7 +33,7 @@ export interface BehaviorSubgraph {
 
 /** Opens (and on first start seeds) the behaviour database and builds the subgraph definition. */
 export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?: Clock; logger?: Logger } = {}): BehaviorSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('behavior', BEHAVIOR_SCHEMA_FILE, config, options);
+  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions, cacheTier } = openSubgraphBase('behavior', BEHAVIOR_SCHEMA_FILE, config, options);
   const store = createBehaviorStore(db, { sessionMs: config.sessionMinutes * 60_000 });
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -125,6 +125,7 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
       // The consumers apply what they were delivered, and flush its acks, while the database is open.
       await Promise.all([...eventStreams].map((s) => s.close()));
       db.close();
+      await cacheTier?.close();
     },
   };
   return { definition, store, coViews, startEventStream: startBehaviorEventStream };

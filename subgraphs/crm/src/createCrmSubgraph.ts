@@ -23,7 +23,7 @@ export interface CrmSubgraph {
 
 /** Opens (and on first start seeds) the CRM database and builds the subgraph definition. */
 export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; logger?: Logger } = {}): CrmSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('crm', CRM_SCHEMA_FILE, config, options);
+  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions, cacheTier } = openSubgraphBase('crm', CRM_SCHEMA_FILE, config, options);
   const store = createCrmStore(db, clock);
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -71,7 +71,10 @@ export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; l
       export: (userId) => ({ ...store.exportUser(userId) }),
     },
     clock,
-    onClose: () => db.close(),
+    onClose: async () => {
+      db.close();
+      await cacheTier?.close();
+    },
   };
   return { definition, store, profiles };
 }

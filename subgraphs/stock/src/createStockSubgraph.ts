@@ -33,7 +33,7 @@ export function createStockSubgraph(
   config: StockConfig,
   options: { clock?: Clock; logger?: Logger; trending?: TrendingSource } = {},
 ): StockSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('stock', STOCK_SCHEMA_FILE, config, options);
+  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions, cacheTier } = openSubgraphBase('stock', STOCK_SCHEMA_FILE, config, options);
   const store = createStockStore(db, clock);
   if (config.seed === 'demo' && store.isEmpty()) {
     const started = Date.now();
@@ -115,6 +115,7 @@ export function createStockSubgraph(
     onClose: () => {
       trending.close();
       db.close();
+      return cacheTier?.close();
     },
   };
   return { definition, store, catalog, trending };

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from '../../kit/logger';
+import { closeRedis, openRedis } from '../../kit/redis';
+
+/**
+ * A second cache tier in Redis, shared by every replica of a subgraph, under its entity caches' LRUs.
+ * Entries are JSON under `<prefix><cache>:<key>` with the cache's TTL; an invalidation deletes the
+ * entry and is published on `<prefix>invalidate`, so that every replica drops it from its LRU at once.
+ * Every failure is counted in `tailor_cache_tier_errors_total` and answered as a miss (or ignored, for
+ * writes): without Redis the caches fall back to the store, slower but as correct.
+ */
+export interface CacheTier {
+  /** The entries of `keys` in Redis (one MGET); a failure is an empty map. */
+  getMany(cache: string, keys: readonly string[]): Promise<Map<string, unknown>>;
+  /** Stores entries for `ttlMs` (SET PX each, in one pipeline); a failure is counted and ignored. */
+  setMany(cache: string, entries: Iterable<[string, unknown]>, ttlMs: number): Promise<void>;
+  /** Deletes an entry in Redis and tells the other replicas to drop it; a failure is counted and ignored. */
+  invalidate(cache: string, key: string): Promise<void>;
+  /**
+   * Calls `drop` with each key another replica invalidates in `cache`, and `clear` when the
+   * subscription comes back after an outage, during which invalidations may have been missed.
+   */
+  onInvalidate(cache: string, listener: { drop: (key: string) => void; clear: () => void }): void;
+  /** Resolves once the invalidation channel is subscribed (or the attempt failed). */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the tier's two connections: commands, and the subscription to the invalidation channel. */
+export function openCacheTier(options: { url: string; prefix: string; service: string; registry: Registry; logger: Logger }): CacheTier {
+  const { prefix, logger } = options;
+  const errors = new Counter({
+    name: 'tailor_cache_tier_errors_total',
+    help: 'Redis cache tier operations that failed and fell back (a read to the store, a write or invalidation skipped), by operation (get, set, invalidate).',
+    labelNames: ['operation'],
+    registers: [options.registry],
+  });
+  const commands = openRedis(options.url, logger, { role: `${options.service}-cache` });
+  const subscriber = openRedis(options.url, logger, { role: `${options.service}-cache-invalidation` });
+  const channel = `${prefix}invalidate`;
+  /** This replica's id: its own invalidations come back on the channel and are skipped. */
+  const origin = randomUUID();
+  const listeners = new Map<string, { drop: (key: string) => void; clear: () => void }>();
+  const keyOf = (cache: string, key: string) => `${prefix}${cache}:${key}`;
+  const failed = (operation: string) => (error: unknown) => {
+    errors.inc({ operation });
+    logger.debug({ operation, err: { message: error instanceof Error ? error.message : String(error) } }, 'cache tier failed');
+  };
+
+  subscriber.client.on('message', (from: string, message: string) => {
+    if (from !== channel) return;
+    try {
+      const { cache, key, origin: sender } = JSON.parse(message) as { cache: string; key: string; origin: string };
+      if (sender !== origin) listeners.get(cache)?.drop(key);
+    } catch (error) {
+      failed('invalidate')(error);
+    }
+  });
+  // Subscribed at each (re)connection; after a lost one, what was missed is dropped with every LRU.
+  let connections = 0;
+  let subscribed: Promise<void> = Promise.resolve();
+  subscriber.client.on('ready', () => {
+    if (connections++ > 0) for (const listener of listeners.values()) listener.clear();
+    subscribed = subscriber.client.subscribe(channel).then(() => undefined, failed('subscribe'));
+  });
+  const ready = subscriber.ready.then(() => subscribed);
+
+  return {
+    async getMany(cache, keys) {
+      const found = new Map<string, unknown>();
+      if (keys.length === 0) return found;
+      try {
+        const values = await commands.client.mget(keys.map((key) => keyOf(cache, key)));
+        values.forEach((value, i) => {
+          if (value !== null) found.set(keys[i], JSON.parse(value));
+        });
+      } catch (error) {
+        failed('get')(error);
+        found.clear();
+      }
+      return found;
+    },
+    async setMany(cache, entries, ttlMs) {
+      const pipeline = commands.client.pipeline();
+      let count = 0;
+      for (const [key, value] of entries) {
+        pipeline.set(keyOf(cache, key), JSON.stringify(value), 'PX', ttlMs);
+        count++;
+      }
+      if (count === 0 || !(ttlMs > 0)) return;
+      try {
+        const results = (await pipeline.exec()) ?? [];
+        const error = results.find(([err]) => err)?.[0];
+        if (error) throw error;
+      } catch (error) {
+        failed('set')(error);
+      }
+    },
+    async invalidate(cache, key) {
+      try {
+        await commands.client.del(keyOf(cache, key));
+        await commands.client.publish(channel, JSON.stringify({ cache, key, origin }));
+      } catch (error) {
+        failed('invalidate')(error);
+      }
+    },
+    onInvalidate(cache, listener) {
+      listeners.set(cache, listener);
+    },
+    ready: Promise.all([commands.ready, ready]).then(() => undefined),
+    async close() {
+      await Promise.all([closeRedis(commands.client), closeRedis(subscriber.client)]);
+    },
+  };
+}
