@@ -9,12 +9,12 @@ import { type CrmSubgraph, createCrmSubgraph } from '../subgraphs/crm/src/create
 import { createCrmLoaders } from '../subgraphs/crm/src/crmLoaders';
 import { user } from './support/fixtures';
 import { createFakeClock } from './support/fakeClock';
+import { REDIS_URL, connectTestRedis } from './support/redisServer';
 
 // With TAILOR_REDIS_URL, a subgraph's non-critical caches get a shared Redis tier under their LRUs:
 // one replica's store read serves the others, an upsert on one drops the entry in every replica, and
 // without Redis the caches fall back to the store.
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** A port on 127.0.0.1 that nothing listens on: one just opened and closed again. */
 async function closedPort(): Promise<number> {
@@ -55,8 +55,8 @@ describe('the Redis cache tier', () => {
   let redis: Redis;
   let prefix: string;
   let replicas: CrmSubgraph[];
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
+  beforeAll(async () => {
+    redis = await connectTestRedis();
   });
   afterAll(() => redis.quit());
   beforeEach(() => {

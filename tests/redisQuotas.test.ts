@@ -9,11 +9,11 @@ import { createQuotas, redisLimiter } from '../gateway/src/quotas';
 import { type RunningGateway, startGateway } from '../gateway/src/startGateway';
 import { type InProcessStack, RELAXED_DEADLINES, startInProcessStack } from './support/inProcessStack';
 import { TEST_SUBGRAPH_SECRET } from './support/subgraphSigning';
+import { REDIS_URL, connectTestRedis } from './support/redisServer';
 
 // With TAILOR_REDIS_URL, gateway replicas count each client's quota in one Redis; while Redis cannot be
 // reached, TAILOR_QUOTA_FAILURE_MODE says whether a request passes uncounted or is refused with 503.
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** A port on 127.0.0.1 that nothing listens on: one just opened and closed again. */
 async function closedPort(): Promise<number> {
@@ -63,8 +63,8 @@ const storeErrors = (gateway: RunningGateway, mode: string) =>
 describe('quotas in Redis', () => {
   let redis: Redis;
   let prefix: string;
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
+  beforeAll(async () => {
+    redis = await connectTestRedis();
   });
   afterAll(() => redis.quit());
   beforeEach(() => {
