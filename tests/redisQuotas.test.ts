@@ -7,6 +7,7 @@ import { counterTotal } from '../kit/metrics';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { createQuotas, redisLimiter } from '../gateway/src/quotas';
 import { type RunningGateway, startGateway } from '../gateway/src/startGateway';
+import { user } from './support/fixtures';
 import { type InProcessStack, RELAXED_DEADLINES, startInProcessStack } from './support/inProcessStack';
 import { TEST_SUBGRAPH_SECRET } from './support/subgraphSigning';
 import { REDIS_URL, connectTestRedis } from './support/redisServer';
@@ -157,6 +158,43 @@ describe('quotas in Redis', () => {
       expect(((await rest.json()) as any).error.code).toBe('QUOTA_UNAVAILABLE');
       expect(await storeErrors(stack.gateway, 'closed')).toBe(2);
       expect(await storeErrors(stack.gateway, 'open')).toBe(0);
+    });
+  });
+
+  describe('kept REST answers across two gateway replicas', () => {
+    let stack: InProcessStack;
+    let replica: RunningGateway | undefined;
+    afterEach(async () => {
+      await replica?.close();
+      replica = undefined;
+      await stack.close();
+    });
+
+    it("drops the other replica's kept answers when one runs a mutation", async () => {
+      const env = { TAILOR_REDIS_URL: REDIS_URL, TAILOR_REDIS_PREFIX: prefix };
+      stack = await startInProcessStack({ gatewayEnv: env });
+      stack.crm.store.seed([user('u1')]);
+      replica = await startReplica(stack, env);
+      const other = replica;
+      const consentOnReplica = async () => {
+        const response = await fetch(`${other.url}/api/v1/users/u1/personalization?campaign=spring-sale`, { headers: { authorization: `Bearer ${other.devKey}` } });
+        expect(response.status).toBe(200);
+        return ((await response.json()) as { consent: { personalization: boolean } }).consent.personalization;
+      };
+      const kept = (result: string) => counterTotal(other.metrics.registry.getSingleMetric('tailor_rest_answer_cache_total') as Counter<string>, { result });
+      expect([await consentOnReplica(), await consentOnReplica()]).toEqual([true, true]);
+      expect([await kept('miss'), await kept('hit')]).toEqual([1, 1]);
+
+      const withdrawn = await stack.query('mutation { updateConsent(userId: "u1", personalization: false) { personalization } }');
+      expect([withdrawn.status, withdrawn.body]).toEqual([200, { data: { updateConsent: { personalization: false } } }]);
+      // The message crosses Redis after the mutation's answer: wait for it, within a bound far below the TTL (60 s).
+      let seen = true;
+      for (let attempt = 0; attempt < 50 && seen; attempt++) {
+        seen = await consentOnReplica();
+        if (seen) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(seen).toBe(false);
+      expect(await kept('miss')).toBe(2);
     });
   });
 });

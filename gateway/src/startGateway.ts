@@ -32,6 +32,7 @@ import { type Client, createClientAuthenticator } from './clientAuth';
 import { type KeyStore, createKeyStore } from './clientKeys';
 import { gatewayDatabasePath, openGatewayDatabase } from './gatewayDatabase';
 import { createPrivacyOperations } from './privacyOperations';
+import { openKeptAnswersBus } from './keptAnswersBus';
 import { createQuotas, redisLimiter } from './quotas';
 import { closeRedis, openRedis } from '../../kit/redis';
 import { createCostGuard } from './costGuard';
@@ -186,7 +187,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       operationMetricsPlugin(metrics),
       subgraphUnavailablePlugin(metrics, retryAfterSeconds),
       auditPlugin(audit, privacy.fields, logger),
-      forgetKeptAnswersPlugin(() => restApi),
+      forgetKeptAnswersPlugin(() => {
+        restApi?.forgetKeptAnswers();
+        keptAnswersBus?.announce();
+      }),
     ],
   });
   try {
@@ -214,8 +218,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
         }
       : {}),
   });
+  // With Redis, a mutation on any replica drops the kept REST answers of every replica.
+  const keptAnswersBus =
+    config.redisUrl && config.restAnswerTtlSeconds > 0
+      ? openKeptAnswersBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, forget: () => restApi?.forgetKeptAnswers() })
+      : undefined;
   const closeQuotaStore = async () => {
     if (redis) await closeRedis(redis.client);
+    await keptAnswersBus?.close();
   };
   /** With `TAILOR_URL_CREDENTIALS`, a GET of a REST route may carry its key as `?access_token=` (RFC 6750 §2.3). */
   const urlCredential = (req: IncomingMessage, path: string): string | undefined => {
@@ -500,16 +510,17 @@ function ensureDevKey(keys: KeyStore, audit: AuditLog, dataDir: string, scopes: 
 }
 
 /**
- * Drops the REST answers kept for repeated renders after every mutation a client runs: one may change a
- * consent or erase a recipient, which the very next answer must show. The live links' own click records
+ * Drops the REST answers kept for repeated renders after every mutation a client runs (and, with Redis,
+ * those of every replica): one may change a consent or erase a recipient, which the very next answer
+ * must show. The live links' own click records
  * keep them (a click changes no consent, and clicks come often).
  */
-function forgetKeptAnswersPlugin(rest: () => RestApi | undefined): ApolloServerPlugin<GatewayContext> {
+function forgetKeptAnswersPlugin(forget: () => void): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {
         async willSendResponse({ operation, contextValue }) {
-          if (operation?.operation === 'mutation' && contextValue.client?.via !== 'internal') rest()?.forgetKeptAnswers();
+          if (operation?.operation === 'mutation' && contextValue.client?.via !== 'internal') forget();
         },
       };
     },
