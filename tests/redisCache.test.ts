@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import Redis from 'ioredis';
 import type { Counter } from 'prom-client';
 import { createLogger } from '../kit/logger';
@@ -9,21 +8,11 @@ import { type CrmSubgraph, createCrmSubgraph } from '../subgraphs/crm/src/create
 import { createCrmLoaders } from '../subgraphs/crm/src/crmLoaders';
 import { user } from './support/fixtures';
 import { createFakeClock } from './support/fakeClock';
-import { REDIS_URL, connectTestRedis } from './support/redisServer';
+import { REDIS_URL, connectTestRedis, dropKeys, unreachableRedisUrl } from './support/redisServer';
 
 // With TAILOR_REDIS_URL, a subgraph's non-critical caches get a shared Redis tier under their LRUs:
 // one replica's store read serves the others, an upsert on one drops the entry in every replica, and
 // without Redis the caches fall back to the store.
-
-
-/** A port on 127.0.0.1 that nothing listens on: one just opened and closed again. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** One CRM replica on its own in-memory database, seeded with the same users (as replicas of one database are). */
 async function replica(env: Record<string, string>): Promise<CrmSubgraph> {
@@ -65,8 +54,7 @@ describe('the Redis cache tier', () => {
   });
   afterEach(async () => {
     await Promise.all(replicas.map((crm) => crm.definition.onClose?.()));
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await dropKeys(redis, prefix);
   });
 
   it("serves one replica's store read to another from Redis, with the cache's TTL", async () => {
@@ -101,7 +89,7 @@ describe('the Redis cache tier', () => {
   });
 
   it('answers from the store, and counts the failures, while Redis cannot be reached', async () => {
-    const url = `redis://127.0.0.1:${await closedPort()}`;
+    const url = await unreachableRedisUrl();
     const [a] = (replicas = [await replica({ TAILOR_REDIS_URL: url, TAILOR_REDIS_PREFIX: prefix })]);
     const before = await statements(a);
     expect((await read(a, 'u1'))?.firstName).toBe('First u1');

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import Redis from 'ioredis';
 import { type Counter, Registry } from 'prom-client';
 import { createLogger } from '../kit/logger';
@@ -10,26 +9,10 @@ import { type RunningGateway, startGateway } from '../gateway/src/startGateway';
 import { user } from './support/fixtures';
 import { type InProcessStack, RELAXED_DEADLINES, startInProcessStack } from './support/inProcessStack';
 import { TEST_SUBGRAPH_SECRET } from './support/subgraphSigning';
-import { REDIS_URL, connectTestRedis } from './support/redisServer';
+import { REDIS_URL, connectTestRedis, dropKeys, unreachableRedisUrl } from './support/redisServer';
 
 // With TAILOR_REDIS_URL, gateway replicas count each client's quota in one Redis; while Redis cannot be
 // reached, TAILOR_QUOTA_FAILURE_MODE says whether a request passes uncounted or is refused with 503.
-
-
-/** A port on 127.0.0.1 that nothing listens on: one just opened and closed again. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Deletes every key under `prefix`. */
-async function dropKeys(redis: Redis, prefix: string): Promise<void> {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-}
 
 /** A second gateway replica on the stack's subgraphs, as the stack starts its own. */
 async function startReplica(stack: InProcessStack, env: Record<string, string>): Promise<RunningGateway> {
@@ -122,53 +105,6 @@ describe('quotas in Redis', () => {
       expect(await storeErrors(stack.gateway, 'open')).toBe(0);
       expect(await storeErrors(replica, 'open')).toBe(0);
     });
-  });
-
-  describe('while Redis cannot be reached', () => {
-    let stack: InProcessStack;
-    afterEach(() => stack.close());
-
-    it('open: lets every request pass uncounted, without RateLimit headers, and counts each failure', async () => {
-      const url = `redis://127.0.0.1:${await closedPort()}`;
-      stack = await startInProcessStack({ gatewayEnv: { TAILOR_REDIS_URL: url, TAILOR_QUOTA_FAILURE_MODE: 'open' } });
-      const { token } = stack.gateway.keys.create({ name: 'braze', scopes: ['recipients:read'], ratePerMinute: 1 });
-      const answers = [await typename(stack.gateway, token), await typename(stack.gateway, token)];
-      expect(answers.map((a) => a.status)).toEqual([200, 200]);
-      expect(answers[1].body).toEqual({ data: { __typename: 'Query' } });
-      expect(answers.map((a) => a.headers.get('ratelimit'))).toEqual([null, null]);
-      expect(await storeErrors(stack.gateway, 'open')).toBe(2);
-      expect(await storeErrors(stack.gateway, 'closed')).toBe(0);
-    });
-
-    it('closed: refuses with 503 QUOTA_UNAVAILABLE and Retry-After, in the GraphQL error shape and on REST routes', async () => {
-      const url = `redis://127.0.0.1:${await closedPort()}`;
-      stack = await startInProcessStack({ gatewayEnv: { TAILOR_REDIS_URL: url, TAILOR_QUOTA_FAILURE_MODE: 'closed' } });
-      const { token } = stack.gateway.keys.create({ name: 'braze', scopes: ['recipients:read'] });
-      const answer = await typename(stack.gateway, token);
-      expect(answer.status).toBe(503);
-      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect(answer.headers.get('ratelimit')).toBeNull();
-      expect(answer.body).toEqual({
-        errors: [{ message: expect.stringContaining("quota cannot be checked"), extensions: { code: 'QUOTA_UNAVAILABLE' } }],
-      });
-
-      const rest = await fetch(`${stack.gateway.url}/api/v1/users/u1/profile`, { headers: { authorization: `Bearer ${token}` } });
-      expect(rest.status).toBe(503);
-      expect(Number(rest.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect(((await rest.json()) as any).error.code).toBe('QUOTA_UNAVAILABLE');
-      expect(await storeErrors(stack.gateway, 'closed')).toBe(2);
-      expect(await storeErrors(stack.gateway, 'open')).toBe(0);
-    });
-  });
-
-  describe('kept REST answers across two gateway replicas', () => {
-    let stack: InProcessStack;
-    let replica: RunningGateway | undefined;
-    afterEach(async () => {
-      await replica?.close();
-      replica = undefined;
-      await stack.close();
-    });
 
     it("drops the other replica's kept answers when one runs a mutation", async () => {
       const env = { TAILOR_REDIS_URL: REDIS_URL, TAILOR_REDIS_PREFIX: prefix };
@@ -195,6 +131,43 @@ describe('quotas in Redis', () => {
       }
       expect(seen).toBe(false);
       expect(await kept('miss')).toBe(2);
+    });
+  });
+
+  describe('while Redis cannot be reached', () => {
+    let stack: InProcessStack;
+    afterEach(() => stack.close());
+
+    it('open: lets every request pass uncounted, without RateLimit headers, and counts each failure', async () => {
+      const url = await unreachableRedisUrl();
+      stack = await startInProcessStack({ gatewayEnv: { TAILOR_REDIS_URL: url, TAILOR_QUOTA_FAILURE_MODE: 'open' } });
+      const { token } = stack.gateway.keys.create({ name: 'braze', scopes: ['recipients:read'], ratePerMinute: 1 });
+      const answers = [await typename(stack.gateway, token), await typename(stack.gateway, token)];
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      expect(answers[1].body).toEqual({ data: { __typename: 'Query' } });
+      expect(answers.map((a) => a.headers.get('ratelimit'))).toEqual([null, null]);
+      expect(await storeErrors(stack.gateway, 'open')).toBe(2);
+      expect(await storeErrors(stack.gateway, 'closed')).toBe(0);
+    });
+
+    it('closed: refuses with 503 QUOTA_UNAVAILABLE and Retry-After, in the GraphQL error shape and on REST routes', async () => {
+      const url = await unreachableRedisUrl();
+      stack = await startInProcessStack({ gatewayEnv: { TAILOR_REDIS_URL: url, TAILOR_QUOTA_FAILURE_MODE: 'closed' } });
+      const { token } = stack.gateway.keys.create({ name: 'braze', scopes: ['recipients:read'] });
+      const answer = await typename(stack.gateway, token);
+      expect(answer.status).toBe(503);
+      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(answer.headers.get('ratelimit')).toBeNull();
+      expect(answer.body).toEqual({
+        errors: [{ message: expect.stringContaining("quota cannot be checked"), extensions: { code: 'QUOTA_UNAVAILABLE' } }],
+      });
+
+      const rest = await fetch(`${stack.gateway.url}/api/v1/users/u1/profile`, { headers: { authorization: `Bearer ${token}` } });
+      expect(rest.status).toBe(503);
+      expect(Number(rest.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await rest.json()) as any).error.code).toBe('QUOTA_UNAVAILABLE');
+      expect(await storeErrors(stack.gateway, 'closed')).toBe(2);
+      expect(await storeErrors(stack.gateway, 'open')).toBe(0);
     });
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
 import type { Logger } from '../../kit/logger';
 import { closeRedis, openRedis } from '../../kit/redis';
 
@@ -11,13 +12,14 @@ import { closeRedis, openRedis } from '../../kit/redis';
 export interface KeptAnswersBus {
   /** Asks the other replicas to drop theirs (a failure is logged: they expire within their TTL anyway). */
   announce(): void;
+  /** Closes the subscription (the publishing client is its owner's to close). */
   close(): Promise<void>;
 }
 
-export function openKeptAnswersBus(options: { url: string; prefix: string; logger: Logger; forget: () => void }): KeptAnswersBus {
+/** Publishes with `publisher` (the gateway's Redis client) and subscribes on a connection of its own. */
+export function openKeptAnswersBus(options: { url: string; publisher: Redis; prefix: string; logger: Logger; forget: () => void }): KeptAnswersBus {
   const channel = `${options.prefix}rest-answers:forget`;
   const origin = randomUUID();
-  const publisher = openRedis(options.url, options.logger, { role: 'rest-answers' });
   const subscriber = openRedis(options.url, options.logger, { role: 'rest-answers-subscription' });
   subscriber.client.on('message', (from: string, message: string) => {
     if (from === channel && message !== origin) options.forget();
@@ -29,10 +31,10 @@ export function openKeptAnswersBus(options: { url: string; prefix: string; logge
   });
   return {
     announce() {
-      publisher.client.publish(channel, origin).catch((error: Error) => options.logger.warn({ err: { message: error.message } }, 'kept REST answers: other replicas were not told to drop theirs'));
+      options.publisher.publish(channel, origin).catch((error: Error) => options.logger.warn({ err: { message: error.message } }, 'kept REST answers: other replicas were not told to drop theirs'));
     },
     async close() {
-      await Promise.all([closeRedis(publisher.client), closeRedis(subscriber.client)]);
+      await closeRedis(subscriber.client);
     },
   };
 }

@@ -204,8 +204,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     jwt: config.jwks ? { jwks: config.jwks, issuer: config.jwtIssuer!, audience: config.jwtAudience!, clockToleranceSeconds: config.jwtClockToleranceSeconds } : undefined,
     logger,
   });
-  // With Redis, every replica counts each client's quota in one place; see TAILOR_QUOTA_FAILURE_MODE for when it is down.
-  const redis = config.redisUrl ? openRedis(config.redisUrl, logger, { role: 'quotas' }) : undefined;
+  // With Redis, every replica counts each client's quota in one place (see TAILOR_QUOTA_FAILURE_MODE for when
+  // it is down), and tells the others to drop their kept REST answers.
+  const redis = config.redisUrl ? openRedis(config.redisUrl, logger, { role: 'gateway' }) : undefined;
   await redis?.ready;
   const quotas = createQuotas({
     registry: metrics.registry,
@@ -220,12 +221,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   });
   // With Redis, a mutation on any replica drops the kept REST answers of every replica.
   const keptAnswersBus =
-    config.redisUrl && config.restAnswerTtlSeconds > 0
-      ? openKeptAnswersBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, forget: () => restApi?.forgetKeptAnswers() })
+    redis && config.restAnswerTtlSeconds > 0
+      ? openKeptAnswersBus({ url: config.redisUrl!, publisher: redis.client, prefix: config.redisPrefix, logger, forget: () => restApi?.forgetKeptAnswers() })
       : undefined;
   const closeQuotaStore = async () => {
-    if (redis) await closeRedis(redis.client);
     await keptAnswersBus?.close();
+    if (redis) await closeRedis(redis.client);
   };
   /** With `TAILOR_URL_CREDENTIALS`, a GET of a REST route may carry its key as `?access_token=` (RFC 6750 §2.3). */
   const urlCredential = (req: IncomingMessage, path: string): string | undefined => {

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import Redis from 'ioredis';
 
 /** The machine's Redis, which the Redis suites use with key prefixes of their own. */
@@ -19,4 +20,19 @@ export async function connectTestRedis(): Promise<Redis> {
     );
   }
   return redis;
+}
+
+/** A Redis URL on 127.0.0.1 that nothing answers: a port just opened and closed again (Redis down). */
+export async function unreachableRedisUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `redis://127.0.0.1:${port}`;
+}
+
+/** Deletes every key under `prefix`: what one test wrote. */
+export async function dropKeys(redis: Redis, prefix: string): Promise<void> {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
 }
