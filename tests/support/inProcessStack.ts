@@ -65,9 +65,28 @@ const silent = (name: string) => {
 /** Deadlines far above any answer's time on a loaded machine. */
 export const RELAXED_DEADLINES = { TAILOR_REQUEST_DEADLINE_MS: '60000', TAILOR_SUBGRAPH_TIMEOUT_MS: '30000' };
 
-/** Starts the stack in this process, with in-memory databases and a fake clock. */
+/** Times the stack is started again when the gateway's port was taken before it could listen. */
+const PORT_ATTEMPTS = 5;
+
+/**
+ * Starts the stack in this process, with in-memory databases and a fake clock.
+ *
+ * The gateway's port is chosen before the subgraphs start (stock's live links point at it), so another socket
+ * on the machine (a parallel suite's server, or an outgoing connection's local port) can take it in between;
+ * the stack is then started again on another port rather than failing the test.
+ */
 export async function startInProcessStack(options: InProcessOptions = {}): Promise<InProcessStack> {
   const clock = options.clock ?? createFakeClock();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options, clock);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startOnce(options: InProcessOptions, clock: FakeClock): Promise<InProcessStack> {
   // One secret for the gateway and every subgraph: every request between them is signed and verified.
   const env = {
     TAILOR_DATA_DIR: ':memory:',
