@@ -33,6 +33,8 @@ export function subgraphPaths(n: SubgraphNames) {
     schema: `${dir}/schema.graphql`,
     config: `${dir}/src/config.ts`,
     store: `${dir}/src/${n.camel}Store.ts`,
+    sqliteMigration: `${dir}/migrations/sqlite/001_initial.sql`,
+    postgresMigration: `${dir}/migrations/postgres/001_initial.sql`,
     loaders: `${dir}/src/${n.camel}Loaders.ts`,
     resolvers: `${dir}/src/${n.camel}Resolvers.ts`,
     create: `${dir}/src/create${n.pascal}Subgraph.ts`,
@@ -47,7 +49,9 @@ export function describeFiles(n: SubgraphNames): [path: string, what: string][] 
   return [
     [p.schema, `the schema: extends User with \`${n.camel}: ${n.pascal}Info\` (federation 2.9, @cacheControl, @requiresScopes)`],
     [p.config, 'its settings: the kit\'s (port, data dir, cache, batching…), default port ' + n.port],
-    [p.store, `SQLite table ${n.snake}_info; get${n.pascal}InfosByUserIds reads any number of users in one statement; delete${n.pascal}InfosByUserId erases one`],
+    [p.store, `table ${n.snake}_info on SQLite or PostgreSQL; get${n.pascal}InfosByUserIds reads any number of users in one statement; delete${n.pascal}InfosByUserId erases one`],
+    [p.sqliteMigration, 'the table, for SQLite (versioned: add 002_<name>.sql to change it)'],
+    [p.postgresMigration, 'the same table, for PostgreSQL (TAILOR_DATABASE_URL)'],
     [p.loaders, 'the per-request DataLoader, read through an LRU cache'],
     [p.resolvers, `User.__resolveReference and User.${n.camel}`],
     [p.create, 'builds the subgraph: database, cache, ingestion (POST /ingest/' + n.name + '), privacy hook (POST /privacy/erase, /privacy/export)'],
@@ -63,6 +67,18 @@ export function renderSubgraphFiles(n: SubgraphNames): Record<string, string> {
     [p.schema]: schemaFile(n),
     [p.config]: configFile(n),
     [p.store]: storeFile(n),
+    [p.sqliteMigration]: `CREATE TABLE IF NOT EXISTS ${n.snake}_info (
+  user_id TEXT PRIMARY KEY,
+  note TEXT,
+  updated_at INTEGER NOT NULL
+);
+`,
+    [p.postgresMigration]: `CREATE TABLE IF NOT EXISTS ${n.snake}_info (
+  user_id TEXT PRIMARY KEY,
+  note TEXT,
+  updated_at BIGINT NOT NULL
+);
+`,
     [p.loaders]: loadersFile(n),
     [p.resolvers]: resolversFile(n),
     [p.create]: createFile(n),
@@ -152,6 +168,8 @@ function storeFile(n: SubgraphNames): string {
 import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
 import type { IngestResult } from '../../kit/ingest';
+import type { PgDatabase } from '../../kit/postgres';
+import { type StoreBackend, type Synchronous, asAsync } from '../../kit/storeBackend';
 
 /** What the ${n.name} subgraph stores about one user. */
 export interface ${n.pascal}Info {
@@ -170,33 +188,51 @@ export const ${n.camel}InputSchema = z.strictObject({
 /** A validated ingest item. */
 export type ${n.pascal}Input = z.output<typeof ${n.camel}InputSchema>;
 
-const SCHEMA = \`
-CREATE TABLE IF NOT EXISTS ${n.snake}_info (
-  user_id TEXT PRIMARY KEY,
-  note TEXT,
-  updated_at INTEGER NOT NULL
-);
-\`;
-
 interface ${n.pascal}Row {
   user_id: string;
   note: string | null;
-  updated_at: number;
+  updated_at: number | string;
 }
 
-/** The ${n.name} store, in this subgraph's own SQLite database. Every read of many keys is one statement. */
+/**
+ * The ${n.name} store, on SQLite or PostgreSQL (its tables come from \`migrations/\`). Every read of
+ * many keys is one statement.
+ */
 export interface ${n.pascal}Store {
   /** The records of these users (absent ones are missing from the map), in one statement. */
-  get${n.pascal}InfosByUserIds(userIds: readonly string[]): Map<string, ${n.pascal}Info>;
+  get${n.pascal}InfosByUserIds(userIds: readonly string[]): Promise<Map<string, ${n.pascal}Info>>;
   /** Creates or replaces records atomically; an unchanged record counts as a duplicate. */
-  upsert${n.pascal}Infos(items: ${n.pascal}Input[]): IngestResult;
+  upsert${n.pascal}Infos(items: ${n.pascal}Input[]): Promise<IngestResult>;
   /** Deletes the user's record; how many rows went (0 when there was none, e.g. on a second erasure). */
-  delete${n.pascal}InfosByUserId(userId: string): number;
+  delete${n.pascal}InfosByUserId(userId: string): Promise<number>;
 }
 
-/** Creates the ${n.name} store on \`db\`, creating its table if needed. */
-export function create${n.pascal}Store(db: Database, clock: Clock): ${n.pascal}Store {
-  db.exec(SCHEMA);
+const toInfo = (row: ${n.pascal}Row): ${n.pascal}Info => ({ userId: row.user_id, note: row.note, updatedAt: Number(row.updated_at) });
+
+/** What a batch changes, item by item: the last item of each user wins; an unchanged record is a duplicate. */
+function changesOf(items: ${n.pascal}Input[], current: Map<string, ${n.pascal}Info>): { changed: Map<string, string | null>; result: IngestResult } {
+  const changed = new Map<string, string | null>();
+  const notes = new Map([...current].map(([userId, info]) => [userId, info.note]));
+  const result = { accepted: 0, duplicates: 0, stale: 0 };
+  for (const item of items) {
+    const note = item.note ?? null;
+    if (notes.has(item.userId) && notes.get(item.userId) === note) {
+      result.duplicates++;
+      continue;
+    }
+    notes.set(item.userId, note);
+    changed.set(item.userId, note);
+    result.accepted++;
+  }
+  return { changed, result };
+}
+
+/** Creates the ${n.name} store on its backend, whose migrations have run. */
+export function create${n.pascal}Store(backend: StoreBackend, clock: Clock): ${n.pascal}Store {
+  return backend.kind === 'postgres' ? postgresStore(backend.db, clock) : asAsync<${n.pascal}Store>(sqliteStore(backend.db, clock));
+}
+
+function sqliteStore(db: Database, clock: Clock): Synchronous<${n.pascal}Store> {
   const byUserIds = db.statement<${n.pascal}Row>(
     'get${n.pascal}InfosByUserIds',
     'SELECT user_id, note, updated_at FROM ${n.snake}_info WHERE user_id IN (SELECT value FROM json_each(?))',
@@ -208,28 +244,16 @@ export function create${n.pascal}Store(db: Database, clock: Clock): ${n.pascal}S
   );
   const deleteByUserId = db.statement('delete${n.pascal}InfosByUserId', 'DELETE FROM ${n.snake}_info WHERE user_id = ?');
 
-  const store: ${n.pascal}Store = {
+  const store: Synchronous<${n.pascal}Store> = {
     get${n.pascal}InfosByUserIds(userIds) {
-      const rows = byUserIds.all(JSON.stringify(userIds));
-      return new Map(rows.map((row) => [row.user_id, { userId: row.user_id, note: row.note, updatedAt: row.updated_at }]));
+      return new Map(byUserIds.all(JSON.stringify(userIds)).map((row) => [row.user_id, toInfo(row)]));
     },
     upsert${n.pascal}Infos(items) {
       return db.transaction(() => {
-        const current = store.get${n.pascal}InfosByUserIds(items.map((item) => item.userId));
+        const { changed, result } = changesOf(items, store.get${n.pascal}InfosByUserIds(items.map((item) => item.userId)));
         const now = clock.now();
-        let accepted = 0;
-        let duplicates = 0;
-        for (const item of items) {
-          const note = item.note ?? null;
-          if (current.get(item.userId)?.note === note) {
-            duplicates++;
-            continue;
-          }
-          upsert.run(item.userId, note, now);
-          current.set(item.userId, { userId: item.userId, note, updatedAt: now });
-          accepted++;
-        }
-        return { accepted, duplicates, stale: 0 };
+        for (const [userId, note] of changed) upsert.run(userId, note, now);
+        return result;
       });
     },
     delete${n.pascal}InfosByUserId(userId) {
@@ -237,6 +261,33 @@ export function create${n.pascal}Store(db: Database, clock: Clock): ${n.pascal}S
     },
   };
   return store;
+}
+
+function postgresStore(db: PgDatabase, clock: Clock): ${n.pascal}Store {
+  const read = async (tx: Pick<PgDatabase, 'rows'>, userIds: readonly string[]) =>
+    new Map(
+      (await tx.rows<${n.pascal}Row>('get${n.pascal}InfosByUserIds', 'SELECT user_id, note, updated_at FROM ${n.snake}_info WHERE user_id = ANY($1::text[])', [userIds])).map(
+        (row) => [row.user_id, toInfo(row)],
+      ),
+    );
+  return {
+    get${n.pascal}InfosByUserIds: (userIds) => read(db, userIds),
+    upsert${n.pascal}Infos: (items) =>
+      db.transaction(async (tx) => {
+        const { changed, result } = changesOf(items, await read(tx, items.map((item) => item.userId)));
+        if (changed.size > 0) {
+          // One statement for the whole batch.
+          await tx.run(
+            'upsert${n.pascal}Info',
+            \`INSERT INTO ${n.snake}_info (user_id, note, updated_at) SELECT u, n, $3 FROM unnest($1::text[], $2::text[]) AS t(u, n)
+             ON CONFLICT (user_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at\`,
+            [[...changed.keys()], [...changed.values()], clock.now()],
+          );
+        }
+        return result;
+      }),
+    delete${n.pascal}InfosByUserId: (userId) => db.run('delete${n.pascal}InfosByUserId', 'DELETE FROM ${n.snake}_info WHERE user_id = $1', [userId]),
+  };
 }
 `;
 }
@@ -297,7 +348,7 @@ import { formatDateTime } from '../../kit/dateTime';
 import { type EntityCache, createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
 import type { Logger } from '../../../kit/logger';
-import { openSubgraphBase } from '../../kit/subgraphBase';
+import { checkpointAfterErasure, openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { ${n.pascal}Config } from './config';
 import { create${n.pascal}Loaders } from './${n.camel}Loaders';
@@ -306,6 +357,8 @@ import { type ${n.pascal}Info, type ${n.pascal}Store, create${n.pascal}Store, ${
 
 /** The subgraph's SDL: the file \`schema/supergraph.yaml\` registers. */
 export const ${n.snake.toUpperCase()}_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
+/** Its versioned migrations: \`sqlite/\` and \`postgres/\`, applied at start-up. */
+export const ${n.snake.toUpperCase()}_MIGRATIONS = join(__dirname, '..', 'migrations');
 
 /** The ${n.name} subgraph, built but not listening, with its store and cache exposed for tests. */
 export interface ${n.pascal}Subgraph {
@@ -315,19 +368,22 @@ export interface ${n.pascal}Subgraph {
 }
 
 /**
- * Opens the ${n.name} database (\`<dataDir>/${n.name}.db\`) and builds the subgraph definition. It has no
+ * Opens the ${n.name} database (\`<dataDir>/${n.name}.db\`, or PostgreSQL with \`TAILOR_DATABASE_URL\`),
+ * applies its migrations and builds the subgraph definition. It has no
  * demo data: load records with \`POST /ingest/${n.name}\` (a JSON array of { userId, note }).
  */
-export function create${n.pascal}Subgraph(config: ${n.pascal}Config, options: { clock?: Clock; logger?: Logger } = {}): ${n.pascal}Subgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions } = openSubgraphBase('${n.name}', ${n.snake.toUpperCase()}_SCHEMA_FILE, config, options);
-  const store = create${n.pascal}Store(db, clock);
+export async function create${n.pascal}Subgraph(config: ${n.pascal}Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<${n.pascal}Subgraph> {
+  const files = { schema: ${n.snake.toUpperCase()}_SCHEMA_FILE, migrations: ${n.snake.toUpperCase()}_MIGRATIONS };
+  const base = await openSubgraphBase('${n.name}', files, config, options);
+  const { clock, logger, metrics, typeDefs, policy, backend, ingestAuth, cacheOptions } = base;
+  const store = create${n.pascal}Store(backend, clock);
   // The TTL comes from @cacheControl on ${n.pascal}Info in schema.graphql, like the gateway's Cache-Control.
   const infos = createEntityCache<string, ${n.pascal}Info>({ name: '${n.snake}_info', ttlMs: policy.typeTtlMs('${n.pascal}Info'), ...cacheOptions });
   const ingest = createIngestor({
     kind: '${n.name}',
     itemSchema: ${n.camel}InputSchema,
-    apply: (items) => {
-      const result = store.upsert${n.pascal}Infos(items);
+    apply: async (items) => {
+      const result = await store.upsert${n.pascal}Infos(items);
       // Dropped after the commit: the very next read sees the new record.
       for (const item of items) infos.delete(item.userId);
       return result;
@@ -349,21 +405,21 @@ export function create${n.pascal}Subgraph(config: ${n.pascal}Config, options: { 
     // The gateway's eraseUser and exportUser call these (POST /privacy/erase and /privacy/export) on every
     // subgraph. Keep them in step with your tables: every row keyed to a user is erased and exported.
     privacy: {
-      erase: (userId) => {
-        const deleted = { ${n.camel}Infos: store.delete${n.pascal}InfosByUserId(userId) };
+      erase: async (userId) => {
+        const deleted = { ${n.camel}Infos: await store.delete${n.pascal}InfosByUserId(userId) };
         // Delete the user's rows of every other table of yours here, adding a count for each kind.
         infos.delete(userId);
-        // Empties the WAL, which would otherwise keep older images of the pages that held the rows.
-        if (!db.checkpoint()) logger.warn({ subgraph: '${n.name}' }, "an erased user's old pages stay in the WAL until the next checkpoint: another connection reads the database");
+        // On SQLite, empties the WAL, which would otherwise keep older images of the pages that held the rows.
+        checkpointAfterErasure(backend, logger);
         return deleted;
       },
-      export: (userId) => {
-        const info = store.get${n.pascal}InfosByUserIds([userId]).get(userId);
+      export: async (userId) => {
+        const info = (await store.get${n.pascal}InfosByUserIds([userId])).get(userId);
         return info ? { ${n.camel}Info: { note: info.note, updatedAt: info.updatedAt === null ? null : formatDateTime(info.updatedAt) } } : {};
       },
     },
     clock,
-    onClose: () => db.close(),
+    onClose: () => base.close(),
   };
   return { definition, store, infos };
 }
@@ -378,7 +434,7 @@ import { create${n.pascal}Subgraph } from './create${n.pascal}Subgraph';
 
 runService('${n.name}', async () => {
   const config = load${n.pascal}Config({ env: process.env, argv: process.argv.slice(2) });
-  const { definition } = create${n.pascal}Subgraph(config);
+  const { definition } = await create${n.pascal}Subgraph(config);
   return startSubgraph(definition, config);
 });
 `;
@@ -403,7 +459,7 @@ describe('the ${n.name} subgraph', () => {
 
   beforeAll(async () => {
     const env = { TAILOR_DATA_DIR: ':memory:', TAILOR_DB_SYNC: 'NORMAL' };
-    subgraph = create${n.pascal}Subgraph(load${n.pascal}Config({ env, argv: [] }), { logger: createLogger('${n.name}', 'silent') });
+    subgraph = await create${n.pascal}Subgraph(load${n.pascal}Config({ env, argv: [] }), { logger: createLogger('${n.name}', 'silent') });
     service = await startSubgraph(subgraph.definition, { host: '127.0.0.1', port: 0 });
   });
   afterAll(() => service?.close());

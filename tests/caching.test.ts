@@ -17,8 +17,8 @@ describe('caching', () => {
   let stack: InProcessStack;
   beforeEach(async () => {
     stack = await startInProcessStack();
-    stack.stock.store.seed([product('A1', 5), product('A2', 0), product('A3', 7)]);
-    stack.crm.store.seed([user('u1'), user('u2')]);
+    await stack.stock.store.seed([product('A1', 5), product('A2', 0), product('A3', 7)]);
+    await stack.crm.store.seed([user('u1'), user('u2')]);
   });
   afterEach(() => stack.close());
 
@@ -60,7 +60,7 @@ describe('caching', () => {
       const query = '{ product(sku: "A1") { name stock { available } inStock } }';
       await stack.query(query);
       expect(await delta(stack, 'stock', () => stack.query(query))).toBe(1);
-      stack.stock.store.recordStockLevels([{ sku: 'A1', available: 0, observedAt: stack.clock.now() + 1 }]);
+      await stack.stock.store.recordStockLevels([{ sku: 'A1', available: 0, observedAt: stack.clock.now() + 1 }]);
       const res = await stack.query(query);
       expect(res.body).toEqual({ data: { product: { name: 'Product A1', stock: { available: 0 }, inStock: false } } });
     });

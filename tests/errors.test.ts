@@ -6,8 +6,8 @@ describe('client errors', () => {
   let stack: InProcessStack;
   beforeAll(async () => {
     stack = await startInProcessStack();
-    stack.stock.store.seed([product('A1', 5)]);
-    stack.crm.store.seed([user('u1'), user('u2')]);
+    await stack.stock.store.seed([product('A1', 5)]);
+    await stack.crm.store.seed([user('u1'), user('u2')]);
   });
   afterAll(() => stack.close());
 
@@ -176,7 +176,7 @@ describe('query depth limit', () => {
   let stack: InProcessStack;
   beforeAll(async () => {
     stack = await startInProcessStack({ gatewayEnv: { TAILOR_MAX_QUERY_DEPTH: '3' } });
-    stack.crm.store.seed([user('u1')]);
+    await stack.crm.store.seed([user('u1')]);
   });
   afterAll(() => stack.close());
 

@@ -54,8 +54,8 @@ describe('browsing events from NATS JetStream', () => {
       },
     });
     now = stack.clock.now();
-    stack.stock.store.seed([product('A1', 5), product('A2', 3)]);
-    stack.crm.store.seed([user('u1')]);
+    await stack.stock.store.seed([product('A1', 5), product('A2', 3)]);
+    await stack.crm.store.seed([user('u1')]);
   });
   afterEach(async () => {
     await stack?.close();
@@ -69,7 +69,7 @@ describe('browsing events from NATS JetStream', () => {
   const outcome = (name: string) => counterTotal(registry().getSingleMetric('tailor_stream_messages_total') as Counter<string>, { outcome: name });
   const lagGauge = async () => (await (registry().getSingleMetric('tailor_stream_consumer_lag') as Gauge<string>).get()).values[0]?.value;
   const recentlyViewed = async () => (await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }')).body.data.user.recentlyViewed.map((v: any) => v.product.sku);
-  const storedEventIds = () => stack.behavior.store.getAllEventsByUserId('u1').map((e) => e.eventId).sort();
+  const storedEventIds = async () => (await stack.behavior.store.getAllEventsByUserId('u1')).map((e) => e.eventId).sort();
   /** Every message of the stream on the dead-letter subject, with its headers. */
   async function deadLetters() {
     const { state } = await jsm.streams.info(names.stream);
@@ -107,7 +107,7 @@ describe('browsing events from NATS JetStream', () => {
     await waitFor('both messages handled', async () => (await outcome('accepted')) + (await outcome('duplicate')) === 2);
     expect(await outcome('accepted')).toBe(1);
     expect(await outcome('duplicate')).toBe(1);
-    expect(storedEventIds()).toEqual(['e1']);
+    expect(await storedEventIds()).toEqual(['e1']);
     await waitFor('no unacknowledged message', async () => (await stream.refreshLag()) === 0);
   });
 
@@ -119,7 +119,7 @@ describe('browsing events from NATS JetStream', () => {
     const batch = await publish([event('e4')]);
     await publish(event('e5', 'A2'));
     await waitFor('1 accepted event and 4 dead letters', async () => (await outcome('accepted')) === 1 && (await outcome('dead_letter')) === 4);
-    expect(storedEventIds()).toEqual(['e5']);
+    expect(await storedEventIds()).toEqual(['e5']);
     expect(await recentlyViewed()).toEqual(['A2']);
     const letters = await deadLetters();
     expect(letters.sort((a, b) => a.sequence - b.sequence)).toEqual([
@@ -143,7 +143,7 @@ describe('browsing events from NATS JetStream', () => {
     await publish('{"eventId":"x\\ud800","userId":"u1","sku":"A1","type":"VIEW","occurredAt":"' + iso(now - 60_000) + '"}');
     await publish(event('e2'));
     await waitFor('1 accepted event and 1 dead letter', async () => (await outcome('accepted')) === 1 && (await outcome('dead_letter')) === 1);
-    expect(storedEventIds()).toEqual(['e2']);
+    expect(await storedEventIds()).toEqual(['e2']);
     expect((await deadLetters()).map((l) => l.reason)).toEqual(['eventId: must be well-formed Unicode text (it holds a lone UTF-16 surrogate)']);
   });
 
@@ -171,7 +171,7 @@ describe('browsing events from NATS JetStream', () => {
     await waitFor('5 accepted events', async () => (await outcome('accepted')) === 5);
     await waitFor('no unacknowledged message', async () => (await second.refreshLag()) === 0);
     expect(await outcome('duplicate')).toBe(0);
-    expect(storedEventIds()).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+    expect(await storedEventIds()).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
   });
 
   it('delivers again the events the store failed to apply, and acknowledges them once applied', async () => {
@@ -183,7 +183,7 @@ describe('browsing events from NATS JetStream', () => {
     await waitFor('the event applied after a retry', async () => (await outcome('accepted')) === 1);
     expect(await outcome('retried')).toBe(1);
     expect(trackEvents).toHaveBeenCalledTimes(2);
-    expect(storedEventIds()).toEqual(['e1']);
+    expect(await storedEventIds()).toEqual(['e1']);
     await waitFor('no unacknowledged message', async () => (await stream.refreshLag()) === 0);
   });
 });

@@ -16,7 +16,7 @@ describe('gateway', () => {
   let stack: InProcessStack;
   beforeAll(async () => {
     stack = await startInProcessStack();
-    stack.crm.store.seed([user('u1')]);
+    await stack.crm.store.seed([user('u1')]);
   });
   afterAll(() => stack.close());
 

@@ -33,8 +33,8 @@ describe('supergraph hot reload', () => {
 
   beforeEach(async () => {
     stack = await startInProcessStack();
-    stack.crm.store.seed([user('u1')]);
-    stack.stock.store.seed([product('A1', 5)]);
+    await stack.crm.store.seed([user('u1')]);
+    await stack.stock.store.seed([product('A1', 5)]);
     dir = mkdtempSync(join(tmpdir(), 'tailor-reload-'));
     file = join(dir, 'supergraph.graphql');
     writeFileSync(file, readFileSync(SUPERGRAPH_FILE, 'utf8'));

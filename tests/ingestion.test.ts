@@ -17,8 +17,8 @@ describe('ingestion', () => {
   beforeEach(async () => {
     stack = await startInProcessStack();
     now = stack.clock.now();
-    stack.stock.store.seed([product('A1', 5), product('A2', 3)]);
-    stack.crm.store.seed([user('u1')]);
+    await stack.stock.store.seed([product('A1', 5), product('A2', 3)]);
+    await stack.crm.store.seed([user('u1')]);
   });
   afterEach(() => stack.close());
 
@@ -84,7 +84,7 @@ describe('ingestion', () => {
     });
 
     it('refuses users with a conflicting email, naming the item', async () => {
-      stack.crm.store.seed([user('u2')]);
+      await stack.crm.store.seed([user('u2')]);
       const res = await post(`${stack.urls.crm}/ingest/users`, JSON.stringify({ users: [{ id: 'u3', email: 'new@example.com' }, { id: 'u4', email: 'U2@example.com' }] }));
       expect(res).toEqual({
         status: 400,
@@ -282,7 +282,7 @@ describe('ingestion size limits', () => {
   let stack: InProcessStack;
   beforeAll(async () => {
     stack = await startInProcessStack({ env: { TAILOR_INGEST_MAX_ITEMS: '3', TAILOR_INGEST_MAX_BYTES: '2048' } });
-    stack.stock.store.seed([product('A1', 5)]);
+    await stack.stock.store.seed([product('A1', 5)]);
   });
   afterAll(() => stack.close());
 

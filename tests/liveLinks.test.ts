@@ -33,14 +33,14 @@ describe('live links and live images', () => {
   beforeEach(async () => {
     stack = await startInProcessStack();
     const now = stack.clock.now();
-    stack.stock.store.seed(SKUS.map((sku) => product(sku, 10, { imageUrl: `${stack.urls.stock}/images/${sku}.svg` })));
-    stack.crm.store.seed([user('alice'), user('bob', { consentPersonalization: false }), user('erin')]);
+    await stack.stock.store.seed(SKUS.map((sku) => product(sku, 10, { imageUrl: `${stack.urls.stock}/images/${sku}.svg` })));
+    await stack.crm.store.seed([user('alice'), user('bob', { consentPersonalization: false }), user('erin')]);
     const events = [];
     for (const id of ['alice', 'bob']) for (const [i, sku] of ['P01', 'P02', 'P03', 'P04'].entries()) events.push(event(id, sku, 'VIEW', now, (i + 1) * DAY));
     for (const [sku, views] of [['P09', 40], ['P10', 30], ['P11', 20], ['P12', 10]] as const) {
       for (let v = 0; v < views; v++) events.push(event(`crowd-${v}`, sku, 'VIEW', now, (v % 5) * DAY + 3_600_000));
     }
-    stack.behavior.store.trackEvents(events);
+    await stack.behavior.store.trackEvents(events);
     await stack.stock.trending.ranking();
     await stack.stock.trending.idle();
   });
@@ -57,7 +57,7 @@ describe('live links and live images', () => {
     const answer = await stack.query(SET_STOCK, { levels: skus.map((sku) => ({ sku, available: 0, observedAt })) });
     expect([answer.status, answer.body]).toEqual([200, { data: { recordStockLevels: { accepted: skus.length, stale: 0 } } }]);
   };
-  const clicksOf = (id: string) => stack.behavior.store.getAllEventsByUserId(id).filter((e) => e.type === 'CLICK');
+  const clicksOf = async (id: string) => (await stack.behavior.store.getAllEventsByUserId(id)).filter((e) => e.type === 'CLICK');
   const outcomes = (name: string, outcome: string) => counterTotal(stack.gateway.metrics.registry.getSingleMetric(name) as never, { outcome });
 
   it('are links to the gateway whose token names no recipient, campaign or product', async () => {
@@ -82,10 +82,10 @@ describe('live links and live images', () => {
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(response.headers.get('referrer-policy')).toBe('no-referrer');
     expect(await response.text()).toBe('');
-    expect(clicksOf('alice')).toEqual([expect.objectContaining({ sku: 'P01', type: 'CLICK', occurredAt: stack.clock.now() })]);
+    expect(await clicksOf('alice')).toEqual([expect.objectContaining({ sku: 'P01', type: 'CLICK', occurredAt: stack.clock.now() })]);
     // A second click of the same link within the window is the same event, whichever gateway takes it.
     expect((await follow(first.clickUrl)).status).toBe(302);
-    expect(clicksOf('alice')).toHaveLength(1);
+    expect(await clicksOf('alice')).toHaveLength(1);
     expect(await outcomes('tailor_live_link_clicks_total', 'product')).toBe(2);
   });
 
@@ -110,7 +110,7 @@ describe('live links and live images', () => {
     expect(response.headers.get('location')).toBe(`${expected.product.url}?utm_source=esp`);
     expect(await outcomes('tailor_live_link_clicks_total', 'replacement')).toBe(1);
     // The shopper's interest in the sold-out product is still a signal.
-    expect(clicksOf('alice')).toEqual([expect.objectContaining({ sku: 'P02' })]);
+    expect(await clicksOf('alice')).toEqual([expect.objectContaining({ sku: 'P02' })]);
   });
 
   it('lead to the fallback page when nothing the email does not already show is in stock', async () => {
@@ -132,7 +132,7 @@ describe('live links and live images', () => {
     expect(expected.reason).toBe('TRENDING');
     const response = await follow(slots[0].clickUrl);
     expect(response.headers.get('location')).toBe(expected.product.url);
-    expect(clicksOf('bob')).toEqual([]);
+    expect(await clicksOf('bob')).toEqual([]);
   });
 
   it('send an expired link to the fallback page and record nothing', async () => {
@@ -141,7 +141,7 @@ describe('live links and live images', () => {
     const response = await follow(`${first.clickUrl}?utm_source=esp`);
     expect(response.status).toBe(302);
     expect(response.headers.get('location')).toBe(`${FALLBACK}?utm_source=esp`);
-    expect(clicksOf('alice')).toEqual([]);
+    expect(await clicksOf('alice')).toEqual([]);
     expect(await outcomes('tailor_live_link_clicks_total', 'expired')).toBe(1);
   });
 
@@ -156,7 +156,7 @@ describe('live links and live images', () => {
     const response = await follow(first.clickUrl);
     expect(response.status).toBe(302);
     expect(response.headers.get('location')).toBe(FALLBACK);
-    expect(stack.behavior.store.getAllEventsByUserId('alice')).toEqual([]);
+    expect(await stack.behavior.store.getAllEventsByUserId('alice')).toEqual([]);
     expect(await outcomes('tailor_live_link_clicks_total', 'unknown_recipient')).toBe(1);
   });
 
@@ -169,7 +169,7 @@ describe('live links and live images', () => {
       expect(response.status).toBe(400);
       expect(await response.json()).toEqual({ error: { code: 'BAD_REQUEST', message: 'This link is not valid: it was changed or cut short, or its key was retired.' } });
     }
-    expect(clicksOf('alice')).toEqual([]);
+    expect(await clicksOf('alice')).toEqual([]);
     const post = await follow(first.clickUrl, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
@@ -180,7 +180,7 @@ describe('live links and live images', () => {
     const response = await follow(first.clickUrl, { method: 'HEAD' });
     expect(response.status).toBe(302);
     expect(response.headers.get('location')).toBe('https://shop.tailor.example/p/P01');
-    expect(clicksOf('alice')).toEqual([]);
+    expect(await clicksOf('alice')).toEqual([]);
     expect((await follow(`${stack.gateway.url}/r/not-a-token`, { method: 'HEAD' })).status).toBe(400);
     expect(await outcomes('tailor_live_link_clicks_total', 'product')).toBe(0);
     expect(await outcomes('tailor_live_link_clicks_total', 'invalid')).toBe(0);
@@ -282,7 +282,7 @@ describe('live links and live images', () => {
       expect(await kept('hit')).toBe(0);
       // A click recorded by a live link is no such change: the kept answer stays.
       await follow((await email('erin'))[0].clickUrl);
-      expect(stack.behavior.store.getAllEventsByUserId('erin').map((e) => e.type)).toEqual(['CLICK']);
+      expect((await stack.behavior.store.getAllEventsByUserId('erin')).map((e) => e.type)).toEqual(['CLICK']);
       await personalization('?campaign=spring-sale');
       expect(await kept('hit')).toBe(1);
       await stack.query('mutation($id: ID!) { eraseUser(id: $id) { complete } }', { id: 'alice' });

@@ -169,7 +169,7 @@ describe('npm run new-subgraph', () => {
 
     beforeAll(async () => {
       stack = await startInProcessStack();
-      stack.crm.store.upsertUsers([{ id: 'u1', email: 'u1@example.com' }]);
+      await stack.crm.store.upsertUsers([{ id: 'u1', email: 'u1@example.com' }]);
       const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts[`start:${N}`] as string;
       partner = await startScriptProcess(root, script, ['--port', '0', '--host', '127.0.0.1', '--data-dir', join(root, 'data'), '--log-level', 'warn'], {
         // The scaffolded subgraph requires the gateway credential, through the kit, like Tailor's own.

@@ -82,11 +82,11 @@ describe('privacy operations of the subgraphs (real HTTP, databases on disk)', (
     const env = { TAILOR_DATA_DIR: dir, TAILOR_SEED: 'demo', TAILOR_DEMO_SCALE: 'small', TAILOR_DB_SYNC: 'NORMAL', TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET };
     const crmConfig = loadCrmConfig({ env, argv: [] });
     const listen = { host: '127.0.0.1', port: 0, subgraphSecret: crmConfig.subgraphSecret, credentialToleranceSeconds: crmConfig.credentialToleranceSeconds };
-    crm = createCrmSubgraph(crmConfig, { clock, logger: logger('crm') });
-    behavior = createBehaviorSubgraph(loadBehaviorConfig({ env, argv: [] }), { clock, logger: logger('behavior') });
+    crm = await createCrmSubgraph(crmConfig, { clock, logger: logger('crm') });
+    behavior = await createBehaviorSubgraph(loadBehaviorConfig({ env, argv: [] }), { clock, logger: logger('behavior') });
     running.push(await startSubgraph(crm.definition, listen));
     running.push(await startSubgraph(behavior.definition, listen));
-    stock = createStockSubgraph(loadStockConfig({ env: { ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] }), { clock, logger: logger('stock') });
+    stock = await createStockSubgraph(loadStockConfig({ env: { ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] }), { clock, logger: logger('stock') });
     running.push(await startSubgraph(stock.definition, listen));
     [urls.crm, urls.behavior, urls.stock] = running.map((r) => r.url);
   });

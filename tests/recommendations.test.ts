@@ -26,8 +26,8 @@ interface Rec {
 async function seedScenario(stack: InProcessStack): Promise<void> {
   const now = stack.clock.now();
   const skus = Array.from({ length: 60 }, (_, i) => `P${String(i + 1).padStart(2, '0')}`);
-  stack.stock.store.seed(skus.map((sku) => product(sku, sku === 'P05' ? 0 : 10)));
-  stack.crm.store.seed([user('alice'), user('bob', { consentPersonalization: false }), user('carol'), user('dave')]);
+  await stack.stock.store.seed(skus.map((sku) => product(sku, sku === 'P05' ? 0 : 10)));
+  await stack.crm.store.seed([user('alice'), user('bob', { consentPersonalization: false }), user('carol'), user('dave')]);
   const history = (id: string) => [
     event(id, 'P01', 'VIEW', now, 1 * DAY),
     event(id, 'P02', 'VIEW', now, 2 * DAY),
@@ -48,7 +48,7 @@ async function seedScenario(stack: InProcessStack): Promise<void> {
   for (const [sku, views] of [['P09', 40], ['P10', 30], ['P11', 20], ['P12', 10]] as const) {
     for (let v = 0; v < views; v++) crowd.push(event(`crowd-${v}`, sku, 'VIEW', now, (v % 6) * DAY + HOUR + v * 3 * HOUR));
   }
-  stack.behavior.store.trackEvents([...history('alice'), ...history('bob'), ...crowd]);
+  await stack.behavior.store.trackEvents([...history('alice'), ...history('bob'), ...crowd]);
   // Stock fetches the trending ranking now, as a running stock long has one: on a fresh database a
   // query would wait for it only briefly (TAILOR_TRENDING_WAIT_MS), and a cold behavior may be slower.
   await stack.stock.trending.ranking();
@@ -95,7 +95,7 @@ describe('User.recommendations', () => {
 
   it('drops a product from the very next answer once its stock reaches zero', async () => {
     expect((await recommend('alice', 4)).recommendations[0].product.sku).toBe('P03');
-    stack.stock.store.recordStockLevels([{ sku: 'P03', available: 0, observedAt: stack.clock.now() }]);
+    await stack.stock.store.recordStockLevels([{ sku: 'P03', available: 0, observedAt: stack.clock.now() }]);
     const after = await recommend('alice', 4);
     expect(after.recommendations.map((r) => r.product.sku)).not.toContain('P03');
     expect(after.recommendations[0]).toMatchObject({ reason: 'RECENTLY_VIEWED', product: { sku: 'P01' } });
@@ -166,7 +166,7 @@ describe('User.recommendations', () => {
   it('keeps clicks out of the trending ranking, which counts views only', async () => {
     const now = stack.clock.now();
     const ranking = () => stack.behavior.store.getTrendingRanking(now - 7 * DAY, now, 10);
-    const before = ranking();
+    const before = await ranking();
     expect(before.find((e) => e.sku === 'P12')).toBeDefined();
     const clicks = Array.from({ length: 50 }, (_, i) => ({
       eventId: `click-${i}`,
@@ -176,8 +176,8 @@ describe('User.recommendations', () => {
       occurredAt: new Date(now - (i + 1) * HOUR).toISOString(),
     }));
     expect((await stack.query(TRACK, { events: clicks })).body).toEqual({ data: { trackEvents: { accepted: 50, duplicates: 0, stale: 0 } } });
-    expect(ranking()).toEqual(before);
-    expect(ranking().map((e) => e.sku)).not.toContain('P30');
+    expect(await ranking()).toEqual(before);
+    expect((await ranking()).map((e) => e.sku)).not.toContain('P30');
   });
 
   it('refuses a negative limit with BAD_USER_INPUT', async () => {
@@ -220,7 +220,7 @@ describe('Query.trendingProducts', () => {
   afterAll(() => stack.close());
 
   it('lists in-stock products by views over the last 7 days, most viewed first', async () => {
-    stack.stock.store.recordStockLevels([{ sku: 'P10', available: 0, observedAt: stack.clock.now() }]);
+    await stack.stock.store.recordStockLevels([{ sku: 'P10', available: 0, observedAt: stack.clock.now() }]);
     const res = await stack.query('{ trendingProducts(limit: 3) { sku inStock } }');
     expect(res.body).toEqual({ data: { trendingProducts: [{ sku: 'P09', inStock: true }, { sku: 'P11', inStock: true }, { sku: 'P12', inStock: true }] } });
   });

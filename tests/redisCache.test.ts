@@ -16,11 +16,11 @@ import { REDIS_URL, connectTestRedis, dropKeys, unreachableRedisUrl } from './su
 
 /** One CRM replica on its own in-memory database, seeded with the same users (as replicas of one database are). */
 async function replica(env: Record<string, string>): Promise<CrmSubgraph> {
-  const crm = createCrmSubgraph(
+  const crm = await createCrmSubgraph(
     loadCrmConfig({ env: { TAILOR_DATA_DIR: ':memory:', TAILOR_SEED: 'none', TAILOR_DB_SYNC: 'NORMAL', ...env }, argv: [] }),
     { clock: createFakeClock(), logger: createLogger('crm', 'silent') },
   );
-  crm.store.seed([user('u1'), user('u2')]);
+  await crm.store.seed([user('u1'), user('u2')]);
   await crm.profiles.tier?.ready;
   return crm;
 }
@@ -80,7 +80,7 @@ describe('the Redis cache tier', () => {
 
     // One database behind both replicas: b's copy changes too, but only a's upsert touches the caches.
     const renamed = { id: 'u1', email: 'u1@example.com', firstName: 'Renamed' };
-    b.store.upsertUsers([renamed]);
+    await b.store.upsertUsers([renamed]);
     a.definition.ingestors![0].ingest([renamed]);
     expect(await dropped(b, 'u1')).toBe(true);
     expect(await redis.exists(`${prefix}crm_user_profile:u1`)).toBe(0);

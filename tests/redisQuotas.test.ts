@@ -109,7 +109,7 @@ describe('quotas in Redis', () => {
     it("drops the other replica's kept answers when one runs a mutation", async () => {
       const env = { TAILOR_REDIS_URL: REDIS_URL, TAILOR_REDIS_PREFIX: prefix };
       stack = await startInProcessStack({ gatewayEnv: env });
-      stack.crm.store.seed([user('u1')]);
+      await stack.crm.store.seed([user('u1')]);
       replica = await startReplica(stack, env);
       const other = replica;
       const consentOnReplica = async () => {

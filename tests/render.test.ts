@@ -21,8 +21,8 @@ const IDS = ['u-001', 'u-002', 'u-003', 'u-004', 'u-005', 'u-006', 'u-007'];
 async function seedScenario(stack: InProcessStack): Promise<void> {
   const now = stack.clock.now();
   // Their pictures are served by stock, on loopback, so that a live image can draw them.
-  stack.stock.store.seed(Array.from({ length: 12 }, (_, i) => `P${String(i + 1).padStart(2, '0')}`).map((sku) => product(sku, 10, { imageUrl: `${stack.urls.stock}/images/${sku}.svg` })));
-  stack.crm.store.seed([
+  await stack.stock.store.seed(Array.from({ length: 12 }, (_, i) => `P${String(i + 1).padStart(2, '0')}`).map((sku) => product(sku, 10, { imageUrl: `${stack.urls.stock}/images/${sku}.svg` })));
+  await stack.crm.store.seed([
     user('u-001', { firstName: 'Ada' }),
     user('u-002', { firstName: 'Grace' }),
     user('u-003', { firstName: undefined }),
@@ -31,7 +31,7 @@ async function seedScenario(stack: InProcessStack): Promise<void> {
     user('u-006', { firstName: 'Barbara' }),
     user('u-007', { firstName: 'Ken' }),
   ]);
-  stack.behavior.store.trackEvents([event('u-001', 'P03', 'VIEW', now, DAY), event('u-001', 'P05', 'VIEW', now, 2 * DAY)]);
+  await stack.behavior.store.trackEvents([event('u-001', 'P03', 'VIEW', now, DAY), event('u-001', 'P05', 'VIEW', now, 2 * DAY)]);
 }
 
 /** A stand-in for the gateway's address that records each request and lets a test answer it. */
@@ -144,7 +144,7 @@ describe('renderCampaign', () => {
     await render({ users: ['u-001'], outDir: before });
     expect(email('u-001', before)).toContain('Product P03');
 
-    stack.stock.store.recordStockLevels([{ sku: 'P03', available: 0, observedAt: stack.clock.now() + 1 }]);
+    await stack.stock.store.recordStockLevels([{ sku: 'P03', available: 0, observedAt: stack.clock.now() + 1 }]);
     const summary = await render({ users: ['u-001'] });
 
     expect(summary.rendered).toBe(1);

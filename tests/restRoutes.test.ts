@@ -27,7 +27,7 @@ describe('the REST route table', () => {
   it('serves a route added as one line of the file', async () => {
     const file = table('routes.yaml', 'routes:\n  - { path: /api/v2/recipients/:id, operation: RecipientProfile, root: user }\n');
     stack = await startInProcessStack({ gatewayEnv: { TAILOR_REST_ROUTES: file } });
-    stack.crm.store.seed([user('u1')]);
+    await stack.crm.store.seed([user('u1')]);
     const response = await fetch(`${stack.urls.gateway}/api/v2/recipients/u1`, { headers: stack.auth });
     const body = (await response.json()) as Record<string, unknown>;
     expect({ status: response.status, id: body.id, firstName: body.firstName }).toEqual({ status: 200, id: 'u1', firstName: 'First u1' });

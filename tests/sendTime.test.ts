@@ -11,10 +11,10 @@ const persisted = (name: string, variables: Record<string, unknown>) => ({ varia
 
 async function seed(stack: InProcessStack): Promise<void> {
   const now = stack.clock.now();
-  stack.stock.store.seed([product('A1', 5), product('A2', 0), product('A3', 7), product('A4', 3), product('A5', 9)]);
-  stack.crm.store.seed([user('u1'), user('u2', { consentPersonalization: false })]);
-  stack.behavior.store.trackEvents([event('u1', 'A1', 'VIEW', now, DAY), event('u1', 'A2', 'VIEW', now, 2 * DAY), event('u1', 'A3', 'ADD_TO_CART', now, 3 * DAY)]);
-  for (let i = 0; i < 5; i++) stack.behavior.store.trackEvents([event(`crowd${i}`, 'A4', 'VIEW', now, DAY), event(`crowd${i}`, 'A5', 'VIEW', now, 2 * DAY)]);
+  await stack.stock.store.seed([product('A1', 5), product('A2', 0), product('A3', 7), product('A4', 3), product('A5', 9)]);
+  await stack.crm.store.seed([user('u1'), user('u2', { consentPersonalization: false })]);
+  await stack.behavior.store.trackEvents([event('u1', 'A1', 'VIEW', now, DAY), event('u1', 'A2', 'VIEW', now, 2 * DAY), event('u1', 'A3', 'ADD_TO_CART', now, 3 * DAY)]);
+  for (let i = 0; i < 5; i++) await stack.behavior.store.trackEvents([event(`crowd${i}`, 'A4', 'VIEW', now, DAY), event(`crowd${i}`, 'A5', 'VIEW', now, 2 * DAY)]);
 }
 
 /** POSTs `body` to `url` (the stack's gateway), with the stack's development key. */

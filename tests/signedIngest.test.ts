@@ -27,7 +27,7 @@ interface Crm {
   logs: Record<string, unknown>[];
   /** SQL statements the subgraph has executed so far. */
   statements(): Promise<number>;
-  emailOf(id: string): string | undefined;
+  emailOf(id: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -43,7 +43,7 @@ async function startCrm(env: Record<string, string>, dataDir = ':memory:'): Prom
     },
   });
   const config = loadCrmConfig({ env: { TAILOR_DATA_DIR: dataDir, TAILOR_SEED: 'none', TAILOR_DB_SYNC: 'NORMAL', ...env }, argv: [] });
-  const subgraph = createCrmSubgraph(config, { logger: createLogger('crm', 'info', destination) });
+  const subgraph = await createCrmSubgraph(config, { logger: createLogger('crm', 'info', destination) });
   const running = await startSubgraph(subgraph.definition, { host: '127.0.0.1', port: 0 });
   let closed = false;
   const crm: Crm = {
@@ -51,7 +51,7 @@ async function startCrm(env: Record<string, string>, dataDir = ':memory:'): Prom
     url: `${running.url}/ingest/users`,
     logs,
     statements: () => counterTotal(subgraph.definition.metrics.dbStatements),
-    emailOf: (id) => subgraph.store.getUsersByIds([id]).get(id)?.email ?? undefined,
+    emailOf: async (id) => (await subgraph.store.getUsersByIds([id])).get(id)?.email ?? undefined,
     async close() {
       if (closed) return;
       closed = true;
@@ -91,7 +91,7 @@ async function expectRefused(crm: Crm, body: string | Buffer, headers: Record<st
   const res = await post(crm.url, body, headers);
   expect(res).toEqual({ status: 401, body: { error: { code: 'UNAUTHENTICATED', message: expect.stringMatching(message) } } });
   expect(await crm.statements()).toBe(before);
-  for (const id of ids) expect(crm.emailOf(id)).toBeUndefined();
+  for (const id of ids) expect(await crm.emailOf(id)).toBeUndefined();
 }
 
 describe('POST /ingest/* with a webhook secret', () => {
@@ -99,8 +99,8 @@ describe('POST /ingest/* with a webhook secret', () => {
     const crm = await startCrm({ TAILOR_INGEST_WEBHOOK_SECRET: SECRET });
     const body = batch('u1', 'u2');
     expect(await post(crm.url, body, signed(body))).toEqual({ status: 200, body: { accepted: 2, duplicates: 0, stale: 0 } });
-    expect(crm.emailOf('u1')).toBe('u1@example.com');
-    expect(crm.emailOf('u2')).toBe('u2@example.com');
+    expect(await crm.emailOf('u1')).toBe('u1@example.com');
+    expect(await crm.emailOf('u2')).toBe('u2@example.com');
   });
 
   it('refuses an unsigned batch with 401 UNAUTHENTICATED, applying nothing', async () => {
@@ -166,12 +166,12 @@ describe('POST /ingest/* with a webhook secret', () => {
     const headers = signed(body);
     expect((await post(crm.url, body, headers)).body).toEqual({ accepted: 3, duplicates: 0, stale: 0 });
     // Changed in between: a replay of the first batch must not write it back.
-    crm.subgraph.store.upsertUsers([{ id: 'u1', email: 'u1@new.example' }]);
+    await crm.subgraph.store.upsertUsers([{ id: 'u1', email: 'u1@new.example' }]);
     const before = await crm.statements();
     expect(await post(crm.url, body, headers)).toEqual({ status: 200, body: { accepted: 0, duplicates: 3, stale: 0 } });
     // Only forgetting ids past the tolerance and recording this one (found there) ran: no write of a user.
     expect(await crm.statements()).toBe(before + 2);
-    expect(crm.emailOf('u1')).toBe('u1@new.example');
+    expect(await crm.emailOf('u1')).toBe('u1@new.example');
   });
 
   it('still catches a replay after a restart: seen ids are in the subgraph database', async () => {
@@ -182,12 +182,12 @@ describe('POST /ingest/* with a webhook secret', () => {
     const headers = signed(body);
     const first = await startCrm(env, dataDir);
     expect((await post(first.url, body, headers)).body).toEqual({ accepted: 1, duplicates: 0, stale: 0 });
-    first.subgraph.store.upsertUsers([{ id: 'u1', email: 'u1@new.example' }]);
+    await first.subgraph.store.upsertUsers([{ id: 'u1', email: 'u1@new.example' }]);
     await first.close();
 
     const second = await startCrm(env, dataDir);
     expect(await post(second.url, body, headers)).toEqual({ status: 200, body: { accepted: 0, duplicates: 1, stale: 0 } });
-    expect(second.emailOf('u1')).toBe('u1@new.example');
+    expect(await second.emailOf('u1')).toBe('u1@new.example');
   });
 
   it('does not remember the id of a refused batch: the sender may fix and resend it', async () => {
@@ -242,7 +242,7 @@ describe('POST /ingest/* with a webhook secret', () => {
     const both = signed(three, secret(), { id: 'msg_both' });
     both['webhook-signature'] += ` ${new Webhook(SECOND_SECRET).sign('msg_both', new Date(Number(both['webhook-timestamp']) * 1000), three)}`;
     expect((await post(crm.url, three, both)).status).toBe(200);
-    expect(crm.emailOf('u3')).toBe('u3@example.com');
+    expect(await crm.emailOf('u3')).toBe('u3@example.com');
   });
 });
 
@@ -250,7 +250,7 @@ describe('POST /ingest/* with an ingest key', () => {
   it('accepts a batch with Authorization: Bearer <key> whose sha256 is configured', async () => {
     const crm = await startCrm({ TAILOR_INGEST_KEYS: `${createHash('sha256').update('another').digest('hex')},${KEY_HASH.toUpperCase()}` });
     expect(await post(crm.url, batch('u1'), { authorization: `Bearer ${KEY}` })).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
-    expect(crm.emailOf('u1')).toBe('u1@example.com');
+    expect(await crm.emailOf('u1')).toBe('u1@example.com');
   });
 
   it('refuses a wrong key, the hash itself as the key, no key, and another scheme', async () => {
@@ -277,7 +277,7 @@ describe('POST /ingest/* with neither a secret nor a key (development)', () => {
   it('accepts unsigned batches as before, and says so once in a warning at start-up', async () => {
     const crm = await startCrm({});
     expect(await post(crm.url, batch('u1'), {})).toEqual({ status: 200, body: { accepted: 1, duplicates: 0, stale: 0 } });
-    expect(crm.emailOf('u1')).toBe('u1@example.com');
+    expect(await crm.emailOf('u1')).toBe('u1@example.com');
     const warnings = crm.logs.filter((l) => l.level === 'warn' && String(l.msg).includes('/ingest/'));
     expect(warnings).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^POST \/ingest\/\* accepts unsigned batches from anyone: set TAILOR_INGEST_WEBHOOK_SECRET or TAILOR_INGEST_KEYS/) })]);
   });

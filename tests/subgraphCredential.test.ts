@@ -208,9 +208,9 @@ describe('subgraphs answer the gateway only (real HTTP, in-process stack)', () =
   beforeAll(async () => {
     stack = await startInProcessStack();
     const now = stack.clock.now();
-    stack.crm.store.seed([user('u-00001'), user('u-00002', { consentPersonalization: false })]);
-    stack.stock.store.seed([product('P01'), product('P02')]);
-    stack.behavior.store.trackEvents([
+    await stack.crm.store.seed([user('u-00001'), user('u-00002', { consentPersonalization: false })]);
+    await stack.stock.store.seed([product('P01'), product('P02')]);
+    await stack.behavior.store.trackEvents([
       event('u-00002', 'P01', 'VIEW', now, 1 * DAY),
       event('u-00002', 'P02', 'VIEW', now, 2 * DAY),
       event('u-00001', 'P02', 'VIEW', now, 1 * DAY),

@@ -11,6 +11,8 @@ import { Counter, type Gauge, Registry } from 'prom-client';
 import { ConfigError } from '../kit/config';
 import { counterTotal } from '../kit/metrics';
 import { type Database, openDatabase } from '../subgraphs/kit/database';
+import { migrateSqlite, readMigrations } from '../subgraphs/kit/migrations';
+import { STOCK_MIGRATIONS } from '../subgraphs/stock/src/createStockSubgraph';
 import { loadStockConfig } from '../subgraphs/stock/src/config';
 import type { TrendingEntry } from '../subgraphs/stock/src/rankRecommendations';
 import { type StockStore, createStockStore } from '../subgraphs/stock/src/stockStore';
@@ -93,7 +95,8 @@ function openStock(file: string, clock: FakeClock, overrides: Partial<TrendingSo
   const logs: { level: number; msg: string }[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const db = openDatabase(file, statements, 'NORMAL');
-  const store = createStockStore(db, clock);
+  migrateSqlite(db, 'stock', readMigrations(STOCK_MIGRATIONS, 'sqlite'));
+  const store = createStockStore({ kind: 'sqlite', db }, clock);
   const source = createTrendingSource({
     behaviorUrl: 'http://behavior.invalid/graphql',
     depth: 500,
@@ -190,7 +193,7 @@ describe('the trending ranking of stock', () => {
     const before = open();
     behavior.answers(R1);
     expect(await before.source.ranking()).toEqual(R1);
-    expect(before.store.getTrendingRanking()).toEqual({ entries: R1, fetchedAt: clock.now(), maxAgeMs: 60_000 });
+    expect(await before.store.getTrendingRanking()).toEqual({ entries: R1, fetchedAt: clock.now(), maxAgeMs: 60_000 });
     before.close();
 
     behavior.isDown();
@@ -223,7 +226,7 @@ describe('the trending ranking of stock', () => {
     expect(await stock.source.ranking()).toEqual(R2);
     expect(behavior.calls).toHaveLength(2);
     expect(await refreshes(stock.registry, 'ok')).toBe(2);
-    expect(stock.store.getTrendingRanking()).toEqual({ entries: R2, fetchedAt: clock.now(), maxAgeMs: 60_000 });
+    expect(await stock.store.getTrendingRanking()).toEqual({ entries: R2, fetchedAt: clock.now(), maxAgeMs: 60_000 });
     // Fresh again: served without a fetch until its max-age has passed.
     clock.advance(59_000);
     await stock.source.ranking();
@@ -369,8 +372,8 @@ describe('trendingProducts through the gateway while behavior is stopped', () =>
     const stack = await startInProcessStack();
     try {
       const now = stack.clock.now();
-      stack.stock.store.seed(['T1', 'T2', 'T3', 'T4'].map((sku) => product(sku, 5)));
-      stack.behavior.store.trackEvents([
+      await stack.stock.store.seed(['T1', 'T2', 'T3', 'T4'].map((sku) => product(sku, 5)));
+      await stack.behavior.store.trackEvents([
         ...Array.from({ length: 3 }, (_, i) => event(`v${i}`, 'T3', 'VIEW', now, DAY)),
         ...Array.from({ length: 2 }, (_, i) => event(`v${i}`, 'T2', 'VIEW', now, DAY)),
       ]);

@@ -27,7 +27,7 @@ export interface Ingestor<Item> {
   /** Names the batch, and its route: `POST /ingest/<kind>`. */
   readonly kind: string;
   /** Validates and applies a batch atomically, or throws a `GraphQLError` naming every bad item. */
-  ingest(items: unknown): IngestResult;
+  ingest(items: unknown): Promise<IngestResult>;
   /**
    * Serves `POST /ingest/<kind>`: checks the signature or ingest key over the raw body first (401
    * `UNAUTHENTICATED` without one, when the subgraph requires one), and applies a signed batch once
@@ -46,9 +46,9 @@ export interface IngestorOptions<Item> {
    * Checks what the schema cannot see (unknown ids, conflicts with stored data). It gets every item
    * that passed the schema, so a refusal names all bad items at once, not only the first kind found.
    */
-  check?: (items: IndexedItem<Item>[]) => ItemProblem[];
+  check?: (items: IndexedItem<Item>[]) => ItemProblem[] | Promise<ItemProblem[]>;
   /** Applies a batch that passed every check, atomically. */
-  apply: (items: Item[]) => IngestResult;
+  apply: (items: Item[]) => Promise<IngestResult>;
   maxItems: number;
   maxBodyBytes: number;
   metrics: SubgraphMetrics;
@@ -73,7 +73,17 @@ class BatchRefused extends Error {
 export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<Item> {
   const { kind, itemSchema, check, apply, maxItems, maxBodyBytes, metrics, auth } = options;
 
-  function run(input: unknown): IngestResult {
+  // Batches of this kind are checked and applied one at a time in this process: no other batch of
+  // the process comes in between a check and its apply. Between replicas, the store's constraints
+  // (unique keys, conditional upserts) keep the same guarantees.
+  let tail: Promise<unknown> = Promise.resolve();
+  function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const next = tail.then(fn, fn);
+    tail = next.catch(() => undefined);
+    return next;
+  }
+
+  async function run(input: unknown): Promise<IngestResult> {
     if (!Array.isArray(input)) {
       throw new BatchRefused(400, new GraphQLError(`The ${kind} batch must be a JSON array of items, or an object with a "${kind}" array.`, { extensions: { code: ErrorCode.BAD_USER_INPUT } }));
     }
@@ -90,13 +100,14 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
       if (parsed.success) valid.push({ index, item: parsed.data });
       else for (const issue of parsed.error.issues) problems.push({ index, field: issue.path.join('.') || undefined, reason: issue.message });
     });
-    // Checking and applying run in one synchronous step: no other write can come in between.
-    problems.push(...(check?.(valid) ?? []));
-    if (problems.length > 0) {
-      metrics.ingestItems.labels(kind, 'refused').inc(input.length);
-      throw new BatchRefused(400, invalidBatchError(kind, problems.sort((a, b) => a.index - b.index)));
-    }
-    const result = apply(valid.map((v) => v.item));
+    const result = await oneAtATime(async () => {
+      problems.push(...((await check?.(valid)) ?? []));
+      if (problems.length > 0) {
+        metrics.ingestItems.labels(kind, 'refused').inc(input.length);
+        throw new BatchRefused(400, invalidBatchError(kind, problems.sort((a, b) => a.index - b.index)));
+      }
+      return apply(valid.map((v) => v.item));
+    });
     metrics.ingestItems.labels(kind, 'accepted').inc(result.accepted);
     metrics.ingestItems.labels(kind, 'duplicate').inc(result.duplicates);
     metrics.ingestItems.labels(kind, 'stale').inc(result.stale);
@@ -106,9 +117,9 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
   return {
     kind,
     itemSchema,
-    ingest(items) {
+    async ingest(items) {
       try {
-        return run(items);
+        return await run(items);
       } catch (error) {
         if (error instanceof BatchRefused) throw error.error;
         throw error;
@@ -140,8 +151,8 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
       }
       const items = Array.isArray(body) ? body : (body as Record<string, unknown> | null)?.[kind];
       try {
-        if (!credential.webhook) return sendJson(res, 200, run(items), { 'cache-control': 'no-store' });
-        const once = auth.once(credential.webhook, () => run(items));
+        if (!credential.webhook) return sendJson(res, 200, await run(items), { 'cache-control': 'no-store' });
+        const once = await auth.once(credential.webhook, () => run(items));
         if (once) return sendJson(res, 200, once.value, { 'cache-control': 'no-store' });
         // A replayed webhook-id: its batch was applied when first sent; nothing is applied again.
         const size = Array.isArray(items) ? items.length : 0;

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { z } from 'zod';
 import type { Logger } from '../../kit/logger';
-import type { Database } from './database';
+import type { StoreBackend } from './storeBackend';
 
 /**
  * The widest `webhook-timestamp` tolerance: `standardwebhooks` refuses any timestamp more than five
@@ -91,28 +91,25 @@ export interface IngestAuth {
   /** Checks a request's signature (over `body`, its exact bytes) or ingest key, before anything is parsed. */
   authenticate(headers: IncomingHttpHeaders, body: Buffer): IngestCredential;
   /**
-   * Runs `apply` unless `message` was seen before, recording its id in the same transaction: a batch
-   * refused by `apply` (it throws) leaves its id unrecorded. `undefined`: a replay, nothing was run.
+   * Runs `apply` unless `message`'s id was recorded before, and records the id once `apply` has
+   * committed: a batch refused by `apply` (it throws) leaves its id unrecorded. `undefined`: a replay,
+   * nothing was run. Two deliveries of one id at the same moment, or a crash between the commit and
+   * the record, can run `apply` twice; every batch is idempotent (event ids, stock observation times,
+   * profile contents), so the second counts its items as duplicates.
    */
-  once<T>(message: WebhookMessage, apply: () => T): { value: T } | undefined;
+  once<T>(message: WebhookMessage, apply: () => Promise<T>): Promise<{ value: T } | undefined>;
 }
 
-const WEBHOOK_IDS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS ingest_webhook_ids (
-  id TEXT PRIMARY KEY,
-  timestamp INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ingest_webhook_ids_by_timestamp ON ingest_webhook_ids (timestamp);
-`;
 
 /**
- * Builds the ingest gate of one subgraph. With webhook secrets configured, it creates the table of seen
- * `webhook-id`s in the subgraph's database, so a replay is caught after a restart too. With nothing
+ * Builds the ingest gate of one subgraph. With webhook secrets configured, it keeps the `webhook-id`s
+ * it applied in the subgraph's database (the kit's migration creates the table), so a replay is caught
+ * after a restart, and by every replica. With nothing
  * configured it lets every batch in and logs a warning saying so.
  *
  * Timestamps are read from the system clock (`Date.now()`), as `standardwebhooks` reads them.
  */
-export function createIngestAuth(db: Database, config: IngestAuthConfig, logger: Logger): IngestAuth {
+export function createIngestAuth(backend: StoreBackend, config: IngestAuthConfig, logger: Logger): IngestAuth {
   const webhooks = config.ingestWebhookSecrets.map((secret) => new Webhook(secret));
   const keyHashes = config.ingestKeys.map((hex) => Buffer.from(hex, 'hex'));
   const tolerance = config.ingestToleranceSeconds;
@@ -122,15 +119,7 @@ export function createIngestAuth(db: Database, config: IngestAuthConfig, logger:
   } else {
     logger.info({ webhookSecrets: webhooks.length, ingestKeys: keyHashes.length, toleranceSeconds: tolerance }, 'POST /ingest/* requires a signed batch or an ingest key');
   }
-  let record: ((id: string, timestamp: number) => boolean) | undefined;
-  let forget: ((before: number) => void) | undefined;
-  if (webhooks.length > 0) {
-    db.exec(WEBHOOK_IDS_SCHEMA);
-    const insert = db.statement('ingest_webhook_id_record', 'INSERT INTO ingest_webhook_ids (id, timestamp) VALUES (?, ?) ON CONFLICT (id) DO NOTHING');
-    const remove = db.statement('ingest_webhook_id_forget', 'DELETE FROM ingest_webhook_ids WHERE timestamp < ?');
-    record = (id, timestamp) => insert.run(id, timestamp).changes === 1;
-    forget = (before) => void remove.run(before);
-  }
+  const ids = webhooks.length > 0 ? webhookIdStore(backend) : undefined;
 
   const ways = [webhooks.length > 0 ? 'sign it (webhook-id, webhook-timestamp, webhook-signature)' : '', keyHashes.length > 0 ? 'send Authorization: Bearer <ingest key>' : '']
     .filter(Boolean)
@@ -190,17 +179,36 @@ export function createIngestAuth(db: Database, config: IngestAuthConfig, logger:
       }
       return refusal ?? { ok: false, message: `This subgraph takes only authenticated batches: ${ways}.` };
     },
-    once(message, apply) {
-      if (!record || !forget) return { value: apply() };
-      const recordId = record;
-      const forgetBefore = forget;
-      return db.transaction(() => {
-        // An id older than the tolerance can go: a replay of it is refused by its timestamp.
-        forgetBefore(Math.floor(Date.now() / 1000) - tolerance);
-        if (!recordId(message.id, message.timestamp)) return undefined;
-        return { value: apply() };
-      });
+    async once(message, apply) {
+      if (!ids) return { value: await apply() };
+      // An id older than the tolerance can go: a replay of it is refused by its timestamp.
+      await ids.forget(Math.floor(Date.now() / 1000) - tolerance);
+      if (await ids.seen(message.id)) return undefined;
+      const value = await apply();
+      await ids.record(message.id, message.timestamp);
+      return { value };
     },
+  };
+}
+
+/** The `webhook-id`s applied within the tolerance, in the subgraph's database (table `ingest_webhook_ids`). */
+function webhookIdStore(backend: StoreBackend): { seen(id: string): Promise<boolean>; record(id: string, timestamp: number): Promise<void>; forget(before: number): Promise<void> } {
+  if (backend.kind === 'postgres') {
+    const { db } = backend;
+    return {
+      seen: async (id) => (await db.rows('ingest_webhook_id_seen', 'SELECT 1 FROM ingest_webhook_ids WHERE id = $1', [id])).length > 0,
+      record: async (id, timestamp) => void (await db.run('ingest_webhook_id_record', 'INSERT INTO ingest_webhook_ids (id, timestamp) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, timestamp])),
+      forget: async (before) => void (await db.run('ingest_webhook_id_forget', 'DELETE FROM ingest_webhook_ids WHERE timestamp < $1', [before])),
+    };
+  }
+  const { db } = backend;
+  const seen = db.statement('ingest_webhook_id_seen', 'SELECT 1 AS found FROM ingest_webhook_ids WHERE id = ?');
+  const insert = db.statement('ingest_webhook_id_record', 'INSERT INTO ingest_webhook_ids (id, timestamp) VALUES (?, ?) ON CONFLICT (id) DO NOTHING');
+  const remove = db.statement('ingest_webhook_id_forget', 'DELETE FROM ingest_webhook_ids WHERE timestamp < ?');
+  return {
+    seen: async (id) => seen.get(id) !== undefined,
+    record: async (id, timestamp) => void insert.run(id, timestamp),
+    forget: async (before) => void remove.run(before),
   };
 }
 

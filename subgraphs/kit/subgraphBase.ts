@@ -7,7 +7,10 @@ import { type DocumentNode, GraphQLScalarType, parse } from 'graphql';
 import { recordSpanError, tracer, tracingEnabled } from '../../kit/tracing';
 import { type CachePolicy, readCachePolicy } from '../../kit/cachePolicy';
 import { type Clock, systemClock } from '../../kit/clock';
-import { type Database, type SyncMode, openDatabase } from './database';
+import { type SyncMode, openDatabase } from './database';
+import { migratePostgres, migrateSqlite, readMigrations } from './migrations';
+import { openPostgres, redactUrl } from './postgres';
+import type { StoreBackend } from './storeBackend';
 import type { EntityCacheOptions } from './entityCache';
 import { type CacheTier, openCacheTier } from './cacheTier';
 import { type IngestAuth, type IngestAuthConfig, createIngestAuth } from './ingestAuth';
@@ -23,19 +26,25 @@ export interface SubgraphBase {
   typeDefs: DocumentNode;
   /** The `@cacheControl` declarations of that SDL: the TTLs of the subgraph's caches. */
   policy: CachePolicy;
-  db: Database;
+  /** Its database, migrated: SQLite under `dataDir`, or PostgreSQL with `TAILOR_DATABASE_URL`. */
+  backend: StoreBackend;
   /** Who may write through `POST /ingest/*`: give it to every ingestor of the subgraph. */
   ingestAuth: IngestAuth;
   /** Options shared by every cache of the subgraph; add `name` and `ttlMs` from `policy`. */
   cacheOptions: Omit<EntityCacheOptions, 'name' | 'ttlMs'>;
   /** With `TAILOR_REDIS_URL` (and caches on): the Redis tier under every cache; close it with the subgraph. */
   cacheTier?: CacheTier;
+  /** Closes the database and the cache tier: call it from the definition's `onClose`. */
+  close(): Promise<void>;
 }
 
 /** The settings `openSubgraphBase` reads. */
 export interface SubgraphBaseConfig extends IngestAuthConfig {
   dataDir: string;
   dbSync: SyncMode;
+  databaseUrl?: string;
+  databaseSchema?: string;
+  databasePoolSize: number;
   logLevel: string;
   cache: boolean;
   cacheMaxEntries: number;
@@ -43,22 +52,28 @@ export interface SubgraphBaseConfig extends IngestAuthConfig {
   redisPrefix: string;
 }
 
+/** The kit's own tables (the `webhook-id`s of signed batches), migrated beside each subgraph's. */
+const KIT_MIGRATIONS = join(__dirname, 'migrations');
+
 /**
- * Opens a subgraph's logger, metrics, schema and database (`<dataDir>/<name>.db`, or in memory when
- * `dataDir` is `:memory:`), and the gate of its `POST /ingest/*` routes.
+ * Opens a subgraph's logger, metrics, schema and database, and the gate of its `POST /ingest/*`
+ * routes. The database is PostgreSQL when `databaseUrl` is set (schema `databaseSchema`, default the
+ * subgraph's name), else SQLite at `<dataDir>/<name>.db` (in memory when `dataDir` is `:memory:`).
+ * The kit's migrations and the subgraph's (`<migrations>/sqlite/` or `<migrations>/postgres/`) are
+ * applied first; a database migrated by a newer build, or one that cannot be reached, throws, and the
+ * process exits non-zero.
  */
-export function openSubgraphBase(
+export async function openSubgraphBase(
   name: string,
-  schemaFile: string,
+  files: { schema: string; migrations: string },
   config: SubgraphBaseConfig,
   options: { clock?: Clock; logger?: Logger } = {},
-): SubgraphBase {
+): Promise<SubgraphBase> {
   const clock = options.clock ?? systemClock;
   const metrics = createSubgraphMetrics(name);
-  const typeDefs = parse(readFileSync(schemaFile, 'utf8'));
-  const file = config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, `${name}.db`);
+  const typeDefs = parse(readFileSync(files.schema, 'utf8'));
   const logger = options.logger ?? createLogger(name, config.logLevel);
-  const db = openDatabase(file, metrics.dbStatements, config.dbSync);
+  const backend = await openBackend(name, files.migrations, config, metrics, logger);
   const cacheTier =
     config.redisUrl && config.cache ? openCacheTier({ url: config.redisUrl, prefix: config.redisPrefix, service: name, registry: metrics.registry, logger }) : undefined;
   return {
@@ -67,11 +82,56 @@ export function openSubgraphBase(
     metrics,
     typeDefs,
     policy: readCachePolicy(typeDefs),
-    db,
-    ingestAuth: createIngestAuth(db, config, logger),
+    backend,
+    ingestAuth: createIngestAuth(backend, config, logger),
     cacheOptions: { maxEntries: config.cacheMaxEntries, enabled: config.cache, requests: metrics.cacheRequests, clock, tier: cacheTier },
     cacheTier,
+    async close() {
+      if (backend.kind === 'postgres') await backend.db.close();
+      else backend.db.close();
+      await cacheTier?.close();
+    },
   };
+}
+
+/**
+ * After an erasure on SQLite, empties the WAL into the database file (`wal_checkpoint(TRUNCATE)`), so no
+ * older image of a page holds the erased rows. On PostgreSQL the deleted rows' space is reclaimed by
+ * autovacuum, as for any delete.
+ */
+export function checkpointAfterErasure(backend: StoreBackend, logger: Logger): void {
+  if (backend.kind !== 'sqlite') return;
+  if (!backend.db.checkpoint()) logger.warn("an erased user's old pages stay in the WAL until the next checkpoint: another connection reads the database");
+}
+
+/** Opens and migrates the subgraph's database. */
+async function openBackend(name: string, migrations: string, config: SubgraphBaseConfig, metrics: SubgraphMetrics, logger: Logger): Promise<StoreBackend> {
+  if (config.databaseUrl) {
+    const db = await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema ?? name, poolSize: config.databasePoolSize, statements: metrics.dbStatements, logger });
+    try {
+      for (const [scope, root] of [['kit', KIT_MIGRATIONS], [name, migrations]] as const) {
+        const report = await migratePostgres(db, scope, readMigrations(root, 'postgres'));
+        if (report.applied.length > 0) logger.info({ scope, applied: report.applied, version: report.version, schema: db.schema }, 'database migrated');
+      }
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    logger.info({ backend: 'postgres', database: redactUrl(config.databaseUrl), schema: db.schema, poolSize: config.databasePoolSize }, 'database open');
+    return { kind: 'postgres', db };
+  }
+  const file = config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, `${name}.db`);
+  const db = openDatabase(file, metrics.dbStatements, config.dbSync);
+  try {
+    for (const [scope, root] of [['kit', KIT_MIGRATIONS], [name, migrations]] as const) {
+      const report = migrateSqlite(db, scope, readMigrations(root, 'sqlite'));
+      if (report.applied.length > 0 && file !== ':memory:') logger.info({ scope, applied: report.applied, version: report.version, file }, 'database migrated');
+    }
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return { kind: 'sqlite', db };
 }
 
 /** A GraphQL response path: what `info.path` is (graphql-js `Path`). */

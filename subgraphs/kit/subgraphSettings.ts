@@ -9,7 +9,25 @@ export function subgraphSettings(defaultPort: number) {
   return {
     ...commonSettings,
     port: { env: 'TAILOR_PORT', flag: 'port', schema: settingTypes.port(defaultPort), doc: `Port to listen on (0 picks a free one).` },
-    dataDir: { env: 'TAILOR_DATA_DIR', flag: 'data-dir', schema: settingTypes.string('data'), doc: 'Folder of the SQLite databases.' },
+    dataDir: { env: 'TAILOR_DATA_DIR', flag: 'data-dir', schema: settingTypes.string('data'), doc: 'Folder of the SQLite databases (unless `TAILOR_DATABASE_URL` is set).' },
+    databaseUrl: {
+      env: 'TAILOR_DATABASE_URL',
+      schema: z.url({ protocol: /^postgres(ql)?$/, message: 'must be a postgres:// or postgresql:// URL' }).optional(),
+      doc: 'PostgreSQL the subgraph keeps its data in, `postgres://user[:password]@host:port/database`, each subgraph in its own schema (`TAILOR_DATABASE_SCHEMA`); replicas of a subgraph share it. Unset: an embedded SQLite file under `TAILOR_DATA_DIR`.',
+    },
+    databaseSchema: {
+      env: 'TAILOR_DATABASE_SCHEMA',
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL name: letters, digits and _')
+        .optional(),
+      doc: 'The PostgreSQL schema of the subgraph\'s tables, created if missing. Default: the subgraph\'s name (`crm`, `stock`, `behavior`).',
+    },
+    databasePoolSize: {
+      env: 'TAILOR_DATABASE_POOL_SIZE',
+      schema: settingTypes.positiveInt(10, 200),
+      doc: 'Most PostgreSQL connections one subgraph process holds; a request waits for a free one. Size it so every replica together stays under the server\'s `max_connections`.',
+    },
     seed: {
       env: 'TAILOR_SEED',
       flag: 'seed',

@@ -109,13 +109,13 @@ async function startOnce(options: InProcessOptions, clock: FakeClock): Promise<I
     subgraphSecret,
     credentialToleranceSeconds,
   });
-  const crm = createCrmSubgraph(crmConfig, { clock, logger: silent('crm') });
-  const behavior = createBehaviorSubgraph(behaviorConfig, { clock, logger: silent('behavior') });
+  const crm = await createCrmSubgraph(crmConfig, { clock, logger: silent('crm') });
+  const behavior = await createBehaviorSubgraph(behaviorConfig, { clock, logger: silent('behavior') });
   const running: RunningService[] = [];
   running.push(await startSubgraph(crm.definition, listen(crmConfig)));
   running.push(await startSubgraph(behavior.definition, listen(behaviorConfig)));
   const stockConfig = loadStockConfig({ env: { TAILOR_LINK_BASE_URL: `http://127.0.0.1:${gatewayPort}`, ...env, TAILOR_BEHAVIOR_URL: `${running[1].url}/graphql` }, argv: [] });
-  const stock = createStockSubgraph(stockConfig, {
+  const stock = await createStockSubgraph(stockConfig, {
     clock,
     logger: silent('stock'),
   });

@@ -23,14 +23,14 @@ export function createBehaviorLoaders(
   options: { batching: boolean },
 ): BehaviorLoaders {
   return {
-    eventsByUserId: createLoader((userIds) => {
-      const events = store.getEventsByUserIds(userIds, window.since, window.until);
+    eventsByUserId: createLoader(async (userIds) => {
+      const events = await store.getEventsByUserIds(userIds, window.since, window.until);
       return userIds.map((id) => events.get(id) ?? []);
     }, options),
     coViewsBySku: createLoader(
       (skus) =>
-        readThroughCache(coViews, skus, (missing) => {
-          const found = store.getCoViewsBySkus(missing, CO_VIEWS_PER_SKU);
+        readThroughCache(coViews, skus, async (missing) => {
+          const found = await store.getCoViewsBySkus(missing, CO_VIEWS_PER_SKU);
           // Products without co-views are cached too: an empty list is an answer.
           return new Map(missing.map((sku) => [sku, { list: found.get(sku) ?? [] }]));
         }),

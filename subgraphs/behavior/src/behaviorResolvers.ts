@@ -39,13 +39,13 @@ function checkLimit(name: string, value: number, max: number): number {
 export const behaviorResolvers: GraphQLResolverMap<BehaviorContext> = {
   DateTime: DateTimeScalar,
   Query: {
-    trendingRanking: (_: unknown, { days, limit }: { days: number; limit: number }, ctx: BehaviorContext) => {
+    trendingRanking: async (_: unknown, { days, limit }: { days: number; limit: number }, ctx: BehaviorContext) => {
       if (!Number.isInteger(days) || days < 1 || days > 30) throw badArgumentError('days', `must be 1 to 30, got ${days}.`);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw badArgumentError('limit', `must be 1 to 1000, got ${limit}.`);
       const key = `${days}:${limit}`;
       const cached = ctx.trendingCache.getMany([key]).found.get(key);
       if (cached) return cached.ranking;
-      const ranking = ctx.store.getTrendingRanking(ctx.now - days * DAY_MS, ctx.now, limit);
+      const ranking = await ctx.store.getTrendingRanking(ctx.now - days * DAY_MS, ctx.now, limit);
       ctx.trendingCache.set(key, { ranking });
       return ranking;
     },

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
+import { type StoreBackend, type Synchronous, asAsync } from '../../kit/storeBackend';
+import { createPostgresBehaviorStore } from './behaviorStorePostgres';
 import { zPastDateTime } from '../../kit/dateTime';
 import type { DemoEvent } from '../../../demo/demoData';
 import type { IngestResult } from '../../kit/ingest';
@@ -20,44 +22,27 @@ export function eventInputSchema(clock: Clock, maxClockSkewMs: number) {
 }
 export type EventInput = z.output<ReturnType<typeof eventInputSchema>>;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  event_id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
-  sku TEXT NOT NULL,
-  type TEXT NOT NULL,
-  occurred_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_user ON events(user_id, occurred_at);
-CREATE INDEX IF NOT EXISTS events_by_type_time ON events(type, occurred_at, sku);
-CREATE TABLE IF NOT EXISTS coviews (
-  sku_a TEXT NOT NULL,
-  sku_b TEXT NOT NULL,
-  n INTEGER NOT NULL,
-  PRIMARY KEY (sku_a, sku_b)
-) WITHOUT ROWID;
-`;
 
 /** The behaviour service's store: events, and co-view counts kept up to date as events arrive. */
 export interface BehaviorStore {
   /** Each user's events with `since <= occurredAt <= until`. */
-  getEventsByUserIds(userIds: readonly string[], since: number, until: number): Map<string, BehaviorEvent[]>;
+  getEventsByUserIds(userIds: readonly string[], since: number, until: number): Promise<Map<string, BehaviorEvent[]>>;
   /** For each SKU, the SKUs most co-viewed with it (at most `perSku`), most first. */
-  getCoViewsBySkus(skus: readonly string[], perSku: number): Map<string, CoView[]>;
+  getCoViewsBySkus(skus: readonly string[], perSku: number): Promise<Map<string, CoView[]>>;
   /** Products by views in `[since, until]`, most first. */
-  getTrendingRanking(since: number, until: number, limit: number): { sku: string; views: number }[];
+  getTrendingRanking(since: number, until: number, limit: number): Promise<{ sku: string; views: number }[]>;
   /** Records a validated batch atomically; replays of a known `eventId` count as duplicates. */
-  trackEvents(events: EventInput[]): IngestResult;
+  trackEvents(events: EventInput[]): Promise<IngestResult>;
   /**
    * Deletes every event of the user, the only table keyed to a user, and counts them; 0 for an unknown
    * or already erased user. Co-view counts stay: they count pairs of products over all users and
    * name no user.
    */
-  eraseUser(userId: string): { events: number };
+  eraseUser(userId: string): Promise<{ events: number }>;
   /** Every stored event of the user, oldest first (`[]` for an unknown one). */
-  getAllEventsByUserId(userId: string): { eventId: string; sku: string; type: BehaviorEvent['type']; occurredAt: number }[];
-  isEmpty(): boolean;
-  seed(events: Iterable<DemoEvent>): number;
+  getAllEventsByUserId(userId: string): Promise<{ eventId: string; sku: string; type: BehaviorEvent['type']; occurredAt: number }[]>;
+  isEmpty(): Promise<boolean>;
+  seed(events: Iterable<DemoEvent>): Promise<number>;
 }
 
 /**
@@ -65,8 +50,12 @@ export interface BehaviorStore {
  * different products, are a co-view; each ordered pair counts once, whether it arrived at seeding
  * or later through ingestion, and in whatever order the events arrive.
  */
-export function createBehaviorStore(db: Database, options: { sessionMs: number }): BehaviorStore {
-  db.exec(SCHEMA);
+export function createBehaviorStore(backend: StoreBackend, options: { sessionMs: number }): BehaviorStore {
+  return backend.kind === 'postgres' ? createPostgresBehaviorStore(backend.db, options) : asAsync<BehaviorStore>(createSqliteBehaviorStore(backend.db, options));
+}
+
+/** The behaviour store on SQLite. */
+function createSqliteBehaviorStore(db: Database, options: { sessionMs: number }): Synchronous<BehaviorStore> {
   const { sessionMs } = options;
   const eventsByUsers = db.statement<{ user_id: string; sku: string; type: BehaviorEvent['type']; occurred_at: number }>(
     'getEventsByUserIds',
@@ -108,7 +97,7 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
   );
   const anyEvent = db.statement<{ n: number }>('countEvents', 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM events LIMIT 1)');
 
-  return {
+  const store: Synchronous<BehaviorStore> = {
     getEventsByUserIds(userIds, since, until) {
       const byUser = new Map<string, BehaviorEvent[]>();
       for (const row of eventsByUsers.all(JSON.stringify(userIds), since, until)) {
@@ -184,4 +173,5 @@ export function createBehaviorStore(db: Database, options: { sessionMs: number }
       return count;
     },
   };
+  return store;
 }

@@ -7,7 +7,7 @@ import { createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
 import type { Logger } from '../../../kit/logger';
 import { DEMO_SCALES } from '../../../demo/demoData';
-import { openSubgraphBase } from '../../kit/subgraphBase';
+import { checkpointAfterErasure, openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import { createBehaviorLoaders } from './behaviorLoaders';
 import { type BehaviorContext, behaviorResolvers } from './behaviorResolvers';
@@ -17,6 +17,7 @@ import { type EventStream, type EventStreamOptions, createEventStreamMetrics, st
 import type { CoView, SignalSettings } from './signals';
 
 export const BEHAVIOR_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
+export const BEHAVIOR_MIGRATIONS = join(__dirname, '..', 'migrations');
 const DAY_MS = 86_400_000;
 
 /** The behavior subgraph, built but not listening, with its store and caches exposed for tests. */
@@ -32,12 +33,13 @@ export interface BehaviorSubgraph {
 }
 
 /** Opens (and on first start seeds) the behaviour database and builds the subgraph definition. */
-export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?: Clock; logger?: Logger } = {}): BehaviorSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions, cacheTier } = openSubgraphBase('behavior', BEHAVIOR_SCHEMA_FILE, config, options);
-  const store = createBehaviorStore(db, { sessionMs: config.sessionMinutes * 60_000 });
-  if (config.seed === 'demo' && store.isEmpty()) {
+export async function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?: Clock; logger?: Logger } = {}): Promise<BehaviorSubgraph> {
+  const base = await openSubgraphBase('behavior', { schema: BEHAVIOR_SCHEMA_FILE, migrations: BEHAVIOR_MIGRATIONS }, config, options);
+  const { clock, logger, metrics, typeDefs, policy, backend, ingestAuth, cacheOptions } = base;
+  const store = createBehaviorStore(backend, { sessionMs: config.sessionMinutes * 60_000 });
+  if (config.seed === 'demo' && (await store.isEmpty())) {
     const started = Date.now();
-    const count = store.seed(demoEvents(DEMO_SCALES[config.demoScale], clock.now()));
+    const count = await store.seed(demoEvents(DEMO_SCALES[config.demoScale], clock.now()));
     logger.info({ events: count, ms: Date.now() - started }, 'seeded demo events');
   }
   const signals: SignalSettings = {
@@ -108,15 +110,15 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     logger,
     maxBodyBytes: config.maxBodyBytes,
     privacy: {
-      erase: (userId) => {
+      erase: async (userId) => {
         // Behavior caches nothing per user: co-view lists and the trending ranking are aggregates
         // over all users, keyed by product, and name no one.
-        const deleted = store.eraseUser(userId);
-        if (!db.checkpoint()) logger.warn({ subgraph: 'behavior' }, "an erased user's old pages stay in the WAL until the next checkpoint: another connection reads the database");
+        const deleted = await store.eraseUser(userId);
+        checkpointAfterErasure(backend, logger);
         return deleted;
       },
-      export: (userId) => {
-        const events = store.getAllEventsByUserId(userId);
+      export: async (userId) => {
+        const events = await store.getAllEventsByUserId(userId);
         return events.length === 0 ? {} : { events: events.map((e) => ({ ...e, occurredAt: formatDateTime(e.occurredAt) })) };
       },
     },
@@ -124,8 +126,7 @@ export function createBehaviorSubgraph(config: BehaviorConfig, options: { clock?
     onClose: async () => {
       // The consumers apply what they were delivered, and flush its acks, while the database is open.
       await Promise.all([...eventStreams].map((s) => s.close()));
-      db.close();
-      await cacheTier?.close();
+      await base.close();
     },
   };
   return { definition, store, coViews, startEventStream: startBehaviorEventStream };

@@ -161,7 +161,7 @@ export async function startEventStream(options: EventStreamOptions): Promise<Eve
       // The ingestor is the last word: what it refuses (a lone surrogate, say) becomes a dead letter too.
       while (valid.length > 0) {
         try {
-          const result = ingestor.ingest(valid.map((v) => v.event));
+          const result = await ingestor.ingest(valid.map((v) => v.event));
           for (const { msg } of valid) msg.ack();
           counts.accepted.inc(result.accepted);
           counts.duplicate.inc(result.duplicates);

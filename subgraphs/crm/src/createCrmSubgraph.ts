@@ -5,7 +5,7 @@ import { createEntityCache } from '../../kit/entityCache';
 import { createIngestor } from '../../kit/ingest';
 import type { Logger } from '../../../kit/logger';
 import { DEMO_SCALES } from '../../../demo/demoData';
-import { openSubgraphBase } from '../../kit/subgraphBase';
+import { checkpointAfterErasure, openSubgraphBase } from '../../kit/subgraphBase';
 import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import type { CrmConfig } from './config';
 import { createCrmLoaders } from './crmLoaders';
@@ -13,6 +13,7 @@ import { type CrmContext, crmResolvers } from './crmResolvers';
 import { type CrmStore, type UserProfile, createCrmStore, userInputSchema } from './crmStore';
 
 export const CRM_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
+export const CRM_MIGRATIONS = join(__dirname, '..', 'migrations');
 
 /** The CRM subgraph, built but not listening, with its store and cache exposed for tests. */
 export interface CrmSubgraph {
@@ -22,13 +23,14 @@ export interface CrmSubgraph {
 }
 
 /** Opens (and on first start seeds) the CRM database and builds the subgraph definition. */
-export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; logger?: Logger } = {}): CrmSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions, cacheTier } = openSubgraphBase('crm', CRM_SCHEMA_FILE, config, options);
-  const store = createCrmStore(db, clock);
-  if (config.seed === 'demo' && store.isEmpty()) {
+export async function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; logger?: Logger } = {}): Promise<CrmSubgraph> {
+  const base = await openSubgraphBase('crm', { schema: CRM_SCHEMA_FILE, migrations: CRM_MIGRATIONS }, config, options);
+  const { clock, logger, metrics, typeDefs, policy, backend, ingestAuth, cacheOptions } = base;
+  const store = createCrmStore(backend, clock);
+  if (config.seed === 'demo' && (await store.isEmpty())) {
     const started = Date.now();
     const users = demoUsers(DEMO_SCALES[config.demoScale]);
-    store.seed(users);
+    await store.seed(users);
     logger.info({ users: users.length, ms: Date.now() - started }, 'seeded demo users');
   }
   const profiles = createEntityCache<string, UserProfile>({ name: 'crm_user_profile', ttlMs: policy.typeTtlMs('User'), ...cacheOptions });
@@ -36,8 +38,8 @@ export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; l
     kind: 'users',
     itemSchema: userInputSchema,
     check: (users) => store.findUserConflicts(users),
-    apply: (users) => {
-      const result = store.upsertUsers(users);
+    apply: async (users) => {
+      const result = await store.upsertUsers(users);
       // Dropped after the commit: the very next read sees the new profile.
       for (const user of users) profiles.delete(user.id);
       return result;
@@ -61,20 +63,17 @@ export function createCrmSubgraph(config: CrmConfig, options: { clock?: Clock; l
     logger,
     maxBodyBytes: config.maxBodyBytes,
     privacy: {
-      erase: (userId) => {
-        const deleted = store.eraseUser(userId);
+      erase: async (userId) => {
+        const deleted = await store.eraseUser(userId);
         // The profile cache is the CRM's only cache of a user (userByEmail reads the table each time).
         profiles.delete(userId);
-        if (!db.checkpoint()) logger.warn({ subgraph: 'crm' }, "an erased user's old pages stay in the WAL until the next checkpoint: another connection reads the database");
+        checkpointAfterErasure(backend, logger);
         return deleted;
       },
-      export: (userId) => ({ ...store.exportUser(userId) }),
+      export: async (userId) => ({ ...(await store.exportUser(userId)) }),
     },
     clock,
-    onClose: async () => {
-      db.close();
-      await cacheTier?.close();
-    },
+    onClose: () => base.close(),
   };
   return { definition, store, profiles };
 }

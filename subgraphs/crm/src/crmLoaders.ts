@@ -15,8 +15,8 @@ export interface CrmLoaders {
 export function createCrmLoaders(store: CrmStore, profiles: EntityCache<string, UserProfile>, options: { batching: boolean }): CrmLoaders {
   return {
     userById: createLoader((ids) => readThroughCache(profiles, ids, (missing) => store.getUsersByIds(missing)), options),
-    consentByUserId: createLoader((ids) => {
-      const consents = store.getConsentsByUserIds(ids);
+    consentByUserId: createLoader(async (ids) => {
+      const consents = await store.getConsentsByUserIds(ids);
       return ids.map((id) => consents.get(id) ?? null);
     }, options),
   };

@@ -20,8 +20,8 @@ export const crmResolvers: GraphQLResolverMap<CrmContext> = {
   DateTime: DateTimeScalar,
   Query: {
     user: (_: unknown, { id }: { id: string }, { loaders }: CrmContext) => loaders.userById.load(id),
-    userByEmail: (_: unknown, { email }: { email: string }, { loaders, store }: CrmContext) => {
-      const id = store.getUserIdByEmail(email);
+    userByEmail: async (_: unknown, { email }: { email: string }, { loaders, store }: CrmContext) => {
+      const id = await store.getUserIdByEmail(email);
       return id === undefined ? null : loaders.userById.load(id);
     },
     users: (_: unknown, { ids }: { ids: string[] }, { loaders }: CrmContext) => {
@@ -33,8 +33,8 @@ export const crmResolvers: GraphQLResolverMap<CrmContext> = {
   },
   Mutation: {
     upsertUsers: (_: unknown, { users }: { users: unknown[] }, { ingestUsers }: CrmContext) => ingestUsers.ingest(users),
-    updateConsent: (_: unknown, args: { userId: string; email?: boolean | null; personalization?: boolean | null }, { store }: CrmContext) => {
-      const consent = store.updateConsent(args.userId, { email: args.email ?? undefined, personalization: args.personalization ?? undefined });
+    updateConsent: async (_: unknown, args: { userId: string; email?: boolean | null; personalization?: boolean | null }, { store }: CrmContext) => {
+      const consent = await store.updateConsent(args.userId, { email: args.email ?? undefined, personalization: args.personalization ?? undefined });
       if (!consent) throw badArgumentError('userId', `no user has id ${JSON.stringify(args.userId)}.`);
       return consent;
     },

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
+import { type StoreBackend, type Synchronous, asAsync } from '../../kit/storeBackend';
+import { createPostgresCrmStore } from './crmStorePostgres';
+import { conflictsWithOwners, conflictsWithinBatch, emailKey, planUserUpsert } from './userBatch';
 import { formatDateTime } from '../../kit/dateTime';
 import type { DemoUser } from '../../../demo/demoData';
 import type { ItemProblem } from '../../../kit/errors';
@@ -55,26 +58,6 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS users (
-  id TEXT PRIMARY KEY,
-  email TEXT NOT NULL,
-  email_key TEXT NOT NULL UNIQUE,
-  first_name TEXT,
-  last_name TEXT,
-  locale TEXT NOT NULL,
-  timezone TEXT,
-  loyalty_tier TEXT NOT NULL,
-  segments TEXT NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS consents (
-  user_id TEXT PRIMARY KEY REFERENCES users(id),
-  email INTEGER NOT NULL,
-  personalization INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-`;
 
 interface UserRow {
   id: string;
@@ -100,34 +83,36 @@ export interface CrmUserExport {
   consent?: { email: boolean; personalization: boolean; updatedAt: string } | null;
 }
 
-/** The CRM's store: users and consent in SQLite. Every read of many keys is one statement. */
+/** The CRM's store: users and consent, in SQLite or PostgreSQL. Every read of many keys is one statement. */
 export interface CrmStore {
-  getUsersByIds(ids: readonly string[]): Map<string, UserProfile>;
-  getConsentsByUserIds(ids: readonly string[]): Map<string, Consent>;
+  getUsersByIds(ids: readonly string[]): Promise<Map<string, UserProfile>>;
+  getConsentsByUserIds(ids: readonly string[]): Promise<Map<string, Consent>>;
   /** The id of the user with this email, compared case-insensitively. */
-  getUserIdByEmail(email: string): string | undefined;
+  getUserIdByEmail(email: string): Promise<string | undefined>;
   /** Items that repeat an id or an email of the batch, or take another user's email. */
-  findUserConflicts(users: IndexedItem<UserInput>[]): ItemProblem[];
+  findUserConflicts(users: IndexedItem<UserInput>[]): Promise<ItemProblem[]>;
   /** Applies a checked batch atomically; an unchanged user counts as a duplicate. */
-  upsertUsers(users: UserInput[]): IngestResult;
+  upsertUsers(users: UserInput[]): Promise<IngestResult>;
   /** Changes consent flags; `undefined` when the user does not exist. */
-  updateConsent(userId: string, change: { email?: boolean; personalization?: boolean }): Consent | undefined;
+  updateConsent(userId: string, change: { email?: boolean; personalization?: boolean }): Promise<Consent | undefined>;
   /**
    * Deletes the user's consent and profile (with the email index entry the row carries) atomically,
    * and counts each; 0 and 0 for an unknown or already erased user.
    */
-  eraseUser(userId: string): { profiles: number; consents: number };
+  eraseUser(userId: string): Promise<{ profiles: number; consents: number }>;
   /** Everything stored of the user, read from the tables (never a cache); `{}` for an unknown one. */
-  exportUser(userId: string): CrmUserExport;
-  isEmpty(): boolean;
-  seed(users: DemoUser[]): void;
+  exportUser(userId: string): Promise<CrmUserExport>;
+  isEmpty(): Promise<boolean>;
+  seed(users: DemoUser[]): Promise<void>;
 }
 
-const emailKey = (email: string) => email.trim().toLowerCase();
+/** Creates the CRM store on its backend, whose migrations have run. */
+export function createCrmStore(backend: StoreBackend, clock: Clock): CrmStore {
+  return backend.kind === 'postgres' ? createPostgresCrmStore(backend.db, clock) : asAsync<CrmStore>(createSqliteCrmStore(backend.db, clock));
+}
 
-/** Creates the CRM store on `db`, creating its tables if needed. */
-export function createCrmStore(db: Database, clock: Clock): CrmStore {
-  db.exec(SCHEMA);
+/** The CRM store on SQLite. */
+function createSqliteCrmStore(db: Database, clock: Clock): Synchronous<CrmStore> {
   const usersByIds = db.statement<UserRow>(
     'getUsersByIds',
     'SELECT id, email, first_name, last_name, locale, timezone, loyalty_tier, segments FROM users WHERE id IN (SELECT value FROM json_each(?))',
@@ -174,7 +159,7 @@ export function createCrmStore(db: Database, clock: Clock): CrmStore {
   });
   const toConsent = (row: ConsentRow): Consent => ({ email: row.email === 1, personalization: row.personalization === 1, updatedAt: row.updated_at });
 
-  const store: CrmStore = {
+  const store: Synchronous<CrmStore> = {
     getUsersByIds(ids) {
       const rows = usersByIds.all(JSON.stringify(ids));
       return new Map(rows.map((row) => [row.id, toProfile(row)]));
@@ -187,56 +172,18 @@ export function createCrmStore(db: Database, clock: Clock): CrmStore {
       return idByEmail.get(emailKey(email))?.id;
     },
     findUserConflicts(users) {
-      const problems: ItemProblem[] = [];
-      const firstIndexOfId = new Map<string, number>();
-      const firstIndexOfEmail = new Map<string, number>();
-      for (const { index, item } of users) {
-        const seenId = firstIndexOfId.get(item.id);
-        if (seenId !== undefined) problems.push({ index, field: 'id', reason: `id ${item.id} is already in this batch at index ${seenId}` });
-        else firstIndexOfId.set(item.id, index);
-        const key = emailKey(item.email);
-        const seenEmail = firstIndexOfEmail.get(key);
-        if (seenEmail !== undefined) problems.push({ index, field: 'email', reason: `email is already in this batch at index ${seenEmail}` });
-        else firstIndexOfEmail.set(key, index);
-      }
-      const owners = new Map(idsByEmails.all(JSON.stringify([...firstIndexOfEmail.keys()])).map((r) => [r.email_key, r.id]));
-      for (const { index, item } of users) {
-        const owner = owners.get(emailKey(item.email));
-        if (owner !== undefined && owner !== item.id) problems.push({ index, field: 'email', reason: `email belongs to another user (${owner})` });
-      }
-      return problems;
+      const { problems, emailKeys } = conflictsWithinBatch(users);
+      const owners = new Map(idsByEmails.all(JSON.stringify(emailKeys)).map((r) => [r.email_key, r.id]));
+      return [...problems, ...conflictsWithOwners(users, owners)];
     },
     upsertUsers(users) {
       return db.transaction(() => {
-        const existing = store.getUsersByIds(users.map((u) => u.id));
-        const consents = store.getConsentsByUserIds(users.map((u) => u.id));
+        const ids = users.map((u) => u.id);
+        const plan = planUserUpsert(users, store.getUsersByIds(ids), store.getConsentsByUserIds(ids));
         const now = clock.now();
-        let accepted = 0;
-        let duplicates = 0;
-        for (const user of users) {
-          const before = existing.get(user.id);
-          const profile: UserProfile = {
-            id: user.id,
-            email: user.email.trim(),
-            firstName: user.firstName ?? null,
-            lastName: user.lastName ?? null,
-            locale: user.locale ?? before?.locale ?? 'en-GB',
-            timezone: user.timezone ?? null,
-            loyaltyTier: user.loyaltyTier ?? 'NONE',
-            segments: user.segments ?? [],
-          };
-          const consentBefore = consents.get(user.id);
-          const consent = user.consent ?? (consentBefore ? undefined : { email: false, personalization: false });
-          const consentChanges = consent !== undefined && (consentBefore?.email !== consent.email || consentBefore?.personalization !== consent.personalization);
-          if (before && JSON.stringify(before) === JSON.stringify(profile) && !consentChanges) {
-            duplicates++;
-            continue;
-          }
-          upsertUser.run({ ...profile, emailKey: emailKey(profile.email), segments: JSON.stringify(profile.segments), now });
-          if (consent && consentChanges) upsertConsent.run(user.id, consent.email ? 1 : 0, consent.personalization ? 1 : 0, now);
-          accepted++;
-        }
-        return { accepted, duplicates, stale: 0 };
+        for (const profile of plan.users.values()) upsertUser.run({ ...profile, emailKey: emailKey(profile.email), segments: JSON.stringify(profile.segments), now });
+        for (const [userId, consent] of plan.consents) upsertConsent.run(userId, consent.email ? 1 : 0, consent.personalization ? 1 : 0, now);
+        return { accepted: plan.accepted, duplicates: plan.duplicates, stale: 0 };
       });
     },
     updateConsent(userId, change) {

@@ -5,6 +5,6 @@ import { createCrmSubgraph } from './createCrmSubgraph';
 
 runService('crm', async () => {
   const config = loadCrmConfig({ env: process.env, argv: process.argv.slice(2) });
-  const { definition } = createCrmSubgraph(config);
+  const { definition } = await createCrmSubgraph(config);
   return startSubgraph(definition, config);
 });

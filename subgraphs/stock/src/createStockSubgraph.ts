@@ -16,6 +16,7 @@ import { type CatalogProduct, type StockStore, createStockStore, stockLevelInput
 import { type TrendingSource, createTrendingSource } from './trendingSource';
 
 export const STOCK_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
+export const STOCK_MIGRATIONS = join(__dirname, '..', 'migrations');
 
 /** How many ranked products the trending source keeps. */
 const TRENDING_DEPTH = 500;
@@ -29,16 +30,17 @@ export interface StockSubgraph {
 }
 
 /** Opens (and on first start seeds) the stock database and builds the subgraph definition. */
-export function createStockSubgraph(
+export async function createStockSubgraph(
   config: StockConfig,
   options: { clock?: Clock; logger?: Logger; trending?: TrendingSource } = {},
-): StockSubgraph {
-  const { clock, logger, metrics, typeDefs, policy, db, ingestAuth, cacheOptions, cacheTier } = openSubgraphBase('stock', STOCK_SCHEMA_FILE, config, options);
-  const store = createStockStore(db, clock);
-  if (config.seed === 'demo' && store.isEmpty()) {
+): Promise<StockSubgraph> {
+  const base = await openSubgraphBase('stock', { schema: STOCK_SCHEMA_FILE, migrations: STOCK_MIGRATIONS }, config, options);
+  const { clock, logger, metrics, typeDefs, policy, backend, ingestAuth, cacheOptions } = base;
+  const store = createStockStore(backend, clock);
+  if (config.seed === 'demo' && (await store.isEmpty())) {
     const started = Date.now();
     const products = demoCatalog(DEMO_SCALES[config.demoScale], config.demoAssetUrl);
-    store.seed(products);
+    await store.seed(products);
     logger.info({ products: products.length, ms: Date.now() - started }, 'seeded demo catalog');
   }
   const catalog = createEntityCache<string, CatalogProduct>({ name: 'stock_catalog', ttlMs: policy.typeTtlMs('Product'), ...cacheOptions });
@@ -90,14 +92,14 @@ export function createStockSubgraph(
     extraRoutes: [
       {
         prefix: '/images/',
-        handle: (_req, res, path) => {
+        handle: async (_req, res, path) => {
           let sku: string;
           try {
             sku = decodeURIComponent(path.slice('/images/'.length)).replace(/\.svg$/, '');
           } catch {
             return false; // a bad percent escape names no product: 404
           }
-          const product = store.getProductsBySkus([sku]).get(sku);
+          const product = (await store.getProductsBySkus([sku])).get(sku);
           if (!product) return false;
           const svg = productImageSvg(product);
           res.writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400', 'content-length': Buffer.byteLength(svg) });
@@ -114,8 +116,7 @@ export function createStockSubgraph(
     clock,
     onClose: () => {
       trending.close();
-      db.close();
-      return cacheTier?.close();
+      return base.close();
     },
   };
   return { definition, store, catalog, trending };

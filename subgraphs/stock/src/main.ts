@@ -5,6 +5,6 @@ import { createStockSubgraph } from './createStockSubgraph';
 
 runService('stock', async () => {
   const config = loadStockConfig({ env: process.env, argv: process.argv.slice(2) });
-  const { definition } = createStockSubgraph(config);
+  const { definition } = await createStockSubgraph(config);
   return startSubgraph(definition, config);
 });

@@ -15,8 +15,8 @@ export interface StockLoaders {
 export function createStockLoaders(store: StockStore, catalog: EntityCache<string, CatalogProduct>, options: { batching: boolean }): StockLoaders {
   return {
     productBySku: createLoader((skus) => readThroughCache(catalog, skus, (missing) => store.getProductsBySkus(missing)), options),
-    stockBySku: createLoader((skus) => {
-      const levels = store.getStockLevelsBySkus(skus);
+    stockBySku: createLoader(async (skus) => {
+      const levels = await store.getStockLevelsBySkus(skus);
       return skus.map((sku) => levels.get(sku) ?? null);
     }, options),
   };

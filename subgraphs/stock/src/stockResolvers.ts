@@ -91,7 +91,7 @@ async function pickInStock(ctx: StockContext, input: RankingInput): Promise<Cand
     if (picked.length < input.limit) {
       // The ranking ran out: fill from the rest of the in-stock catalog, still live.
       const exclude = [...picked.map((p) => p.sku), ...input.purchasedSkus];
-      for (const sku of ctx.store.getInStockSkus(ctx.inStockThreshold, exclude, input.limit - picked.length)) {
+      for (const sku of await ctx.store.getInStockSkus(ctx.inStockThreshold, exclude, input.limit - picked.length)) {
         picked.push({ sku, reason: 'TRENDING', score: 0 });
       }
     }

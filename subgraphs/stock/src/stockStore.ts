@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Clock } from '../../../kit/clock';
 import type { Database } from '../../kit/database';
+import { type StoreBackend, type Synchronous, asAsync } from '../../kit/storeBackend';
+import { createPostgresStockStore } from './stockStorePostgres';
 import { zPastDateTime } from '../../kit/dateTime';
 import type { DemoProduct } from '../../../demo/demoData';
 import type { ItemProblem } from '../../../kit/errors';
@@ -44,30 +46,6 @@ export function stockLevelInputSchema(clock: Clock, maxClockSkewMs: number) {
 }
 export type StockLevelInput = z.output<ReturnType<typeof stockLevelInputSchema>>;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS products (
-  sku TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  brand TEXT NOT NULL,
-  category TEXT NOT NULL,
-  price_cents INTEGER NOT NULL,
-  currency TEXT NOT NULL,
-  image_url TEXT NOT NULL,
-  url TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS stock_levels (
-  sku TEXT PRIMARY KEY REFERENCES products(sku),
-  available INTEGER NOT NULL,
-  observed_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS stock_levels_in_stock ON stock_levels(available, sku);
-CREATE TABLE IF NOT EXISTS trending_ranking (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  entries TEXT NOT NULL,
-  fetched_at INTEGER NOT NULL,
-  max_age_ms INTEGER NOT NULL
-);
-`;
 
 interface ProductRow {
   sku: string;
@@ -80,27 +58,31 @@ interface ProductRow {
   url: string;
 }
 
-/** The stock service's store: catalog and live stock levels in SQLite. */
+/** The stock service's store: catalog and live stock levels, in SQLite or PostgreSQL. */
 export interface StockStore {
-  getProductsBySkus(skus: readonly string[]): Map<string, CatalogProduct>;
-  getStockLevelsBySkus(skus: readonly string[]): Map<string, StockLevel>;
+  getProductsBySkus(skus: readonly string[]): Promise<Map<string, CatalogProduct>>;
+  getStockLevelsBySkus(skus: readonly string[]): Promise<Map<string, StockLevel>>;
   /** In-stock SKUs in SKU order, skipping `exclude`: the last resort to fill a list. */
-  getInStockSkus(threshold: number, exclude: readonly string[], limit: number): string[];
+  getInStockSkus(threshold: number, exclude: readonly string[], limit: number): Promise<string[]>;
   /** Items whose SKU is not in the catalog. */
-  findUnknownSkus(levels: IndexedItem<StockLevelInput>[]): ItemProblem[];
+  findUnknownSkus(levels: IndexedItem<StockLevelInput>[]): Promise<ItemProblem[]>;
   /** Applies a checked batch atomically, in order; an observation older than the stored one is stale. */
-  recordStockLevels(levels: StockLevelInput[]): IngestResult;
-  isEmpty(): boolean;
-  seed(products: DemoProduct[]): void;
+  recordStockLevels(levels: StockLevelInput[]): Promise<IngestResult>;
+  isEmpty(): Promise<boolean>;
+  seed(products: DemoProduct[]): Promise<void>;
   /** The last trending ranking saved, if any (one JSON row): what stock serves while behavior is away. */
-  getTrendingRanking(): StoredTrendingRanking | undefined;
+  getTrendingRanking(): Promise<StoredTrendingRanking | undefined>;
   /** Replaces the saved trending ranking, in one transaction. */
-  saveTrendingRanking(ranking: StoredTrendingRanking): void;
+  saveTrendingRanking(ranking: StoredTrendingRanking): Promise<void>;
 }
 
-/** Creates the stock store on `db`, creating its tables if needed. */
-export function createStockStore(db: Database, clock: Clock): StockStore {
-  db.exec(SCHEMA);
+/** Creates the stock store on its backend, whose migrations have run. */
+export function createStockStore(backend: StoreBackend, clock: Clock): StockStore {
+  return backend.kind === 'postgres' ? createPostgresStockStore(backend.db, clock) : asAsync<StockStore>(createSqliteStockStore(backend.db, clock));
+}
+
+/** The stock store on SQLite. */
+function createSqliteStockStore(db: Database, clock: Clock): Synchronous<StockStore> {
   const productsBySkus = db.statement<ProductRow>(
     'getProductsBySkus',
     'SELECT sku, name, brand, category, price_cents, currency, image_url, url FROM products WHERE sku IN (SELECT value FROM json_each(?))',
@@ -135,7 +117,7 @@ export function createStockStore(db: Database, clock: Clock): StockStore {
      ON CONFLICT(id) DO UPDATE SET entries = excluded.entries, fetched_at = excluded.fetched_at, max_age_ms = excluded.max_age_ms`,
   );
 
-  const store: StockStore = {
+  const store: Synchronous<StockStore> = {
     getProductsBySkus(skus) {
       return new Map(
         productsBySkus.all(JSON.stringify(skus)).map((r) => [

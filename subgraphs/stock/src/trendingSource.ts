@@ -79,16 +79,19 @@ export function createTrendingSource(options: TrendingSourceOptions): TrendingSo
   const failed = refreshes.labels('error');
 
   let current: StoredTrendingRanking | undefined;
-  try {
-    current = store.getTrendingRanking();
-  } catch (error) {
-    logger.warn({ err: error }, 'the saved trending ranking could not be read; starting without one');
-  }
+  // The saved ranking is read once, at start; a query waits for that read, never for behavior.
+  const loaded = store.getTrendingRanking().then(
+    (saved) => {
+      current ??= saved;
+    },
+    (error: unknown) => logger.warn({ err: error }, 'the saved trending ranking could not be read; starting without one'),
+  );
   new Gauge({
     name: 'tailor_trending_ranking_age_seconds',
     help: 'Age of the trending ranking stock serves (+Inf while it has never had one).',
     registers: [options.registry],
-    collect() {
+    async collect() {
+      await loaded;
       this.set(current ? Math.max(clock.now() - current.fetchedAt, 0) / 1000 : Infinity);
     },
   });
@@ -144,11 +147,7 @@ export function createTrendingSource(options: TrendingSourceOptions): TrendingSo
           logger.info({ failures: outage.failures, outageSeconds: Math.round((clock.now() - outage.since) / 1000) }, 'trending ranking refreshed from behavior again');
           outage = undefined;
         }
-        try {
-          store.saveTrendingRanking(fetched);
-        } catch (error) {
-          logger.warn({ err: error }, 'the trending ranking could not be saved; it is served from memory');
-        }
+        await store.saveTrendingRanking(fetched).catch((error: unknown) => logger.warn({ err: error }, 'the trending ranking could not be saved; it is served from memory'));
       } catch (error) {
         if (closing.signal.aborted) return;
         failed.inc();
@@ -163,6 +162,7 @@ export function createTrendingSource(options: TrendingSourceOptions): TrendingSo
 
   return {
     async ranking() {
+      await loaded;
       if (current) {
         const age = clock.now() - current.fetchedAt;
         // A ranking from the future (the clock was wrong when it was saved) is stale, not fresh for ever.
