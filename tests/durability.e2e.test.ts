@@ -1,14 +1,18 @@
 /**
  * End-to-end durability and start-up checks on the real processes (small demo data set): an
- * acknowledged ingest batch survives `kill -9` of the subgraph that acknowledged it, and a bad setting
- * stops a process at start-up with a message naming it.
+ * acknowledged ingest batch survives `kill -9` of the subgraph that acknowledged it, on the embedded
+ * SQLite files and on PostgreSQL (a database of this suite's own on the machine's server); a bad
+ * setting, or a database that cannot be reached, stops a process at start-up with a message naming it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { startStack } from '../scripts/startStack';
+import { type TestDatabase, createTestDatabase } from './support/postgresServer';
 import { LOOPBACK_ONLY, type ProcessStack, REPO_ROOT, startProcessStack } from './support/processStack';
+import { startTcpProxy } from './support/tcpProxy';
 
 jest.setTimeout(120_000);
 
@@ -20,15 +24,18 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-describe('ingestion durability across kill -9', () => {
+describe.each(['sqlite', 'postgres'] as const)('ingestion durability across kill -9, on %s', (backend) => {
   let tailor: ProcessStack;
+  let database: TestDatabase | undefined;
 
   beforeAll(async () => {
-    tailor = await startProcessStack({ scale: 'small' });
+    if (backend === 'postgres') database = await createTestDatabase('durability');
+    tailor = await startProcessStack({ scale: 'small', env: database ? { TAILOR_DATABASE_URL: database.url } : {} });
   }, 200_000);
 
   afterAll(async () => {
     await tailor?.stop();
+    await database?.drop();
   }, 60_000);
 
   /**
@@ -50,6 +57,26 @@ describe('ingestion durability across kill -9', () => {
     expect(fresh.child.pid).not.toBe(child.pid);
     return { status: response.status, body };
   }
+
+  it(`keeps its data in ${backend}`, async () => {
+    const files = readdirSync(tailor.dataDir).filter((file) => /^(crm|stock|behavior)\.db$/.test(file)).sort();
+    if (backend === 'sqlite') {
+      expect(files).toEqual(['behavior.db', 'crm.db', 'stock.db']);
+      return;
+    }
+    expect(files).toEqual([]);
+    const client = new Client({ connectionString: database!.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        "SELECT (SELECT COUNT(*) FROM crm.users)::int AS users, (SELECT COUNT(*) FROM stock.products)::int AS products, (SELECT COUNT(*) FROM behavior.events)::int AS events",
+      );
+      expect(rows[0]).toEqual({ users: expect.any(Number), products: expect.any(Number), events: expect.any(Number) });
+      expect(Math.min(rows[0].users, rows[0].products, rows[0].events)).toBeGreaterThan(0);
+    } finally {
+      await client.end();
+    }
+  });
 
   it('keeps an acknowledged users batch after the crm process is killed at once', async () => {
     const user = {
@@ -158,6 +185,34 @@ describe('gateway start-up configuration', () => {
     expect(stderr).toMatch(/Invalid configuration/);
     expect(stderr).not.toMatch(/\n\s+at .*:\d+:\d+/); // a readable message, not a stack trace
     expect(stdout).not.toMatch(/"msg":"listening"/);
+  });
+});
+
+describe('subgraph start-up on a database that cannot be reached', () => {
+  it('stops with a non-zero exit code and a message naming the database, without listening', async () => {
+    // A port that answers nothing: the proxy was cut before the subgraph starts.
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 });
+    await proxy.cut();
+    const url = `postgres://tailor:secret@127.0.0.1:${proxy.port}/tailor`;
+    const child = spawn(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join('subgraphs', 'crm', 'src', 'main.ts'), '--port', '0'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, TAILOR_DATABASE_URL: url, TAILOR_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const safetyNet = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    try {
+      const { code, signal } = await exited(child);
+      expect(signal).toBeNull();
+      expect(code).not.toBe(0);
+    } finally {
+      clearTimeout(safetyNet);
+    }
+    expect(output).toContain(`cannot reach the database at postgres://tailor:***@127.0.0.1:${proxy.port}/tailor`);
+    expect(output).not.toContain('secret');
+    expect(output).not.toMatch(/"msg":"listening"/);
   });
 });
 
