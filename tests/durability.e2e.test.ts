@@ -210,7 +210,7 @@ describe('subgraph start-up on a database that cannot be reached', () => {
     } finally {
       clearTimeout(safetyNet);
     }
-    expect(output).toContain(`cannot reach the database at postgres://tailor:***@127.0.0.1:${proxy.port}/tailor`);
+    expect(output).toContain(`cannot reach the database at postgres://127.0.0.1:${proxy.port}/tailor`);
     expect(output).not.toContain('secret');
     expect(output).not.toMatch(/"msg":"listening"/);
   });

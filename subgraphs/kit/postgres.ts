@@ -44,10 +44,12 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 
 /** True when `error` says the database is down or unreachable (as opposed to a refused statement). */
 export function isDatabaseUnreachable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: string }).code;
-  if (code && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
+  // A refused connection can come as a bare object with an errno and a code, not an Error.
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  if (Array.isArray(errors) && errors.some(isDatabaseUnreachable)) return true;
+  return typeof message === 'string' && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
 }
 
 /**
@@ -144,11 +146,12 @@ export async function openPostgres(options: PgOptions): Promise<PgDatabase> {
   };
 }
 
-/** The URL without its password, for messages and logs. */
+/** The URL without its user name and password, for messages and logs: `postgres://host:port/database`. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
+    parsed.username = '';
+    parsed.password = '';
     return parsed.toString();
   } catch {
     return '(an unparseable URL)';
