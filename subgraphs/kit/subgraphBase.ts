@@ -58,7 +58,7 @@ const KIT_MIGRATIONS = join(__dirname, 'migrations');
 /**
  * Opens a subgraph's logger, metrics, schema and database, and the gate of its `POST /ingest/*`
  * routes. The database is PostgreSQL when `databaseUrl` is set (schema `databaseSchema`, default the
- * subgraph's name), else SQLite at `<dataDir>/<name>.db` (in memory when `dataDir` is `:memory:`).
+ * subgraph's name with `_` for `-`), else SQLite at `<dataDir>/<name>.db` (in memory when `dataDir` is `:memory:`).
  * The kit's migrations and the subgraph's (`<migrations>/sqlite/` or `<migrations>/postgres/`) are
  * applied first; a database migrated by a newer build, or one that cannot be reached, throws, and the
  * process exits non-zero.
@@ -107,7 +107,7 @@ export function checkpointAfterErasure(backend: StoreBackend, logger: Logger): v
 /** Opens and migrates the subgraph's database. */
 async function openBackend(name: string, migrations: string, config: SubgraphBaseConfig, metrics: SubgraphMetrics, logger: Logger): Promise<StoreBackend> {
   if (config.databaseUrl) {
-    const db = await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema ?? name, poolSize: config.databasePoolSize, statements: metrics.dbStatements, logger });
+    const db = await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema ?? name.replace(/-/g, '_'), poolSize: config.databasePoolSize, statements: metrics.dbStatements, logger });
     try {
       for (const [scope, root] of [['kit', KIT_MIGRATIONS], [name, migrations]] as const) {
         const report = await migratePostgres(db, scope, readMigrations(root, 'postgres'));

@@ -21,7 +21,7 @@ export function subgraphSettings(defaultPort: number) {
         .string()
         .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL name: letters, digits and _')
         .optional(),
-      doc: 'The PostgreSQL schema of the subgraph\'s tables, created if missing. Default: the subgraph\'s name (`crm`, `stock`, `behavior`).',
+      doc: 'The PostgreSQL schema of the subgraph\'s tables, created if missing. Default: the subgraph\'s name, `-` written `_` (`crm`, `stock`, `behavior`).',
     },
     databasePoolSize: {
       env: 'TAILOR_DATABASE_POOL_SIZE',
