@@ -117,7 +117,12 @@ export const settingTypes = {
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   host: () => z.string().min(1).default('127.0.0.1'),
   /** `name=http://host:port/graphql,…`, by subgraph name; empty by default. */
-  subgraphUrls: () => namedValues('name=http://host:port/graphql', (value) => (/^https?:\/\/\S+$/.test(value) ? value : undefined)),
+  /** `name=url,…`, or `name=url1|url2` for a subgraph's replicas: each a list of absolute http(s) URLs. */
+  subgraphUrls: () =>
+    namedValues('name=http://host:port/graphql (replicas: name=http://a/graphql|http://b/graphql)', (value) => {
+      const urls = value.split('|').map((u) => u.trim());
+      return urls.every((u) => /^https?:\/\/[^\s|]+$/.test(u)) ? urls : undefined;
+    }),
   /** `name=port,…`, by service name (0 picks a free port); empty by default. */
   portMap: () =>
     namedValues('name=port (a port is 0..65535)', (value) => (/^\d{1,5}$/.test(value) && Number(value) <= 65535 ? Number(value) : undefined)),

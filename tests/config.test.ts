@@ -29,7 +29,7 @@ describe('configuration', () => {
       '--colour: unknown flag (known: --host, --log-level, --port, --supergraph, --subgraph-urls, --data-dir, --operation-manifest, --rest-routes, --sandbox-example)',
       'TAILOR_LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent',
       '--port="99999": must be 0..65535',
-      'TAILOR_SUBGRAPH_URLS="crm=nowhere": "crm=nowhere" is not name=http://host:port/graphql',
+      'TAILOR_SUBGRAPH_URLS="crm=nowhere": "crm=nowhere" is not name=http://host:port/graphql (replicas: name=http://a/graphql|http://b/graphql)',
       'TAILOR_MAX_QUERY_DEPTH="deep": must be a number',
     ]);
   });

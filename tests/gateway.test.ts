@@ -72,7 +72,11 @@ describe('gateway', () => {
       supergraph: expect.stringMatching(/^[0-9a-f]{64}$/),
       loadedAt: expect.any(String),
       // Every subgraph of the registry (a clone with a partner subgraph has one more).
-      subgraphs: expect.objectContaining({ crm: { circuit: 'closed' }, stock: { circuit: 'closed' }, behavior: { circuit: 'closed' } }),
+      subgraphs: expect.objectContaining({
+        crm: { circuit: 'closed', replicas: [{ url: `${stack.urls.crm}/graphql`, up: true }] },
+        stock: { circuit: 'closed', replicas: [{ url: `${stack.urls.stock}/graphql`, up: true }] },
+        behavior: { circuit: 'closed', replicas: [{ url: `${stack.urls.behavior}/graphql`, up: true }] },
+      }),
     });
   });
 
@@ -93,9 +97,9 @@ describe('createSubgraphDataSource', () => {
       fallbacks: () => new Map(),
       logger: createLogger('test', 'silent'),
     };
-    expect(() => createSubgraphDataSource({ name: 'a', url: 'http://127.0.0.1:1/graphql', ...common })).not.toThrow();
-    expect(() => createSubgraphDataSource({ name: 'b', url: 'https://127.0.0.1:1/graphql', ...common })).not.toThrow();
-    expect(() => createSubgraphDataSource({ name: 'c', url: 'ftp://127.0.0.1/graphql', ...common })).toThrow(
+    expect(() => createSubgraphDataSource({ name: 'a', urls: ['http://127.0.0.1:1/graphql'], ...common })).not.toThrow();
+    expect(() => createSubgraphDataSource({ name: 'b', urls: ['https://127.0.0.1:1/graphql'], ...common })).not.toThrow();
+    expect(() => createSubgraphDataSource({ name: 'c', urls: ['ftp://127.0.0.1/graphql'], ...common })).toThrow(
       'Subgraph c: routing URL must be http(s)://, got ftp://127.0.0.1/graphql',
     );
   });

@@ -81,7 +81,7 @@ describe('the Redis cache tier', () => {
     // One database behind both replicas: b's copy changes too, but only a's upsert touches the caches.
     const renamed = { id: 'u1', email: 'u1@example.com', firstName: 'Renamed' };
     await b.store.upsertUsers([renamed]);
-    a.definition.ingestors![0].ingest([renamed]);
+    await a.definition.ingestors![0].ingest([renamed]);
     expect(await dropped(b, 'u1')).toBe(true);
     expect(await redis.exists(`${prefix}crm_user_profile:u1`)).toBe(0);
     expect((await read(b, 'u1'))?.firstName).toBe('Renamed');
@@ -99,7 +99,7 @@ describe('the Redis cache tier', () => {
     // The LRU still works, and an upsert still drops its entry.
     expect((await read(a, 'u1'))?.firstName).toBe('First u1');
     expect(await statements(a)).toBe(before + 1);
-    a.definition.ingestors![0].ingest([{ id: 'u1', email: 'u1@example.com', firstName: 'Renamed' }]);
+    await a.definition.ingestors![0].ingest([{ id: 'u1', email: 'u1@example.com', firstName: 'Renamed' }]);
     expect((await read(a, 'u1'))?.firstName).toBe('Renamed');
     expect(await tierErrors(a, 'invalidate')).toBe(1);
   });

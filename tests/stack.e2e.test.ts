@@ -660,7 +660,11 @@ describe('operational endpoints', () => {
         status: 'ready',
         supergraph: expect.stringMatching(/^[0-9a-f]{64}$/),
         loadedAt: expect.any(String),
-        subgraphs: expect.objectContaining({ crm: { circuit: 'closed' }, stock: { circuit: 'closed' }, behavior: { circuit: 'closed' } }),
+        subgraphs: expect.objectContaining({
+          crm: { circuit: 'closed', replicas: [{ url: `${tailor.url('crm')}/graphql`, up: true }] },
+          stock: { circuit: 'closed', replicas: [{ url: `${tailor.url('stock')}/graphql`, up: true }] },
+          behavior: { circuit: 'closed', replicas: [{ url: `${tailor.url('behavior')}/graphql`, up: true }] },
+        }),
       },
     });
     expect(answer.body.supergraph).toBe(fileHash);

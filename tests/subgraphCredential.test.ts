@@ -187,7 +187,7 @@ describe('the gateway data source', () => {
     const keyring = parseSubgraphKeys(TEST_SUBGRAPH_SECRET);
     const source = createSubgraphDataSource({
       name: 'crm',
-      url,
+      urls: [url],
       policy: { timeoutMs: 5_000, retries: 1, retryDelayMs: 1, breakerFailures: 5, breakerCooldownMs: 500 },
       metrics: createGatewayMetrics(),
       fallbacks: () => new Map(),

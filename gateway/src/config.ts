@@ -58,7 +58,12 @@ export const gatewaySettings = {
     env: 'TAILOR_SUBGRAPH_URLS',
     flag: 'subgraph-urls',
     schema: settingTypes.subgraphUrls(),
-    doc: 'Overrides of the supergraph\'s routing URLs, by subgraph name: `name=http://host:port/graphql,…`.',
+    doc: 'Overrides of the supergraph\'s routing URLs, by subgraph name: `name=http://host:port/graphql,…`. Several replicas of one subgraph: `name=http://a:4001/graphql|http://b:4001/graphql`; each attempt goes to the next replica that is up, a retry to another one.',
+  },
+  subgraphHealthIntervalMs: {
+    env: 'TAILOR_SUBGRAPH_HEALTH_INTERVAL_MS',
+    schema: settingTypes.positiveInt(2_000, 600_000),
+    doc: 'With several replicas of a subgraph, how often the gateway asks each one\'s `/health` (1 s to answer). A replica that fails it, or refuses a connection, leaves the rotation until it answers 200 again.',
   },
   subgraphSecret: {
     env: 'TAILOR_SUBGRAPH_SECRET',

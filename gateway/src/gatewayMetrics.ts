@@ -20,6 +20,7 @@ export interface GatewayMetrics {
   subgraphRetries: Counter<'subgraph'>;
   /** Each subgraph's circuit: 0 closed, 1 half-open (probing), 2 open (failing fast). */
   circuitState: Gauge<'subgraph'>;
+  replicaUp: Gauge<'subgraph' | 'url'>;
   /** Operations answered with a declared fallback in place of a subgraph's fields, by subgraph. */
   degradedResponses: Counter<'subgraph'>;
   /** Operations answered 503 because, without a subgraph, nothing usable was left, by subgraph. */
@@ -77,6 +78,12 @@ export function createGatewayMetrics(): GatewayMetrics {
       name: 'tailor_subgraph_circuit_state',
       help: "State of each subgraph's circuit breaker: 0 closed, 1 half-open (one probe in flight), 2 open (failing fast).",
       labelNames: ['subgraph'],
+      registers: [registry],
+    }),
+    replicaUp: new Gauge({
+      name: 'tailor_subgraph_replica_up',
+      help: 'Whether the gateway takes each replica of a subgraph to be up (1) or out of the rotation (0): a refused connection or a failed /health check takes it out, a healthy /health puts it back.',
+      labelNames: ['subgraph', 'url'],
       registers: [registry],
     }),
     degradedResponses: new Counter({

@@ -116,12 +116,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
 
   const dataSources = new Map<string, SubgraphDataSource>();
   /** Each subgraph's routing URL, as the gateway sends to it. */
-  const routes = new Map<string, string>();
+  const routes = new Map<string, SubgraphDataSource>();
   const { subgraphSecret } = config;
   if (!subgraphSecret) logger.warn('TAILOR_SUBGRAPH_SECRET is not set: requests to subgraphs go unsigned, and a subgraph that requires the gateway credential refuses them');
   const sign = subgraphSecret ? (body: string) => signRequest(subgraphSecret, body) : undefined;
   const privacy = createPrivacyOperations({
-    targets: () => [...routes].map(([name, url]) => ({ name, url })),
+    targets: () => [...routes].map(([name, source]) => ({ name, url: source.pickUrl() })),
     sign,
     logger,
   });
@@ -131,13 +131,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
     // Each fetch's parsed operation reaches its data source, which reads it to stand in with fallbacks.
     queryPlannerConfig: { exposeDocumentNodeInFetchNode: true },
     buildService: ({ name, url }) => {
-      const target = config.subgraphUrls[name] ?? url;
-      if (!target) throw new Error(`Subgraph "${name}" has no routing URL; set TAILOR_SUBGRAPH_URLS=${name}=http://…`);
-      logger.info({ subgraph: name, url: target }, 'subgraph route');
-      routes.set(name, target);
+      const targets = config.subgraphUrls[name] ?? (url ? [url] : []);
+      if (targets.length === 0) throw new Error(`Subgraph "${name}" has no routing URL; set TAILOR_SUBGRAPH_URLS=${name}=http://…`);
+      logger.info({ subgraph: name, urls: targets }, 'subgraph route');
+      routes.get(name)?.close();
       const dataSource = createSubgraphDataSource({
         name,
-        url: target,
+        urls: targets,
+        healthIntervalMs: config.subgraphHealthIntervalMs,
         policy: {
           timeoutMs: config.subgraphTimeoutMs.of(name),
           retries: config.subgraphRetries,
@@ -151,6 +152,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
         sign,
       });
       dataSources.set(name, dataSource);
+      routes.set(name, dataSource);
       return dataSource;
     },
   });
@@ -417,7 +419,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   /** When the served supergraph was loaded, and the last file refused, for operators. */
   const readyDetails = () => {
     const { loadedAt, lastRefusal } = supergraph.status();
-    const subgraphs = Object.fromEntries([...dataSources].map(([name, source]) => [name, { circuit: source.circuit() }]));
+    const subgraphs = Object.fromEntries([...dataSources].map(([name, source]) => [name, { circuit: source.circuit(), replicas: source.replicas() }]));
     return lastRefusal ? { loadedAt, lastRefusal, subgraphs } : { loadedAt, subgraphs };
   };
 
@@ -445,6 +447,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
       ready = false;
       await closeServer(http);
       await apollo.stop();
+      for (const source of dataSources.values()) source.close();
       database.close();
       await closeQuotaStore();
     },

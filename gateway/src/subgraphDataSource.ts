@@ -39,7 +39,10 @@ export interface FetchContext {
 /** Options of `createSubgraphDataSource`. */
 export interface SubgraphDataSourceOptions {
   name: string;
-  url: string;
+  /** The subgraph's replicas: one URL, or several that answer alike (the same database behind them). */
+  urls: string[];
+  /** With several replicas, how often each one's `/health` is asked, in ms. */
+  healthIntervalMs?: number;
   policy: FetchPolicy;
   metrics: GatewayMetrics;
   /** The fallbacks declared in the supergraph being served. */
@@ -52,7 +55,26 @@ export interface SubgraphDataSourceOptions {
 /** A subgraph's connection, with the state operators see on `/ready`. */
 export interface SubgraphDataSource extends GraphQLDataSource {
   circuit(): 'closed' | 'half-open' | 'open';
+  /** Each replica's URL and whether it is taken to be up. */
+  replicas(): { url: string; up: boolean }[];
+  /** The URL of a replica that is up (else the next one): where a one-off request goes. */
+  pickUrl(): string;
+  /** Stops the health checks. */
+  close(): void;
 }
+
+/** One replica of a subgraph: where it is, its own keep-alive pool, and whether it is taken to be up. */
+interface Replica {
+  url: URL;
+  href: string;
+  secure: boolean;
+  agent: HttpAgent;
+  send: typeof httpRequest;
+  up: boolean;
+}
+
+/** How long a health check may take before the replica counts as down. */
+const HEALTH_TIMEOUT_MS = 1_000;
 
 /** Why an attempt failed; the label of `tailor_subgraph_fetch_failures_total`. */
 type FailureReason = 'timeout' | 'connection' | 'status' | 'garbage' | 'circuit_open' | 'deadline';
@@ -79,7 +101,10 @@ const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 const tracer = trace.getTracer('tailor-gateway');
 
 /**
- * The gateway's connection to one subgraph. Each attempt is a keep-alive `node:http(s)` request bounded
+ * The gateway's connection to one subgraph, over one or more replicas. Each attempt goes to the next
+ * replica that is up (round-robin; a retry to another one); with several, each one's `/health` is asked
+ * every `healthIntervalMs`, and a replica that refuses a connection is taken out until it answers
+ * again. Each attempt is a keep-alive `node:http(s)` request bounded
  * by a real deadline on the whole exchange (connection to last byte): the smaller of the subgraph's
  * timeout and half of what is left of the request's deadline. A failed query fetch (no connection, timeout, 5xx,
  * garbage) is retried with full jitter while the deadline allows; a mutation never is. A circuit breaker
@@ -89,11 +114,63 @@ const tracer = trace.getTracer('tailor-gateway');
  */
 export function createSubgraphDataSource(options: SubgraphDataSourceOptions): SubgraphDataSource {
   const { name, policy, metrics, logger } = options;
-  const url = new URL(options.url);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`Subgraph ${name}: routing URL must be http(s)://, got ${options.url}`);
-  const secure = url.protocol === 'https:';
-  const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
-  const send = secure ? httpsRequest : httpRequest;
+  if (options.urls.length === 0) throw new Error(`Subgraph ${name}: no routing URL`);
+  const replicas: Replica[] = options.urls.map((href) => {
+    const url = new URL(href);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`Subgraph ${name}: routing URL must be http(s)://, got ${href}`);
+    const secure = url.protocol === 'https:';
+    const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+    return { url, href, secure, agent, send: secure ? (httpsRequest as typeof httpRequest) : httpRequest, up: true };
+  });
+  const replicaGauge = (replica: Replica) => metrics.replicaUp.labels(name, replica.href);
+  for (const replica of replicas) replicaGauge(replica).set(1);
+  const mark = (replica: Replica, up: boolean, why: string) => {
+    if (replica.up === up) return;
+    replica.up = up;
+    replicaGauge(replica).set(up ? 1 : 0);
+    (up ? logger.info.bind(logger) : logger.warn.bind(logger))({ subgraph: name, url: replica.href, why }, up ? 'replica up' : 'replica down');
+  };
+  let next = 0;
+  /** The next replica that is up, round-robin, other than `avoid` when another is up; with none up, the next one. */
+  const pick = (avoid?: Replica): Replica => {
+    for (let i = 0; i < replicas.length; i++) {
+      const candidate = replicas[(next + i) % replicas.length];
+      if (candidate.up && (candidate !== avoid || replicas.length === 1)) {
+        next = (next + i + 1) % replicas.length;
+        return candidate;
+      }
+    }
+    const fallback = replicas[next % replicas.length];
+    next = (next + 1) % replicas.length;
+    return fallback;
+  };
+  /** Asks every replica's `/health`; an answer other than 200 in time marks it down, a 200 up again. */
+  const checkHealth = () =>
+    Promise.all(
+      replicas.map(
+        (replica) =>
+          new Promise<void>((resolve) => {
+            const done = (up: boolean, why: string) => {
+              mark(replica, up, why);
+              resolve();
+            };
+            const req = replica.send(
+              { agent: replica.agent, host: replica.url.hostname, port: replica.url.port || (replica.secure ? 443 : 80), path: '/health', method: 'GET', timeout: HEALTH_TIMEOUT_MS },
+              (res) => {
+                res.resume();
+                res.on('end', () => done(res.statusCode === 200, `GET /health answered ${res.statusCode}`));
+                res.on('error', () => done(false, 'GET /health broke off'));
+              },
+            );
+            req.on('timeout', () => req.destroy(new Error('timeout')));
+            req.on('error', (error) => done(false, `GET /health failed: ${error.message}`));
+            req.end();
+          }),
+      ),
+    );
+  // One replica: nothing to choose between; its failures go to the circuit breaker alone.
+  const healthTimer = replicas.length > 1 ? setInterval(() => void checkHealth(), options.healthIntervalMs ?? 2_000) : undefined;
+  healthTimer?.unref();
   const fetches = metrics.subgraphFetches.labels(name);
   const retried = metrics.subgraphRetries.labels(name);
   const breaker = circuitBreaker(
@@ -111,8 +188,9 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
   });
 
   /** One HTTP exchange, destroyed when `budgetMs` runs out, whatever the socket is doing. */
-  function exchange(body: string, budgetMs: number, attempt: number): Promise<{ status: number; text: string }> {
-    return tracer.startActiveSpan('tailor.subgraph.request', { kind: SpanKind.CLIENT, attributes: { subgraph: name, attempt } }, (span) => {
+  function exchange(replica: Replica, body: string, budgetMs: number, attempt: number): Promise<{ status: number; text: string }> {
+    const { agent, send, url, secure } = replica;
+    return tracer.startActiveSpan('tailor.subgraph.request', { kind: SpanKind.CLIENT, attributes: { subgraph: name, attempt, 'server.address': replica.href } }, (span) => {
       const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
       injectTraceHeaders(headers);
       return new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -171,11 +249,11 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
   }
 
   /** One attempt: the exchange, then a check that the answer is a GraphQL response this fetch can use. */
-  async function attempt(body: string, budgetMs: number, representations: number | undefined, n: number): Promise<unknown> {
+  async function attempt(replica: Replica, body: string, budgetMs: number, representations: number | undefined, n: number): Promise<unknown> {
     fetches.inc();
     const stop = metrics.subgraphFetchDuration.startTimer({ subgraph: name });
     try {
-      const response = await exchange(body, budgetMs, n);
+      const response = await exchange(replica, body, budgetMs, n);
       if (response.status >= 500) throw new AttemptFailure('status', `HTTP ${response.status}`);
       let parsed: unknown;
       try {
@@ -188,12 +266,17 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
       return parsed;
     } catch (error) {
       stop({ outcome: 'error' });
+      // A replica that refuses connections is taken out until its health check answers again.
+      if (error instanceof AttemptFailure && error.reason === 'connection' && replicas.length > 1) mark(replica, false, error.message);
       throw error;
     }
   }
 
   return {
     circuit,
+    replicas: () => replicas.map((r) => ({ url: r.href, up: r.up })),
+    pickUrl: () => pick().href,
+    close: () => clearInterval(healthTimer),
     async process(processOptions: GraphQLDataSourceProcessOptions) {
       const { request, context } = processOptions;
       const { document, pathInIncomingRequest } = processOptions as { document?: DocumentNode; pathInIncomingRequest?: (string | number)[] };
@@ -203,7 +286,11 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
       const expected = Array.isArray(representations) ? representations.length : undefined;
       const attempts = /^\s*mutation\b/.test(request.query ?? '') ? 1 : 1 + policy.retries;
       let failure: AttemptFailure = new AttemptFailure('deadline', 'the request deadline had passed');
+      let replica: Replica | undefined;
       for (let n = 1; n <= attempts; n++) {
+        // Each attempt on the next replica that is up: a retry goes to another one when there is one.
+        replica = pick(replica);
+        const target = replica;
         // At most half of what is left, so that the fetches that depend on this one still have time.
         const left = Math.floor((deadline - Date.now()) / 2);
         if (left <= 0) {
@@ -216,7 +303,7 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
           break;
         }
         try {
-          return (await breaker.execute(() => attempt(body, Math.min(policy.timeoutMs * timeoutScale, left), expected, n))) as never;
+          return (await breaker.execute(() => attempt(target, body, Math.min(policy.timeoutMs * timeoutScale, left), expected, n))) as never;
         } catch (error) {
           failure = error instanceof AttemptFailure ? error : new AttemptFailure('circuit_open', 'the circuit is open');
           metrics.subgraphFailures.inc({ subgraph: name, reason: failure.reason });

@@ -67,5 +67,6 @@ export type StockConfig = Omit<ConfigOf<typeof stockSettings>, 'behaviorUrl'> & 
 /** Reads and validates the stock subgraph's configuration; throws a `ConfigError` naming every bad setting. */
 export function loadStockConfig(source: ConfigSource): StockConfig {
   const config = loadConfig(stockSettings, source);
-  return { ...config, behaviorUrl: config.behaviorUrl ?? config.subgraphUrls.behavior ?? DEFAULT_BEHAVIOR_URL };
+  // With replicas of behavior listed, the trending fetch goes to the first (a failed fetch keeps the saved ranking).
+  return { ...config, behaviorUrl: config.behaviorUrl ?? config.subgraphUrls.behavior?.[0] ?? DEFAULT_BEHAVIOR_URL };
 }
