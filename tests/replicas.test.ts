@@ -15,12 +15,15 @@ import { DAY, product, user } from './support/fixtures';
 import { RELAXED_DEADLINES } from './support/inProcessStack';
 import { scrapeMetric } from './support/processStack';
 import { type TestDatabase, createTestDatabase } from './support/postgresServer';
-import { REDIS_URL, connectTestRedis, dropKeys } from './support/redisServer';
+import { connectTestRedis, dropKeys } from './support/redisServer';
+import { type TcpProxy, startTcpProxy } from './support/tcpProxy';
 import { TEST_SUBGRAPH_SECRET } from './support/subgraphSigning';
 
 // Replicas: two of each subgraph on one PostgreSQL database and one Redis, and three gateways over
 // them: A routes every subgraph to its replica 1, B to its replica 2, C to both. The freshness cases
 // write through A (replicas 1) and read through B (replicas 2); the rotation cases run through C.
+// Every process reaches Redis through a TCP proxy, which the outage case cuts ("kills" Redis for
+// them) and restores, without touching the machine's Redis that other suites use.
 
 type Name = 'crm' | 'stock' | 'behavior';
 type Subgraph = CrmSubgraph | StockSubgraph | BehaviorSubgraph;
@@ -30,6 +33,7 @@ const silent = (name: string) => createLogger(name, 'silent');
 const prefix = `tailor-test-replicas-${process.pid}-${Date.now()}:`;
 
 let database: TestDatabase;
+let redisProxy: TcpProxy;
 const replicas: Record<Name, { subgraph: Subgraph; service: RunningService }[]> = { crm: [], stock: [], behavior: [] };
 const gateways: Record<'A' | 'B' | 'C', RunningGateway> = {} as never;
 
@@ -37,7 +41,7 @@ function env(): Record<string, string> {
   return {
     TAILOR_SEED: 'none',
     TAILOR_DATABASE_URL: database.url,
-    TAILOR_REDIS_URL: REDIS_URL,
+    TAILOR_REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
     TAILOR_REDIS_PREFIX: prefix,
     TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
     TAILOR_BEHAVIOR_URL: replicas.behavior[0] ? `${replicas.behavior[0].service.url}/graphql` : 'http://127.0.0.1:9/graphql',
@@ -64,7 +68,15 @@ async function startGatewayOver(pick: (name: Name) => string): Promise<RunningGa
   const routes = (['crm', 'stock', 'behavior'] as const).map((name) => `${name}=${pick(name)}`).join(',');
   return startGateway(
     loadGatewayConfig({
-      env: { ...RELAXED_DEADLINES, TAILOR_DATA_DIR: ':memory:', TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET, TAILOR_SUBGRAPH_URLS: routes, TAILOR_SUBGRAPH_HEALTH_INTERVAL_MS: '100' },
+      env: {
+        ...RELAXED_DEADLINES,
+        TAILOR_DATA_DIR: ':memory:',
+        TAILOR_SUBGRAPH_SECRET: TEST_SUBGRAPH_SECRET,
+        TAILOR_SUBGRAPH_URLS: routes,
+        TAILOR_SUBGRAPH_HEALTH_INTERVAL_MS: '100',
+        TAILOR_REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
+        TAILOR_REDIS_PREFIX: prefix,
+      },
       argv: ['--port', '0'],
     }),
     silent('gateway'),
@@ -95,6 +107,7 @@ const consentReads = (index: number) => counterTotal(replicas.crm[index].subgrap
 
 beforeAll(async () => {
   database = await createTestDatabase('replicas');
+  redisProxy = await startTcpProxy({ host: '127.0.0.1', port: 6379 });
   // Behavior first: stock's trending fetch goes to behavior's replica 1.
   for (const name of ['behavior', 'crm', 'stock'] as const) for (const index of [0, 1]) await startReplica(name, index);
   await (replicas.crm[0].subgraph as CrmSubgraph).store.seed([user('u1'), user('u2')]);
@@ -110,6 +123,7 @@ afterAll(async () => {
   const redis = await connectTestRedis();
   await dropKeys(redis, prefix);
   redis.disconnect();
+  await redisProxy?.close();
   await database?.drop();
 });
 
@@ -181,5 +195,39 @@ describe('a gateway routing each subgraph to two replicas', () => {
     const before = await consentReads(0);
     for (let i = 0; i < 4; i++) expect((await query(gateways.C, READ)).status).toBe(200);
     expect((await consentReads(0)) - before).toBe(2);
+  });
+});
+
+describe('Redis killed and restarted', () => {
+  const READ = '{ user(id: "u2") { firstName consent { email } } }';
+  const crm2 = () => replicas.crm[1].subgraph as CrmSubgraph;
+  /** Waits (a bounded poll) until replica 2 of crm is, or is not, subscribed to invalidations. */
+  async function untilListening(listening: boolean): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      if (crm2().profiles.tier!.listening() === listening) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`crm replica 2 never ${listening ? 'subscribed again' : 'lost its subscription'}`);
+  }
+
+  it('answers correctly throughout: from the store while Redis is away, never stale after it returns', async () => {
+    // Replica 2 has u2's profile in its LRU and in Redis.
+    expect((await query(gateways.B, READ)).body).toEqual({ data: { user: { firstName: 'First u2', consent: { email: true } } } });
+
+    await redisProxy.cut();
+    await untilListening(false);
+    // Written through replica 1 while no invalidation can be sent: Redis keeps the old entry.
+    const during = await query(gateways.A, 'mutation($users: [UserInput!]!) { upsertUsers(users: $users) { accepted } }', {
+      users: [{ id: 'u2', email: 'u2@example.com', firstName: 'During' }],
+    });
+    expect(during).toEqual({ status: 200, body: { data: { upsertUsers: { accepted: 1 } } } });
+    // Replica 2 cannot hear invalidations: it reads the store, not its LRU.
+    expect(await query(gateways.B, READ)).toEqual({ status: 200, body: { data: { user: { firstName: 'During', consent: { email: true } } } } });
+
+    await redisProxy.restore();
+    await untilListening(true);
+    // The entry Redis kept from before the outage is of an older epoch: never served.
+    expect(await query(gateways.B, READ)).toEqual({ status: 200, body: { data: { user: { firstName: 'During', consent: { email: true } } } } });
+    expect(await query(gateways.A, READ)).toEqual({ status: 200, body: { data: { user: { firstName: 'During', consent: { email: true } } } } });
   });
 });

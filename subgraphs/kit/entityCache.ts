@@ -27,6 +27,8 @@ export interface EntityTier<K, V> {
   setMany(entries: readonly [K, V][]): Promise<void>;
   /** Resolves once the tier's connections were first tried (reached or not). */
   readonly ready: Promise<void>;
+  /** Whether this replica hears the other replicas' invalidations (its LRU is used only then). */
+  listening(): boolean;
 }
 
 /** A bounded, TTL-limited cache in front of a store, counting hits and misses. */
@@ -62,6 +64,7 @@ export function createEntityCache<K extends {}, V extends object>(options: Entit
     },
     setMany: (entries) => shared.setMany(name, entries.map(([key, value]) => [String(key), value]), ttlMs),
     ready: shared.ready,
+    listening: () => shared.listening(),
   };
   return {
     name,
@@ -69,8 +72,10 @@ export function createEntityCache<K extends {}, V extends object>(options: Entit
     getMany(keys) {
       const found = new Map<K, V>();
       const missing: K[] = [];
+      // With a shared tier, the LRU is used only while this replica hears the other replicas' invalidations.
+      const local = shared && !shared.listening() ? undefined : lru;
       for (const key of keys) {
-        const value = lru?.get(key);
+        const value = local?.get(key);
         if (value === undefined) missing.push(key);
         else found.set(key, value);
       }
@@ -78,7 +83,10 @@ export function createEntityCache<K extends {}, V extends object>(options: Entit
       if (missing.length > 0) misses.inc(missing.length);
       return { found, missing };
     },
-    set: (key, value) => void lru?.set(key, value),
+    set: (key, value) => {
+      if (shared && !shared.listening()) return;
+      lru?.set(key, value);
+    },
     delete(key) {
       lru?.delete(key);
       // Sent at once, before any later read of this replica: its next look-up in the tier misses.
