@@ -1,6 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { type ConfigOf, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
+import { ConfigError, type ConfigOf, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
 
 /** The repository root (where `npm run bench` runs). */
 export const REPO_ROOT = join(__dirname, '..');
@@ -14,6 +14,14 @@ export const RESULTS_DIR = join(__dirname, 'results');
  */
 export const SCENARIOS = ['compare', 'fault', 'links'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+
+/**
+ * Where the subgraphs keep their data: `sqlite` (the embedded files, as always), or `postgres`, which
+ * measures the compare scenario's workloads of Tailor's configuration on SQLite and then on PostgreSQL
+ * (with Redis as the caches' second tier and the quota store), one after the other.
+ */
+export const BACKENDS = ['sqlite', 'postgres'] as const;
+export type Backend = (typeof BACKENDS)[number];
 
 /** An optional whole number in `min..max`; absent means "the mode's default". */
 const optionalInt = (min: number, max: number) =>
@@ -57,6 +65,15 @@ export const benchSettings = {
     schema: z.enum(SCENARIOS, { message: `must be one of ${SCENARIOS.join(', ')}` }).optional(),
     doc: 'Run one scenario only: `compare` (Tailor against the baseline), `fault` (behavior slowed to 3 s, then healed) or `links` (live links clicked, live images opened). Default: all three.',
   },
+  backend: {
+    env: 'TAILOR_BENCH_BACKEND',
+    flag: 'backend',
+    schema: z.enum(BACKENDS, { message: `must be one of ${BACKENDS.join(', ')}` }).default('sqlite'),
+    doc:
+      '`sqlite` (default): every stack on the embedded SQLite files. `postgres`: the compare scenario measures Tailor\'s configuration on SQLite, then on PostgreSQL + Redis ' +
+      '(a database `tailor_bench_<random>` on postgres://postgres@127.0.0.1:5432 and a Redis prefix of its own on 127.0.0.1:6379, both removed at the end), instead of Tailor against the baseline (which it skips). ' +
+      'Not with `--only fault` or `--only links`.',
+  },
 } satisfies Settings;
 
 /** The validated flags and environment of a benchmark run. */
@@ -82,6 +99,11 @@ export interface BenchPlan {
   repetitions: number;
   /** The scenarios this run measures, in order. */
   scenarios: Scenario[];
+  /**
+   * `postgres`: the compare scenario runs Tailor's configuration on SQLite, then on PostgreSQL + Redis
+   * (the baseline is skipped); the fault and links scenarios stay on SQLite.
+   */
+  backend: Backend;
   /**
    * The fault scenario: the single-recipient workload through a gateway of its own whose behavior route
    * goes through a fault proxy, healthy first, then with behavior slowed; after each slowed run the
@@ -141,7 +163,16 @@ export function normalizeSwitches(argv: string[], switches: string[] = ['short']
 
 /** Reads and validates the benchmark's flags and environment; throws a `ConfigError` naming every bad one. */
 export function loadBenchConfig(source: ConfigSource): BenchConfig {
-  return loadConfig(benchSettings, { env: source.env, argv: normalizeSwitches(source.argv) });
+  const argv = normalizeSwitches(source.argv);
+  const config = loadConfig(benchSettings, { env: source.env, argv });
+  if (config.backend === 'postgres' && config.only !== undefined && config.only !== 'compare') {
+    const named = (flag: string, env: string) => (argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)) ? `--${flag}` : env);
+    throw new ConfigError([
+      `${named('backend', 'TAILOR_BENCH_BACKEND')}=postgres with ${named('only', 'TAILOR_BENCH_ONLY')}=${config.only}: the backend comparison measures the compare scenario's workloads; ` +
+        'use --only compare, or no --only (the fault and links scenarios then run on SQLite, as without --backend)',
+    ]);
+  }
+  return config;
 }
 
 /** The default result file name for a run started at `startedAt`. */
@@ -174,6 +205,7 @@ export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd(
     },
     repetitions: config.repetitions ?? (short ? 1 : 3),
     scenarios: config.only === undefined ? [...SCENARIOS] : [config.only],
+    backend: config.backend,
     fault: {
       connections: 16,
       warmupSeconds: short ? 1 : 5,

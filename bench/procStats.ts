@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 /** Clock ticks per second of `/proc/<pid>/stat` times, from `getconf CLK_TCK` (100 when that fails). */
 export function clockTicksPerSecond(): number {
@@ -44,4 +44,73 @@ export function resetPeakRss(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** CPU a process has used so far: its own (utime + stime) and that of its children it has reaped (cutime + cstime), in seconds. */
+export interface ProcessCpu {
+  pid: number;
+  /** Its command name (`/proc/<pid>/comm`). */
+  comm: string;
+  self: number;
+  reapedChildren: number;
+  /** Its command line (NUL-separated arguments joined by spaces), e.g. PostgreSQL's `postgres: 15/main: postgres db 127.0.0.1(5432) idle`. */
+  cmdline: string;
+}
+
+/**
+ * Every process whose command name (`/proc/<pid>/comm`) is one of `names`, with the CPU it has used so
+ * far, keyed by pid and start time (so that a pid reused by another process is a different key).
+ * Processes that vanish while the folder is read are skipped.
+ */
+export function readProcessesCpu(names: string[], ticksPerSecond: number): Map<string, ProcessCpu> {
+  const found = new Map<string, ProcessCpu>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (!names.includes(comm)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the name: utime 11, stime 12, cutime 13, cstime 14, starttime 19 (fields 14, 15, 16, 17, 22).
+      const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
+      if (![utime, stime, cutime, cstime].every(Number.isFinite)) continue;
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ').trim();
+      found.set(`${entry}:${fields[19]}`, { pid: Number(entry), comm, self: (utime + stime) / ticksPerSecond, reapedChildren: (cutime + cstime) / ticksPerSecond, cmdline });
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
+
+/**
+ * CPU seconds the processes of two `readProcessesCpu` snapshots used between them: each one's own CPU
+ * gained (all of it for one born since `before`), plus the reaped-children CPU every one gained, so that
+ * a process that came and went in between (a PostgreSQL backend of a closed connection, reaped by the
+ * postmaster) counts too, and one that was there before and exited since counts for what it used
+ * after `before`. `counted` picks the processes whose own CPU counts (all by default); reaped-children
+ * CPU counts only with `counted` absent. Also the number of processes seen at either end.
+ */
+export function cpuBetween(
+  before: Map<string, ProcessCpu>,
+  after: Map<string, ProcessCpu>,
+  counted?: (process: ProcessCpu) => boolean,
+): { cpuSeconds: number; processes: number } {
+  let cpuSeconds = 0;
+  const keys = new Set([...before.keys(), ...after.keys()]);
+  let processes = 0;
+  for (const key of keys) {
+    const a = before.get(key);
+    const b = after.get(key);
+    const proc = (b ?? a)!;
+    if (counted && !counted(proc)) continue;
+    processes++;
+    if (b) cpuSeconds += b.self - (a?.self ?? 0);
+    if (!counted) {
+      if (b) cpuSeconds += b.reapedChildren - (a?.reapedChildren ?? 0);
+      // Gone since `before`: what it used after `before` is in its parent's reaped-children CPU, with what it used before it, which is taken off here.
+      else cpuSeconds -= a!.self;
+    }
+  }
+  return { cpuSeconds: Math.max(0, cpuSeconds), processes };
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
-import type { BenchPlan } from './config';
+import type { Backend, BenchPlan } from './config';
 import { SERVICES, type ServiceName, type Variant } from './stack';
 import type { CampaignRun, SingleRun } from './workloads';
 
@@ -131,9 +131,59 @@ export function summarizeCost(runs: CostRun[]): CostSummary {
   };
 }
 
+/**
+ * CPU the PostgreSQL and Redis servers used over one measured run: utime+stime from /proc/<pid>/stat of
+ * every process named `postgres` (whatever database it serves; with what the postmaster reaped from
+ * backends that exited meanwhile) and of `redis-server`, before and after the run.
+ */
+export interface ServerCpuRun {
+  postgresCpuSeconds: number;
+  /** `postgres` processes seen at the start or the end of the run. */
+  postgresProcesses: number;
+  /** Of those, the backends serving the run's own database (alive at the end): PostgreSQL's work for Tailor alone. PostgreSQL run only. */
+  postgresBenchDatabaseCpuSeconds?: number;
+  postgresBenchDatabaseBackends?: number;
+  redisCpuSeconds: number;
+  redisProcesses: number;
+}
+
+/** Server CPU over the measured runs of one workload. */
+export interface ServerCpuSummary {
+  /** What the per-1,000 figures count: recipients personalized (campaign) or requests completed (single). */
+  per: 'recipients' | 'requests';
+  /** Medians over the runs, each figure on its own. */
+  median: {
+    postgresCpuSeconds: number;
+    postgresCpuSecondsPer1000: number;
+    postgresBenchDatabaseCpuSeconds?: number;
+    redisCpuSeconds: number;
+    redisCpuSecondsPer1000: number;
+  };
+  runs: (ServerCpuRun & { count: number })[];
+}
+
+/** Medians of server CPU runs; `count` of each run is what its per-1,000 figures divide by. */
+export function summarizeServerCpu(per: ServerCpuSummary['per'], runs: (ServerCpuRun & { count: number })[]): ServerCpuSummary {
+  const own = runs.every((r) => r.postgresBenchDatabaseCpuSeconds !== undefined);
+  const per1000 = (seconds: number, count: number) => seconds / (Math.max(count, 1) / 1000);
+  return {
+    per,
+    median: {
+      postgresCpuSeconds: median(runs.map((r) => r.postgresCpuSeconds)),
+      postgresCpuSecondsPer1000: median(runs.map((r) => per1000(r.postgresCpuSeconds, r.count))),
+      ...(own && runs.length > 0 ? { postgresBenchDatabaseCpuSeconds: median(runs.map((r) => r.postgresBenchDatabaseCpuSeconds!)) } : {}),
+      redisCpuSeconds: median(runs.map((r) => r.redisCpuSeconds)),
+      redisCpuSecondsPer1000: median(runs.map((r) => per1000(r.redisCpuSeconds, r.count))),
+    },
+    runs,
+  };
+}
+
 /** Everything measured on one variant (Tailor or the baseline). */
 export interface VariantResult {
   variant: Variant;
+  /** Where its subgraphs kept their data; absent (SQLite) in results written before `--backend` existed, and in runs without `--backend postgres`. */
+  backend?: Backend;
   /** Environment given to every process of the stack. */
   env: Record<string, string>;
   /** Seconds to start (and, the first time, seed) the stack. */
@@ -152,6 +202,111 @@ export interface VariantResult {
     runs: CampaignRun[];
   };
   cost: CostSummary & { peakRssReset: boolean; runs: CostRun[] };
+  /** With `--backend postgres`: the PostgreSQL and Redis servers' CPU over the measured runs (on the SQLite run, what other work on the machine made them use). */
+  servers?: { single: ServerCpuSummary; campaign: ServerCpuSummary };
+}
+
+/** The figures the backend comparison sets side by side, from one variant's medians. */
+export interface BackendFigures {
+  campaignRecipientsPerSecond: number;
+  singleRequestsPerSecond: number;
+  singleP50Ms: number;
+  singleP99Ms: number;
+  /** The four services' CPU seconds per 1,000 recipients over the campaign. */
+  campaignCpuPer1000Recipients: number;
+}
+
+/** A variant's figures for the backend comparison. */
+export function backendFigures(v: VariantResult): BackendFigures {
+  return {
+    campaignRecipientsPerSecond: v.campaign.median.recipientsPerSecond,
+    singleRequestsPerSecond: v.single.median.requestsPerSecond,
+    singleP50Ms: v.single.median.p50Ms,
+    singleP99Ms: v.single.median.p99Ms,
+    campaignCpuPer1000Recipients: v.cost.totalCpuSecondsPer1000Recipients,
+  };
+}
+
+/** PostgreSQL divided by SQLite, from the medians. */
+export interface BackendRatios {
+  /** Below 1 means PostgreSQL personalizes fewer recipients per second; the target is at least 0.7. */
+  campaignRecipientsPerSecond: number;
+  singleRequestsPerSecond: number;
+  /** Above 1 means PostgreSQL's p99 is higher (worse). */
+  singleP99: number;
+  /** The four services' CPU per 1,000 recipients (the servers' own CPU is not in it). */
+  campaignCpuPer1000Recipients: number;
+}
+
+/** PostgreSQL / SQLite ratios of the medians. */
+export function backendRatiosOf(postgres: BackendFigures, sqlite: BackendFigures): BackendRatios {
+  const div = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+  return {
+    campaignRecipientsPerSecond: div(postgres.campaignRecipientsPerSecond, sqlite.campaignRecipientsPerSecond),
+    singleRequestsPerSecond: div(postgres.singleRequestsPerSecond, sqlite.singleRequestsPerSecond),
+    singleP99: div(postgres.singleP99Ms, sqlite.singleP99Ms),
+    campaignCpuPer1000Recipients: div(postgres.campaignCpuPer1000Recipients, sqlite.campaignCpuPer1000Recipients),
+  };
+}
+
+/**
+ * The backend comparison of `--backend postgres`: Tailor's configuration on SQLite (`result.tailor`),
+ * then on PostgreSQL + Redis, one after the other; the baseline is skipped.
+ */
+export interface BackendsResult {
+  /** The order the two stacks ran in (never at once). */
+  order: ['sqlite', 'postgres'];
+  /** The baseline (batching and caches off) is not run with `--backend postgres`. */
+  baseline: 'skipped';
+  sqlite: {
+    /** Its whole result is the result file's `tailor`. */
+    result: 'tailor';
+    figures: BackendFigures;
+  };
+  postgres: {
+    /** The database made for the run (dropped at its end) on the machine's PostgreSQL, and its server version. */
+    database: string;
+    databaseUrl: string;
+    postgresVersion: string;
+    /** Redis (caches' second tier in every subgraph, the gateway's quotas) and the run's key prefix (its keys deleted at the end). */
+    redisUrl: string;
+    redisPrefix: string;
+    redisVersion: string;
+    figures: BackendFigures;
+    /** Everything measured on the PostgreSQL stack, with the servers' CPU in `servers`. */
+    result: VariantResult;
+    /** The database dropped and the keys deleted after the run. */
+    cleanup: { databaseDropped: boolean; redisKeysDeleted: number; errors: string[] };
+  };
+  /** PostgreSQL / SQLite. */
+  ratios: BackendRatios;
+}
+
+/** The backend target's threshold: campaign throughput on PostgreSQL as a share of SQLite's. */
+export const POSTGRES_CAMPAIGN_SHARE = 0.7;
+
+/** Checks the backend target: campaign throughput on PostgreSQL + Redis at least 70% of SQLite's. */
+export function evaluateBackendTargets(backends: BackendsResult): TargetResult[] {
+  const share = backends.ratios.campaignRecipientsPerSecond;
+  const pg = backends.postgres.figures.campaignRecipientsPerSecond;
+  const lite = backends.sqlite.figures.campaignRecipientsPerSecond;
+  const pct = (n: number) => `${fmt(n * 100)}%`;
+  const figures = `${fmt(pg)} recipients/s on PostgreSQL against ${fmt(lite)} on SQLite`;
+  const pass = Number.isFinite(share) && share >= POSTGRES_CAMPAIGN_SHARE;
+  return [
+    {
+      id: 'postgresCampaignVsSqlite',
+      description: `campaign on PostgreSQL + Redis ≥ ${pct(POSTGRES_CAMPAIGN_SHARE)} of SQLite's`,
+      threshold: POSTGRES_CAMPAIGN_SHARE,
+      actual: share,
+      pass,
+      detail: pass
+        ? `met: ${pct(share)} (${figures}; ${fmt((share - POSTGRES_CAMPAIGN_SHARE) * 100)} points to spare)`
+        : Number.isFinite(share)
+          ? `missed by ${fmt((POSTGRES_CAMPAIGN_SHARE - share) * 100)} points: ${pct(share)} (${figures})`
+          : `missed: no campaign figure (${figures})`,
+    },
+  ];
 }
 
 /** Tailor divided by the baseline. */
@@ -311,7 +466,7 @@ export interface LinksResult {
 
 /** One performance target and whether the run met it (reported, never enforced). */
 export interface TargetResult {
-  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery' | 'linkRedirectP99';
+  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery' | 'linkRedirectP99' | 'postgresCampaignVsSqlite';
   description: string;
   threshold: number;
   actual: number;
@@ -323,11 +478,10 @@ export interface TargetResult {
 const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
 
-/** Checks the three targets of issue #3 against the medians. */
-export function evaluateTargets(tailor: VariantResult, ratios: Ratios): TargetResult[] {
+/** Checks the three targets of issue #3 against the medians (the third only with the baseline's `ratios`). */
+export function evaluateTargets(tailor: VariantResult, ratios?: Ratios): TargetResult[] {
   const campaign = tailor.campaign.median.recipientsPerSecond;
   const p99 = tailor.single.median.p99Ms;
-  const vsBaseline = ratios.campaignRecipientsPerSecond;
   const atLeast = (actual: number, threshold: number, unit: string, digits = 0) =>
     actual >= threshold
       ? `met: ${fmt(actual, digits)}${unit} (${fmt((actual / threshold - 1) * 100)}% above ${fmt(threshold, digits)}${unit})`
@@ -352,14 +506,18 @@ export function evaluateTargets(tailor: VariantResult, ratios: Ratios): TargetRe
           ? `met: ${fmt(p99, 1)} ms (${fmt(100 - p99, 1)} ms to spare)`
           : `missed by ${fmt(p99 - 100, 1)} ms: ${fmt(p99, 1)} ms is ${fmt((p99 / 100) * 100 - 100)}% over 100 ms`,
     },
-    {
-      id: 'campaignVsBaseline',
-      description: 'campaign ≥ 3× the baseline',
-      threshold: 3,
-      actual: vsBaseline,
-      pass: vsBaseline >= 3,
-      detail: atLeast(vsBaseline, 3, '×', 2),
-    },
+    ...(ratios
+      ? [
+          {
+            id: 'campaignVsBaseline' as const,
+            description: 'campaign ≥ 3× the baseline',
+            threshold: 3,
+            actual: ratios.campaignRecipientsPerSecond,
+            pass: ratios.campaignRecipientsPerSecond >= 3,
+            detail: atLeast(ratios.campaignRecipientsPerSecond, 3, '×', 2),
+          },
+        ]
+      : []),
   ];
 }
 
@@ -456,6 +614,8 @@ export interface BenchResult {
     userCount: number;
     /** The scenarios the run measured: `compare` (Tailor, baseline, ratios), `fault` and `links`. */
     scenarios: BenchPlan['scenarios'];
+    /** `--backend`; absent in results written before it existed (SQLite). With `postgres`, `compare` is the backend comparison (`backends`). */
+    backend?: BenchPlan['backend'];
     single: BenchPlan['single'] & { operation: 'PersonalizeRecipient'; transport: string };
     campaign: BenchPlan['campaign'] & { operation: 'CampaignBatch' };
     fault: BenchPlan['fault'] & { operation: 'PersonalizeRecipient'; faultedSubgraph: 'behavior' };
@@ -476,6 +636,8 @@ export interface BenchResult {
   fault?: FaultResult;
   /** The `links` scenario (absent unless it ran). */
   links?: LinksResult;
+  /** With `--backend postgres`: Tailor's configuration on SQLite (`tailor`) and on PostgreSQL + Redis, and the ratios. */
+  backends?: BackendsResult;
   targets: TargetResult[];
 }
 
@@ -484,6 +646,7 @@ export function formatTable(result: BenchResult): string {
   const { settings: s, machine: m } = result;
   const sections = [
     ...(result.tailor && result.baseline && result.ratios ? [compareRows(result.tailor, result.baseline, result.ratios, s)] : []),
+    ...(result.tailor && result.backends ? [backendsRows(result.tailor, result.backends, s)] : []),
     ...(result.fault ? [faultRows(result.fault)] : []),
     ...(result.links ? [linksRows(result.links)] : []),
   ];
@@ -599,5 +762,50 @@ function compareRows(t: VariantResult, b: VariantResult, r: Ratios, s: BenchResu
       x(r.campaignCpuPer1000Recipients),
     ],
     ['  load generator CPU s/1k', fmt(t.cost.loadGeneratorCpuSecondsPer1000Recipients, 3), fmt(b.cost.loadGeneratorCpuSecondsPer1000Recipients, 3), ''],
+  ];
+}
+
+/** The backend comparison's rows: PostgreSQL + Redis, SQLite and their ratio side by side, then the servers' CPU. */
+function backendsRows(sqlite: VariantResult, b: BackendsResult, s: BenchResult['settings']): (string[] | string)[] {
+  const pg = b.postgres.result;
+  const r = b.ratios;
+  const problems = (v: VariantResult) => `${v.single.problems.non2xx} / ${v.single.problems.errors} / ${v.single.problems.badBodies}`;
+  const cpu = (seconds: number | undefined, per1000: number | undefined) =>
+    seconds === undefined ? 'n/a' : per1000 === undefined ? fmt(seconds, 2) : `${fmt(seconds, 2)} · ${fmt(per1000, 3)}`;
+  const servers = (v: VariantResult, workload: 'single' | 'campaign', pick: 'postgres' | 'redis' | 'own') => {
+    const m = v.servers?.[workload].median;
+    if (!m) return 'n/a';
+    if (pick === 'own') return m.postgresBenchDatabaseCpuSeconds === undefined ? '' : fmt(m.postgresBenchDatabaseCpuSeconds, 2);
+    return pick === 'postgres' ? cpu(m.postgresCpuSeconds, m.postgresCpuSecondsPer1000) : cpu(m.redisCpuSeconds, m.redisCpuSecondsPer1000);
+  };
+  return [
+    ['', 'PostgreSQL+Redis', 'SQLite', 'PostgreSQL/SQLite'],
+    `Backends: Tailor's configuration (batching and caches on) on SQLite, then on PostgreSQL ${b.postgres.postgresVersion} (database ${b.postgres.database}) ` +
+      `with Redis ${b.postgres.redisVersion} (prefix ${b.postgres.redisPrefix}), one after the other; baseline skipped`,
+    `Single recipient: PersonalizeRecipient by hash, ${sqlite.single.connections} connections, ${s.single.durationSeconds} s per run`,
+    ['  requests/s', fmt(pg.single.median.requestsPerSecond), fmt(sqlite.single.median.requestsPerSecond), x(r.singleRequestsPerSecond)],
+    ['  p50 latency (ms)', fmt(pg.single.median.p50Ms, 1), fmt(sqlite.single.median.p50Ms, 1), x(pg.single.median.p50Ms / sqlite.single.median.p50Ms)],
+    ['  p99 latency (ms)', fmt(pg.single.median.p99Ms, 1), fmt(sqlite.single.median.p99Ms, 1), x(r.singleP99)],
+    ['  non-2xx / errors / bad bodies (all runs)', problems(pg), problems(sqlite), ''],
+    ['  PostgreSQL server CPU s per run · s/1k requests', servers(pg, 'single', 'postgres'), servers(sqlite, 'single', 'postgres'), ''],
+    ['  Redis server CPU s per run · s/1k requests', servers(pg, 'single', 'redis'), servers(sqlite, 'single', 'redis'), ''],
+    `Campaign: CampaignBatch (users(ids:)), ${fmt(sqlite.campaign.recipients)} recipients per run`,
+    ['  recipients/s', fmt(pg.campaign.median.recipientsPerSecond), fmt(sqlite.campaign.median.recipientsPerSecond), x(r.campaignRecipientsPerSecond)],
+    ['  batch size × concurrency (grid best)', `${pg.campaign.batchSize} × ${pg.campaign.concurrency}`, `${sqlite.campaign.batchSize} × ${sqlite.campaign.concurrency}`, ''],
+    ['  seconds per run', fmt(pg.campaign.median.elapsedSeconds, 1), fmt(sqlite.campaign.median.elapsedSeconds, 1), ''],
+    ['  failed recipients (all runs)', fmt(pg.campaign.failedRecipients), fmt(sqlite.campaign.failedRecipients), ''],
+    [
+      '  four services CPU s/1k · peak MB',
+      `${fmt(pg.cost.totalCpuSecondsPer1000Recipients, 3)} · ${fmt(pg.cost.totalPeakRssMb)}`,
+      `${fmt(sqlite.cost.totalCpuSecondsPer1000Recipients, 3)} · ${fmt(sqlite.cost.totalPeakRssMb)}`,
+      x(r.campaignCpuPer1000Recipients),
+    ],
+    ['  PostgreSQL server CPU s per run · s/1k recipients', servers(pg, 'campaign', 'postgres'), servers(sqlite, 'campaign', 'postgres'), ''],
+    ['    of which the bench database\'s backends, s per run', servers(pg, 'campaign', 'own'), '', ''],
+    ['  Redis server CPU s per run · s/1k recipients', servers(pg, 'campaign', 'redis'), servers(sqlite, 'campaign', 'redis'), ''],
+    '  server CPU: utime+stime of every `postgres` process (any database) and of redis-server, from /proc, over each measured run (median); on SQLite, other work on the machine',
+    ...(b.postgres.cleanup.databaseDropped && b.postgres.cleanup.errors.length === 0
+      ? [`  afterwards: database ${b.postgres.database} dropped, ${fmt(b.postgres.cleanup.redisKeysDeleted)} Redis key(s) of the prefix deleted`]
+      : [`  clean-up problems: ${b.postgres.cleanup.errors.join(' | ') || 'the database was not dropped'}`]),
   ];
 }

@@ -4,7 +4,9 @@
  * campaign workloads on each, then, on Tailor's stack, the fault scenario (`fault.ts`: behavior slowed,
  * then healed) and the links scenario (`links.ts`: live links clicked, live images opened), and prints a
  * table and writes a JSON result file. `--only compare|fault|links` runs one of the three scenarios.
- * See README "Performance".
+ * `--backend postgres` makes the compare scenario a backend comparison: Tailor's configuration on SQLite,
+ * then on PostgreSQL + Redis (a database and a Redis prefix of the run's own, removed at its end), the
+ * baseline skipped (`backends.ts`). See README "Performance".
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,13 +14,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { Stack } from '../scripts/startStack';
 import { ConfigError, type ConfigSource } from '../kit/config';
-import { type BenchPlan, REPO_ROOT, SCENARIOS, loadBenchConfig, planFor } from './config';
+import { type PostgresBackend, createPostgresBackend, serverCpuBetween, snapshotServers } from './backends';
+import { type Backend, BACKENDS, type BenchPlan, REPO_ROOT, SCENARIOS, loadBenchConfig, planFor } from './config';
 import { runFaultScenario } from './fault';
 import { runLinksScenario } from './links';
 import { clockTicksPerSecond, readCpuSeconds, readPeakRssMb, resetPeakRss } from './procStats';
 import {
+  type BackendsResult,
   type BenchResult,
   type CostRun,
+  type ServerCpuRun,
   type ProcessCost,
   type VariantResult,
   type FaultResult,
@@ -31,8 +36,12 @@ import {
   formatTable,
   machineInfo,
   median,
+  backendFigures,
+  backendRatiosOf,
+  evaluateBackendTargets,
   ratiosOf,
   summarizeCost,
+  summarizeServerCpu,
   summarizeSingle,
 } from './report';
 import { type BenchStack, SERVICES, type Variant, startBenchStack, variantEnv } from './stack';
@@ -58,7 +67,22 @@ export interface VariantContext {
   onStack?: (stack: Stack | undefined) => void;
   /** Told about a process started besides the stack (the fault scenario's gateway), for the SIGINT handler. */
   onProcess?: (child: ChildProcess | undefined) => void;
+  /** With `--backend postgres`: where this stack's subgraphs keep their data (recorded in its result). */
+  backend?: Backend;
+  /** Environment of every process on top of the variant's (the PostgreSQL and Redis URLs of the PostgreSQL run). */
+  env?: Record<string, string>;
+  /**
+   * Measure the PostgreSQL and Redis servers' CPU over every measured run (`VariantResult.servers`);
+   * `database` also picks out the backends serving it.
+   */
+  servers?: { database?: string };
 }
+
+/** The environment of every process of the SQLite stack of the backend comparison: no PostgreSQL, no Redis, whatever the benchmark's environment says (empty means unset). */
+const SQLITE_ENV: Record<string, string> = { TAILOR_DATABASE_URL: '', TAILOR_REDIS_URL: '' };
+
+/** The environment of every process of a variant's stack in `context`. */
+const stackEnv = (variant: Variant, context: VariantContext) => ({ ...variantEnv(variant, context.plan.demoScale), ...context.env });
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
@@ -76,10 +100,11 @@ function cpuOf(stack: Stack, name: (typeof SERVICES)[number], ticks: number): nu
 /** Starts one variant's stack, gives it to `use` with the seconds it took to start, and always stops it. */
 async function withVariantStack<T>(variant: Variant, context: VariantContext, use: (stack: BenchStack, startSeconds: number) => Promise<T>): Promise<T> {
   const { plan, log } = context;
-  const env = variantEnv(variant, plan.demoScale);
-  log(`\n== ${variant}: starting the stack (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}) …`);
+  const env = stackEnv(variant, context);
+  const label = context.backend ? `${variant} on ${context.backend === 'postgres' ? 'PostgreSQL + Redis' : 'SQLite'}` : variant;
+  log(`\n== ${label}: starting the stack (${Object.entries(env).map(([k, v]) => `${k}=${v === '' ? "''" : v}`).join(' ')}) …`);
   const started = process.hrtime.bigint();
-  const stack = await startBenchStack({ variant, demoScale: plan.demoScale, dataDir: context.dataDir });
+  const stack = await startBenchStack({ variant, demoScale: plan.demoScale, dataDir: context.dataDir, env: context.env });
   context.onStack?.(stack);
   try {
     const startSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -127,8 +152,21 @@ export async function benchmarkVariant(
 /** Every workload of the compare scenario on one running stack. */
 async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: number, context: VariantContext): Promise<VariantResult> {
   const { plan, signal, log } = context;
-  const env = variantEnv(variant, plan.demoScale);
+  const env = stackEnv(variant, context);
   const url = stack.graphqlUrl;
+  // The PostgreSQL and Redis servers' CPU over a measured run, when asked for.
+  const probe = context.servers;
+  const serversBefore = () => (probe ? snapshotServers(context.ticksPerSecond) : undefined);
+  const serversSince = (before: ReturnType<typeof serversBefore>): ServerCpuRun | undefined =>
+    before && serverCpuBetween(before, snapshotServers(context.ticksPerSecond), probe?.database);
+  const singleServers: (ServerCpuRun & { count: number })[] = [];
+  const campaignServers: (ServerCpuRun & { count: number })[] = [];
+  const describeServers = (cpu: ServerCpuRun | undefined) =>
+    cpu
+      ? `; PostgreSQL server ${fmt(cpu.postgresCpuSeconds, 2)} CPU s` +
+        (cpu.postgresBenchDatabaseCpuSeconds === undefined ? '' : ` (${fmt(cpu.postgresBenchDatabaseCpuSeconds, 2)} s in the bench database's ${cpu.postgresBenchDatabaseBackends} backend(s))`) +
+        `, Redis ${fmt(cpu.redisCpuSeconds, 2)} CPU s`
+      : '';
   const credential = stack.devKey;
   const ids = demoIds(plan.userCount);
   const singleOptions = { url, credential, ids, connections: plan.single.connections, timeoutSeconds: plan.single.timeoutSeconds, signal };
@@ -138,11 +176,14 @@ async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: n
   const singleRuns = [];
   for (let rep = 1; rep <= plan.repetitions; rep++) {
     checkAborted(signal);
+    const before = serversBefore();
     const run = await runSingle({ ...singleOptions, durationSeconds: plan.single.durationSeconds });
+    const servers = serversSince(before);
     singleRuns.push(run);
+    if (servers) singleServers.push({ ...servers, count: run.requests });
     log(
       `   single recipient run ${rep}/${plan.repetitions}: ${fmt(run.requestsPerSecond)} req/s, p50 ${fmt(run.p50Ms, 1)} ms, p99 ${fmt(run.p99Ms, 1)} ms, ` +
-        `non-2xx ${run.non2xx}, errors ${run.errors}, bad bodies ${run.badBodies}`,
+        `non-2xx ${run.non2xx}, errors ${run.errors}, bad bodies ${run.badBodies}${describeServers(servers)}`,
     );
   }
   checkAborted(signal);
@@ -166,11 +207,14 @@ async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: n
   for (let rep = 1; rep <= plan.repetitions; rep++) {
     checkAborted(signal);
     for (const name of SERVICES) peakRssReset = resetPeakRss(stack.services[name].child.pid!) && peakRssReset;
+    const before = serversBefore();
     const cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuOf(stack, n, context.ticksPerSecond)]));
     const selfBefore = process.cpuUsage();
     const run = await runCampaign({ ...campaignBase, recipients: plan.campaign.recipients, batchSize, concurrency });
     const self = process.cpuUsage(selfBefore);
+    const servers = serversSince(before);
     checkAborted(signal);
+    if (servers) campaignServers.push({ ...servers, count: run.personalized });
     const thousands = Math.max(run.personalized, 1) / 1000;
     const processes = Object.fromEntries(
       SERVICES.map((n) => {
@@ -182,12 +226,13 @@ async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: n
     const selfSeconds = (self.user + self.system) / 1e6;
     campaignRuns.push(run);
     costRuns.push({ personalized: run.personalized, processes, loadGenerator: { cpuSeconds: selfSeconds, cpuSecondsPer1000Recipients: selfSeconds / thousands } });
-    log(`   campaign run ${rep}/${plan.repetitions}: ${describe(run)}`);
+    log(`   campaign run ${rep}/${plan.repetitions}: ${describe(run)}${describeServers(servers)}`);
   }
 
   const single = summarizeSingle(singleRuns);
   return {
     variant,
+    ...(context.backend ? { backend: context.backend } : {}),
     env,
     startSeconds,
     single: { connections: plan.single.connections, durationSeconds: plan.single.durationSeconds, ...single, warmup, runs: singleRuns },
@@ -202,6 +247,7 @@ async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: n
       runs: campaignRuns,
     },
     cost: { ...summarizeCost(costRuns), peakRssReset, runs: costRuns },
+    ...(probe ? { servers: { single: summarizeServerCpu('requests', singleServers), campaign: summarizeServerCpu('recipients', campaignServers) } } : {}),
   };
 }
 
@@ -217,7 +263,7 @@ export async function main(source: ConfigSource): Promise<number> {
     config = loadBenchConfig(source);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\nUsage: npm run bench -- [--short] [--out FILE] [--duration SECONDS] [--connections N] [--repetitions N] [--only ${SCENARIOS.join('|')}]\n`);
+      process.stderr.write(`${error.message}\nUsage: npm run bench -- [--short] [--out FILE] [--duration SECONDS] [--connections N] [--repetitions N] [--only ${SCENARIOS.join('|')}] [--backend ${BACKENDS.join('|')}]\n`);
       return 2;
     }
     throw error;
@@ -234,6 +280,16 @@ export async function main(source: ConfigSource): Promise<number> {
   const controller = new AbortController();
   let running: Stack | undefined;
   let extra: ChildProcess | undefined;
+  let postgres: PostgresBackend | undefined;
+  let cleanupReported = false;
+  /** Drops the PostgreSQL run's database and deletes its Redis keys (once; later calls give the same outcome), telling any problem once. */
+  const cleanUpPostgres = async () => {
+    if (!postgres) return undefined;
+    const cleanup = await postgres.cleanup();
+    if (!cleanupReported) for (const problem of cleanup.errors) process.stderr.write(`Clean-up: ${problem}\n`);
+    cleanupReported = true;
+    return cleanup;
+  };
   const dataDir = mkdtempSync(join(tmpdir(), 'tailor-bench-'));
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -245,6 +301,8 @@ export async function main(source: ConfigSource): Promise<number> {
     }
     for (const service of Object.values(running?.services ?? {})) service.child.kill('SIGKILL');
     extra?.kill('SIGKILL');
+    // The PostgreSQL run's database and Redis keys, synchronously: nothing can be awaited here.
+    postgres?.cleanupSync();
     rmSync(dataDir, { recursive: true, force: true });
     process.exit(130);
   };
@@ -254,9 +312,11 @@ export async function main(source: ConfigSource): Promise<number> {
   const compare = plan.scenarios.includes('compare');
   const withFault = plan.scenarios.includes('fault');
   const withLinks = plan.scenarios.includes('links');
+  const backendComparison = compare && plan.backend === 'postgres';
   log(
     `Tailor benchmark, ${plan.mode} mode: demo scale ${plan.demoScale} (${fmt(plan.userCount)} users), ${plan.repetitions} run(s) per workload` +
       (compare ? `, single ${plan.single.durationSeconds} s at ${plan.single.connections} connections, campaign ${fmt(plan.campaign.recipients)} recipients` : '') +
+      (backendComparison ? ', Tailor on SQLite then on PostgreSQL + Redis (baseline skipped)' : '') +
       (withFault ? `, fault scenario ${plan.fault.durationSeconds} s per run at ${plan.fault.connections} connections (behavior slowed to ${fmt(plan.fault.slowMs)} ms)` : '') +
       (withLinks ? `, links scenario ${plan.links.durationSeconds} s per run at ${plan.links.connections} connections (${fmt(plan.links.recipients)} recipients' links)` : '') +
       '.',
@@ -271,6 +331,13 @@ export async function main(source: ConfigSource): Promise<number> {
       onStack: (stack) => void (running = stack),
       onProcess: (child) => void (extra = child),
     };
+    if (backendComparison) {
+      log('Checking PostgreSQL and Redis on 127.0.0.1 and creating the run\'s database …');
+      postgres = await createPostgresBackend();
+      log(`   database ${postgres.database} (PostgreSQL ${postgres.versions.postgres}), Redis ${postgres.versions.redis} prefix ${postgres.redisPrefix}`);
+    }
+    // With --backend postgres, every SQLite stack is told to use neither PostgreSQL nor Redis, and the compare scenario's measures the servers' CPU too.
+    const sqlite: VariantContext = backendComparison ? { ...context, backend: 'sqlite', env: SQLITE_ENV } : context;
     // One after the other, never both at once: they would share the same cores. The fault scenario
     // runs on Tailor's stack, after its workloads (or on a stack of its own with --only fault). The
     // links scenario records clicks in the data folder the baseline reuses, so it runs after the
@@ -278,9 +345,41 @@ export async function main(source: ConfigSource): Promise<number> {
     let fault: FaultResult | undefined;
     let links: LinksResult | undefined;
     const runFault = async (stack: BenchStack) => void (fault = await faultScenario(stack, context));
-    const tailor = compare ? await benchmarkVariant('tailor', context, withFault ? runFault : undefined) : undefined;
-    if (!compare && withFault) await withVariantStack('tailor', context, runFault);
-    const baseline = compare ? await benchmarkVariant('baseline', context) : undefined;
+    const tailor = compare ? await benchmarkVariant('tailor', backendComparison ? { ...sqlite, servers: {} } : sqlite, withFault ? runFault : undefined) : undefined;
+    if (!compare && withFault) await withVariantStack('tailor', sqlite, runFault);
+    const baseline = compare && !backendComparison ? await benchmarkVariant('baseline', context) : undefined;
+    let backends: BackendsResult | undefined;
+    if (backendComparison && tailor && postgres) {
+      // After the SQLite stack has stopped, never beside it; its own data folder (the gateway's database and keys).
+      const pgContext: VariantContext = { ...context, dataDir: join(dataDir, 'postgres'), backend: 'postgres', env: postgres.env, servers: { database: postgres.database } };
+      let pgResult: VariantResult;
+      try {
+        pgResult = await benchmarkVariant('tailor', pgContext);
+      } finally {
+        log(`   dropping database ${postgres.database} and deleting the Redis keys ${postgres.redisPrefix}* …`);
+        await cleanUpPostgres();
+      }
+      const cleanup = (await cleanUpPostgres())!;
+      const sqliteFigures = backendFigures(tailor);
+      const pgFigures = backendFigures(pgResult);
+      backends = {
+        order: ['sqlite', 'postgres'],
+        baseline: 'skipped',
+        sqlite: { result: 'tailor', figures: sqliteFigures },
+        postgres: {
+          database: postgres.database,
+          databaseUrl: postgres.databaseUrl,
+          postgresVersion: postgres.versions.postgres,
+          redisUrl: postgres.redisUrl,
+          redisPrefix: postgres.redisPrefix,
+          redisVersion: postgres.versions.redis,
+          figures: pgFigures,
+          result: pgResult,
+          cleanup,
+        },
+        ratios: backendRatiosOf(pgFigures, sqliteFigures),
+      };
+    }
     if (withLinks) {
       const single: SingleBaseline | undefined = tailor && {
         source: 'compare',
@@ -289,7 +388,7 @@ export async function main(source: ConfigSource): Promise<number> {
         median: tailor.single.median,
         problems: tailor.single.problems,
       };
-      await withVariantStack('tailor', context, async (stack) => void (links = await linksScenario(stack, context, single)));
+      await withVariantStack('tailor', sqlite, async (stack) => void (links = await linksScenario(stack, sqlite, single)));
     }
     const ratios = tailor && baseline ? ratiosOf(tailor, baseline) : undefined;
     const result: BenchResult = {
@@ -310,6 +409,7 @@ export async function main(source: ConfigSource): Promise<number> {
         links: { ...plan.links, operation: 'CampaignBatch', transport: 'autocannon 9, GET of the click URLs, then of the image URLs, cycling, no Authorization header, redirects not followed' },
         repetitions: plan.repetitions,
         scenarios: plan.scenarios,
+        backend: plan.backend,
         statistic: `median of ${plan.repetitions} run(s), each figure's median taken on its own`,
         clockTicksPerSecond: ticksPerSecond,
         inheritedEnv: inheritedTailorEnv(process.env),
@@ -326,6 +426,16 @@ export async function main(source: ConfigSource): Promise<number> {
             'It marks 1 in soldOutEvery distinct products shown sold out with recordStockLevels (observedAt now) and records their former levels again at its end; the clicks of consenting recipients are recorded as CLICK events (one per link per 10 minutes) and stay in the data folder, which is deleted at the end. ' +
             'Its clicks run twice: as fast as its connections get answers (throughput), then at a steady pacedRate over pacedConnections (the latency of the target). ' +
             'Click outcomes and render cache look-ups are what the gateway\'s /metrics counters gained over each run, so they include the requests still in flight when autocannon stopped it.',
+          ...(backendComparison
+            ? [
+                '--backend postgres: the compare scenario is the backend comparison. Tailor\'s configuration runs on SQLite first (tailor; TAILOR_DATABASE_URL and TAILOR_REDIS_URL unset), then, once that stack has stopped, on PostgreSQL + Redis (backends.postgres.result): ' +
+                  'every subgraph in its own schema of a database made for the run on the machine\'s PostgreSQL, seeded at start-up (its startSeconds include the seed), the subgraphs\' caches with Redis as their second tier and the gateway\'s quotas in Redis under a prefix of the run\'s own; the database is dropped and the keys deleted at the end. ' +
+                  'The gateway keeps its own SQLite database (keys, audit) in a data folder of its own in both. The baseline (batching and caches off) is skipped, so there is no Tailor/baseline ratio and no campaign ≥ 3× the baseline target. ' +
+                  'Each stack gets its own warm-ups and grid search. The fault and links scenarios, when they run, run on SQLite.',
+                'Server CPU (servers of each variant): utime+stime from /proc/<pid>/stat of every process named postgres and redis-server, read before and after each measured run, plus what the postmaster reaped from backends that exited meanwhile; ' +
+                  'it counts whatever else the machine asks of those servers (on the SQLite run it is only that). postgresBenchDatabaseCpuSeconds counts the backends serving the run\'s database that were alive at the end of the run.',
+              ]
+            : []),
         ],
       },
       tailor,
@@ -333,8 +443,10 @@ export async function main(source: ConfigSource): Promise<number> {
       ratios,
       fault,
       links,
+      ...(backends ? { backends } : {}),
       targets: [
-        ...(tailor && ratios ? evaluateTargets(tailor, ratios) : []),
+        ...(tailor && (ratios || backends) ? evaluateTargets(tailor, ratios) : []),
+        ...(backends ? evaluateBackendTargets(backends) : []),
         ...(fault ? evaluateFaultTargets(fault) : []),
         ...(links ? evaluateLinkTargets(links) : []),
       ],
@@ -353,6 +465,8 @@ export async function main(source: ConfigSource): Promise<number> {
     process.stderr.write(`Benchmark failed: ${(error as Error).stack ?? error}\n`);
     return 1;
   } finally {
+    // Failed or interrupted: the PostgreSQL run's database and keys go too (a second call does nothing).
+    await cleanUpPostgres();
     rmSync(dataDir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

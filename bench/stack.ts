@@ -34,6 +34,8 @@ export interface BenchStackOptions {
   variant: Variant;
   demoScale: 'full' | 'small';
   dataDir: string;
+  /** Environment of every process on top of the variant's (e.g. `TAILOR_DATABASE_URL` of the PostgreSQL run). */
+  env?: Record<string, string>;
   /** Extra Node.js flags for every process (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
   /** Receives the processes' log lines (at `warn`, only problems and shutdown notices). */
@@ -48,7 +50,8 @@ export function assertLoopback(url: string): void {
 
 /**
  * Starts the four real processes with `startStack` on free loopback ports over `dataDir` (seeded on the
- * first start), each preloading the loopback guard, and checks the gateway is on 127.0.0.1 and made
+ * first start; with `TAILOR_DATABASE_URL` in `env`, the subgraphs seed that database instead, and the
+ * start waits for it, as every process reports that it listens only once it is seeded), each preloading the loopback guard, and checks the gateway is on 127.0.0.1 and made
  * its development key (`<dataDir>/dev-key`), which every benchmark request sends.
  */
 export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
@@ -57,7 +60,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     gatewayPort: 0,
     subgraphPorts: 'free',
     host: '127.0.0.1',
-    env: variantEnv(options.variant, options.demoScale),
+    env: { ...variantEnv(options.variant, options.demoScale), ...options.env },
     nodeArgs: ['--require', LOOPBACK_GUARD, ...(options.nodeArgs ?? [])],
     onLine: options.onLine ?? ((service, line) => process.stderr.write(`  [${service}] ${line}\n`)),
     startTimeoutMs: 120_000,

@@ -9,7 +9,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { counterByLabel, counterDelta, everyNthDistinct } from '../bench/links';
-import { type BenchResult, type LinkRun, type LinksResult, evaluateLinkTargets, formatTable } from '../bench/report';
+import { cpuBetween, type ProcessCpu } from '../bench/procStats';
+import {
+  type BackendsResult,
+  type BenchResult,
+  type LinkRun,
+  type LinksResult,
+  type VariantResult,
+  backendFigures,
+  backendRatiosOf,
+  evaluateBackendTargets,
+  evaluateLinkTargets,
+  formatTable,
+  summarizeServerCpu,
+} from '../bench/report';
 import { LOOPBACK_ONLY, REPO_ROOT } from './support/processStack';
 
 jest.setTimeout(240_000);
@@ -54,6 +67,15 @@ describe('npm run bench', () => {
     expect(code).toBe(2);
     expect(output).toContain('--bogus: unknown flag');
     expect(output).toContain('--duration="soon": must be a number');
+  });
+
+  it('refuses a bad --backend, and --backend postgres with --only fault or links, with exit code 2', async () => {
+    const bad = await runBench(['--backend', 'mysql'], {}, 60_000);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('--backend="mysql": must be one of sqlite, postgres');
+    const fault = await runBench(['--only', 'fault'], { TAILOR_BENCH_BACKEND: 'postgres' }, 60_000);
+    expect(fault.code).toBe(2);
+    expect(fault.output).toContain('TAILOR_BENCH_BACKEND=postgres with --only=fault');
   });
 
   it('runs end to end in --short mode and writes every section of the JSON result', async () => {
@@ -264,5 +286,99 @@ describe('the links scenario, on made-up figures', () => {
     expect(table).toMatch(/click p99 \/ single-recipient p99 \(both at 32 connections\) +2\.50×/);
     expect(table).toContain('PASS  click redirect p99 < 50 ms at 100 clicks/s (8 connections), every answer a 302: met: 42.0 ms');
     expect(table).not.toContain('Fault:');
+  });
+});
+
+describe('the backend comparison, on made-up figures', () => {
+  const variant = (recipientsPerSecond: number, p99Ms: number, backend: 'sqlite' | 'postgres'): VariantResult =>
+    ({
+      variant: 'tailor',
+      backend,
+      env: {},
+      startSeconds: 1,
+      single: { connections: 32, durationSeconds: 20, median: { requestsPerSecond: 600, p50Ms: p99Ms / 3, p99Ms }, problems: { non2xx: 0, errors: 0, badBodies: 0 }, runs: [] },
+      campaign: { recipients: 20000, batchSize: 500, concurrency: 2, grid: [], median: { recipientsPerSecond, elapsedSeconds: 20000 / recipientsPerSecond }, failedRecipients: 0, runs: [] },
+      cost: { perProcess: {}, totalCpuSecondsPer1000Recipients: 1, totalPeakRssMb: 800, loadGeneratorCpuSecondsPer1000Recipients: 0.1, peakRssReset: true, runs: [] },
+      servers: {
+        single: summarizeServerCpu('requests', [{ postgresCpuSeconds: 4, postgresProcesses: 35, redisCpuSeconds: 1, redisProcesses: 1, count: 12000 }]),
+        campaign: summarizeServerCpu('recipients', [
+          { postgresCpuSeconds: 6, postgresProcesses: 35, postgresBenchDatabaseCpuSeconds: 5, postgresBenchDatabaseBackends: 30, redisCpuSeconds: 0.5, redisProcesses: 1, count: 20000 },
+        ]),
+      },
+    }) as unknown as VariantResult;
+  const backends = (pgRate: number): { sqlite: VariantResult; backends: BackendsResult } => {
+    const sqlite = variant(2000, 90, 'sqlite');
+    const pg = variant(pgRate, 120, 'postgres');
+    return {
+      sqlite,
+      backends: {
+        order: ['sqlite', 'postgres'],
+        baseline: 'skipped',
+        sqlite: { result: 'tailor', figures: backendFigures(sqlite) },
+        postgres: {
+          database: 'tailor_bench_x',
+          databaseUrl: 'postgres://postgres@127.0.0.1:5432/tailor_bench_x',
+          postgresVersion: '15',
+          redisUrl: 'redis://127.0.0.1:6379',
+          redisPrefix: 'tailor-bench-x:',
+          redisVersion: '7',
+          figures: backendFigures(pg),
+          result: pg,
+          cleanup: { databaseDropped: true, redisKeysDeleted: 42, errors: [] },
+        },
+        ratios: backendRatiosOf(backendFigures(pg), backendFigures(sqlite)),
+      },
+    };
+  };
+
+  it('meets the target at 70% of SQLite\'s campaign throughput, not below', () => {
+    const [met] = evaluateBackendTargets(backends(1400).backends);
+    expect(met).toMatchObject({ id: 'postgresCampaignVsSqlite', threshold: 0.7, pass: true });
+    expect(met.actual).toBeCloseTo(0.7);
+    const [missed] = evaluateBackendTargets(backends(1300).backends);
+    expect(missed.pass).toBe(false);
+    expect(missed.detail).toBe('missed by 5 points: 65% (1,300 recipients/s on PostgreSQL against 2,000 on SQLite)');
+  });
+
+  it('prints PostgreSQL, SQLite and their ratio side by side, the servers\' CPU and the target', () => {
+    const { sqlite, backends: b } = backends(1500);
+    const result = {
+      tool: 'tailor-bench',
+      formatVersion: 1,
+      code: { commit: 'abc', uncommitted: [] },
+      machine: { cpuModel: 'cpu', cpuCount: 2, totalMemoryMb: 2048, node: 'v20', platform: 'linux', release: '6', arch: 'x64', loadAverage: { start: [1, 1, 1], end: [1, 1, 1] } },
+      settings: { mode: 'full', demoScale: 'full', userCount: 20000, statistic: 'median of 3 run(s)', single: { durationSeconds: 20 } },
+      tailor: sqlite,
+      backends: b,
+      targets: evaluateBackendTargets(b),
+    } as unknown as BenchResult;
+    const table = formatTable(result);
+    expect(table).toMatch(/ +PostgreSQL\+Redis +SQLite +PostgreSQL\/SQLite/);
+    expect(table).toMatch(/ +recipients\/s +1,500 +2,000 +0\.75×/);
+    expect(table).toMatch(/ +p99 latency \(ms\) +120\.0 +90\.0 +1\.33×/);
+    expect(table).toMatch(/PostgreSQL server CPU s per run · s\/1k recipients +6\.00 · 0\.300 +6\.00 · 0\.300/);
+    expect(table).toMatch(/of which the bench database's backends, s per run +5\.00/);
+    expect(table).toMatch(/Redis server CPU s per run · s\/1k requests +1\.00 · 0\.083/);
+    expect(table).toContain('database tailor_bench_x dropped, 42 Redis key(s) of the prefix deleted');
+    expect(table).toContain("PASS  campaign on PostgreSQL + Redis ≥ 70% of SQLite's: met: 75%");
+    expect(table).not.toContain('Tailor/baseline');
+  });
+
+  it('counts server CPU across processes that came, went or stayed', () => {
+    const proc = (pid: number, self: number, reapedChildren = 0, cmdline = 'postgres: main: postgres db 127.0.0.1 idle'): ProcessCpu => ({ pid, comm: 'postgres', self, reapedChildren, cmdline });
+    const before = new Map([
+      ['1:1', proc(1, 10, 100, '/usr/lib/postgresql/15/bin/postgres -D main')],
+      ['2:5', proc(2, 3)],
+      ['3:6', proc(3, 4, 0, 'postgres: main: postgres other 127.0.0.1 idle')],
+    ]);
+    // 2 stayed (+2 s), 3 exited after 1 more s (the postmaster reaped its 5 s), 4 came (+1.5 s), 9 came and went (2 s, reaped).
+    const after = new Map([
+      ['1:1', proc(1, 10.5, 107, '/usr/lib/postgresql/15/bin/postgres -D main')],
+      ['2:5', proc(2, 5)],
+      ['4:9', proc(4, 1.5)],
+    ]);
+    expect(cpuBetween(before, after).cpuSeconds).toBeCloseTo(0.5 + 2 + 1 + 1.5 + 2);
+    expect(cpuBetween(before, after).processes).toBe(4);
+    expect(cpuBetween(before, after, (p) => p.cmdline.split(' ').includes('db'))).toEqual({ cpuSeconds: 3.5, processes: 2 });
   });
 });
