@@ -43,6 +43,12 @@ function perSubgraph(fallback: number) {
 export const gatewaySettings = {
   ...commonSettings,
   port: { env: 'TAILOR_PORT', flag: 'port', schema: settingTypes.port(4000), doc: 'Port to listen on (0 picks a free one).' },
+  workers: {
+    env: 'TAILOR_GATEWAY_WORKERS',
+    flag: 'workers',
+    schema: settingTypes.positiveInt(1, 256),
+    doc: 'Gateway worker processes on this host, all on one port (node:cluster hands each connection to the next). Above 1, the workers share the client quotas, the dropping of kept REST answers and a summed `/metrics` through the primary process, or through Redis with `TAILOR_REDIS_URL`. Up to one per core.',
+  },
   supergraph: {
     env: 'TAILOR_SUPERGRAPH',
     flag: 'supergraph',

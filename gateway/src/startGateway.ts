@@ -33,6 +33,7 @@ import { type KeyStore, createKeyStore } from './clientKeys';
 import { gatewayDatabasePath, openGatewayDatabase } from './gatewayDatabase';
 import { createPrivacyOperations } from './privacyOperations';
 import { openKeptAnswersBus } from './keptAnswersBus';
+import { clusterKeptAnswersBus, clusterLimiter, clusterMetrics, inGatewayWorker } from './gatewayCluster';
 import { createQuotas, redisLimiter } from './quotas';
 import { closeRedis, openRedis } from '../../kit/redis';
 import { createCostGuard } from './costGuard';
@@ -210,6 +211,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
   // it is down), and tells the others to drop their kept REST answers.
   const redis = config.redisUrl ? openRedis(config.redisUrl, logger, { role: 'gateway' }) : undefined;
   await redis?.ready;
+  // Without Redis, the workers of one host (TAILOR_GATEWAY_WORKERS) share the same through their primary.
+  const worker = inGatewayWorker();
   const quotas = createQuotas({
     registry: metrics.registry,
     ...(redis
@@ -219,13 +222,20 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
           storeRetryAfterSeconds: retryAfterSeconds,
           onStoreError: (error: Error) => logger.debug({ err: { message: error.message }, mode: config.quotaFailureMode }, 'quota store failed'),
         }
-      : {}),
+      : worker
+        ? { limiter: clusterLimiter(), storeFailure: config.quotaFailureMode, storeRetryAfterSeconds: retryAfterSeconds }
+        : {}),
   });
   // With Redis, a mutation on any replica drops the kept REST answers of every replica.
   const keptAnswersBus =
-    redis && config.restAnswerTtlSeconds > 0
-      ? openKeptAnswersBus({ url: config.redisUrl!, publisher: redis.client, prefix: config.redisPrefix, logger, forget: () => restApi?.forgetKeptAnswers() })
-      : undefined;
+    config.restAnswerTtlSeconds <= 0
+      ? undefined
+      : redis
+        ? openKeptAnswersBus({ url: config.redisUrl!, publisher: redis.client, prefix: config.redisPrefix, logger, forget: () => restApi?.forgetKeptAnswers() })
+        : worker
+          ? clusterKeptAnswersBus(() => restApi?.forgetKeptAnswers())
+          : undefined;
+  const summedMetrics = worker ? clusterMetrics(metrics.registry) : undefined;
   const closeQuotaStore = async () => {
     await keptAnswersBus?.close();
     if (redis) await closeRedis(redis.client);
@@ -398,6 +408,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, option
           ? sendJson(res, 200, { status: 'ready', supergraph: supergraph.status().hash, ...readyDetails() }, { 'cache-control': 'no-store' })
           : sendJson(res, 503, { status: 'starting' }, { 'cache-control': 'no-store' });
       case '/metrics':
+        if (summedMetrics) {
+          // Every worker's, summed by the primary: a scrape sees the host's gateway whichever worker answers.
+          const text = await summedMetrics.text();
+          res.writeHead(200, { 'content-type': summedMetrics.contentType, 'cache-control': 'no-store' });
+          return void res.end(text);
+        }
         return sendMetrics(res, metrics.registry);
       case '/':
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': landing.length, 'cache-control': 'no-store' });
