@@ -23,7 +23,9 @@ import {
   formatTable,
   summarizeServerCpu,
 } from '../bench/report';
+import { Client } from 'pg';
 import { LOOPBACK_ONLY, REPO_ROOT } from './support/processStack';
+import { connectTestRedis } from './support/redisServer';
 
 jest.setTimeout(240_000);
 
@@ -156,6 +158,57 @@ describe('npm run bench', () => {
       'linkRedirectP99',
     ]);
     for (const target of result.targets) expect(typeof target.pass).toBe('boolean');
+  });
+});
+
+describe('npm run bench -- --backend postgres', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tailor-bench-pg-test-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs Tailor on SQLite, then on PostgreSQL + Redis, reports both and the ratio, and removes its database and keys', async () => {
+    const out = join(dir, 'result.json');
+    const { code, output } = await runBench(['--short', '--only', 'compare', '--backend', 'postgres', '--out', out], { TAILOR_SUBGRAPH_TIMEOUT_MS: '30000', TAILOR_REQUEST_DEADLINE_MS: '60000' });
+    if (code !== 0) throw new Error(`bench exited with ${code}:\n${output.slice(-4000)}`);
+    expect(output).toMatch(/Backends: Tailor's configuration .* baseline skipped/);
+    expect(output).toMatch(/(PASS|MISS) {2}campaign on PostgreSQL \+ Redis ≥ 70% of SQLite's/);
+
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    expect(result.settings).toMatchObject({ backend: 'postgres', scenarios: ['compare'] });
+    expect(result.baseline).toBeUndefined();
+    expect(result.tailor).toMatchObject({ backend: 'sqlite', env: { TAILOR_DATABASE_URL: '', TAILOR_REDIS_URL: '' } });
+    const { backends } = result;
+    expect(backends).toMatchObject({ order: ['sqlite', 'postgres'], baseline: 'skipped', sqlite: { result: 'tailor' } });
+    const pg = backends.postgres;
+    expect(pg.database).toMatch(/^tailor_bench_[0-9a-f]+$/);
+    expect(pg.result).toMatchObject({ backend: 'postgres', env: { TAILOR_DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${pg.database}`, TAILOR_REDIS_URL: 'redis://127.0.0.1:6379', TAILOR_REDIS_PREFIX: pg.redisPrefix } });
+    expect(pg.result.campaign.runs[0].personalized).toBeGreaterThan(0);
+    for (const key of ['campaignRecipientsPerSecond', 'singleRequestsPerSecond', 'singleP99']) expect([key, positive(backends.ratios[key])]).toEqual([key, true]);
+    for (const workload of ['single', 'campaign']) {
+      expect(pg.result.servers[workload].runs).toHaveLength(1);
+      expect(pg.result.servers[workload].runs[0].postgresProcesses).toBeGreaterThan(0);
+      expect(pg.result.servers[workload].runs[0].redisProcesses).toBeGreaterThan(0);
+      expect(result.tailor.servers[workload].runs).toHaveLength(1);
+    }
+    expect(pg.cleanup).toEqual({ databaseDropped: true, redisKeysDeleted: expect.any(Number), errors: [] });
+    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['campaignThroughput', 'singleP99', 'postgresCampaignVsSqlite']);
+
+    // Nothing of the run is left on either server.
+    const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await admin.connect();
+    try {
+      expect((await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [pg.database])).rowCount).toBe(0);
+    } finally {
+      await admin.end();
+    }
+    const redis = await connectTestRedis();
+    try {
+      expect(await redis.keys(`${pg.redisPrefix}*`)).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 
