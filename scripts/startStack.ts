@@ -132,11 +132,20 @@ export interface StackOptions {
   supervise?: boolean | Partial<RestartPolicy>;
   /** Told of every restart the supervision schedules, when it is scheduled (as it is logged). Must not throw. */
   onRestart?: (event: RestartEvent) => void;
+  /**
+   * Processes of each subgraph (default 1). Replica 1 is `crm` on its port; replica k is `crm-k`, on
+   * that port + 100·(k−1) (a free one with `subgraphPorts: 'free'`), started once every replica 1 is up,
+   * so that the first one of each subgraph seeds a shared database alone. Every gateway routes a
+   * subgraph to all its replicas. Replicas share data only through `TAILOR_DATABASE_URL`.
+   */
+  replicas?: number;
+  /** Gateway processes (default 1): `gateway`, then `gateway-k` on the gateway port + 100·(k−1), one after the other. */
+  gateways?: number;
 }
 
 /** A service of the stack. */
 export interface ServiceProcess {
-  /** `gateway`, or the subgraph's name in the registry. */
+  /** `gateway`, or the subgraph's name in the registry; `<name>-<k>` for the k-th replica (k ≥ 2). */
   name: string;
   /**
    * Its current process. The object stays the same across restarts (by `restart` or by supervision);
@@ -239,17 +248,25 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const plan = planStack(options.registryFile);
   const local = plan.filter((p): p is StackPlanEntry & { entry: string } => p.entry !== undefined);
   const remote = Object.fromEntries(plan.filter((p) => !p.entry).map((p) => [p.name, p.routingUrl]));
+  const replicaCount = options.replicas ?? 1;
+  const gatewayCount = options.gateways ?? 1;
+  for (const [what, count] of [['replicas', replicaCount], ['gateways', gatewayCount]] as const) {
+    if (!Number.isInteger(count) || count < 1) throw new Error(`${what} must be a whole number, at least 1 (got ${count})`);
+  }
+  /** The service name of replica `k` (from 1) of `name`. */
+  const replicaName = (name: string, k: number) => (k === 1 ? name : `${name}-${k}`);
   // Ports are settled before anything starts, so that every process can be told every URL at once.
   const ports = new Map<string, number>();
   for (const subgraph of local) {
     const given = options.subgraphPorts === 'free' ? 0 : options.subgraphPorts?.[subgraph.name];
     const port = given ?? Number(new URL(subgraph.routingUrl).port || 80);
-    ports.set(subgraph.name, port === 0 ? await freePort(host) : port);
+    for (let k = 1; k <= replicaCount; k++) ports.set(replicaName(subgraph.name, k), port === 0 ? await freePort(host) : port + 100 * (k - 1));
   }
-  const urlOf = (name: string) => {
+  const urlOf = (name: string, k = 1) => {
     const path = new URL(local.find((s) => s.name === name)!.routingUrl).pathname;
-    return `http://${host}:${ports.get(name)}${path}`;
+    return `http://${host}:${ports.get(replicaName(name, k))}${path}`;
   };
+  const replicaUrls = (name: string) => Array.from({ length: replicaCount }, (_, i) => urlOf(name, i + 1)).join('|');
   // Every process gets one shared secret, so that subgraphs answer the gateway (and stock) only: the
   // environment's, else the data folder's (made on first start).
   const givenSecret = options.env?.TAILOR_SUBGRAPH_SECRET ?? process.env.TAILOR_SUBGRAPH_SECRET;
@@ -259,12 +276,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const givenLinkKeys = options.env?.TAILOR_LINK_KEYS ?? process.env.TAILOR_LINK_KEYS;
   const linkKeys = givenLinkKeys && givenLinkKeys.trim() !== '' ? givenLinkKeys : ensureLinkKeys(options.dataDir);
   const gatewayPort = options.gatewayPort === 0 ? await freePort(host) : options.gatewayPort;
+  const gatewayPorts = [gatewayPort];
+  for (let k = 2; k <= gatewayCount; k++) gatewayPorts.push(options.gatewayPort === 0 ? await freePort(host) : gatewayPort + 100 * (k - 1));
   const env = {
     TAILOR_LINK_BASE_URL: process.env.TAILOR_LINK_BASE_URL ?? `http://${host}:${gatewayPort}`,
     ...options.env,
     TAILOR_SUBGRAPH_SECRET: secret,
     TAILOR_LINK_KEYS: linkKeys,
-    TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${urlOf(s.name)}`).join(','),
+    TAILOR_SUBGRAPH_URLS: local.map((s) => `${s.name}=${replicaUrls(s.name)}`).join(','),
   };
   const subgraphArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
   const gatewayArgs = (port: number) => ['--port', String(port), '--host', host, '--data-dir', options.dataDir];
@@ -290,7 +309,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stopping = true;
     for (const slot of slots.values()) clearTimeout(slot.timer);
     // The gateway first: the requests it drains may still need the subgraphs.
-    await stopChildren([...spawned].filter(([, name]) => name === 'gateway').map(([child]) => child));
+    await stopChildren([...spawned].filter(([, name]) => name === 'gateway' || name.startsWith('gateway-')).map(([child]) => child));
     await stopChildren([...spawned.keys()]);
   };
 
@@ -300,11 +319,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const listening = await ready;
       return { service: { name, child, ...listening }, entry, args, attempt: 0, upSince: Date.now() };
     };
-    // In the registry's order, whichever is up first.
-    for (const slot of await Promise.all(local.map((subgraph) => launch(subgraph.name, subgraph.entry, subgraphArgs, ports.get(subgraph.name)!)))) {
-      slots.set(slot.service.name, slot);
+    // In the registry's order, whichever is up first; replica k of every subgraph once replica k−1 of each is up.
+    for (let k = 1; k <= replicaCount; k++) {
+      const started = await Promise.all(local.map((subgraph) => launch(replicaName(subgraph.name, k), subgraph.entry, subgraphArgs, ports.get(replicaName(subgraph.name, k))!)));
+      for (const slot of started) slots.set(slot.service.name, slot);
     }
-    slots.set('gateway', await launch('gateway', GATEWAY_ENTRY, gatewayArgs, gatewayPort));
+    // One after the other: the first makes the development key, the others find it.
+    for (let k = 1; k <= gatewayCount; k++) slots.set(replicaName('gateway', k), await launch(replicaName('gateway', k), GATEWAY_ENTRY, gatewayArgs, gatewayPorts[k - 1]));
   } catch (error) {
     await stopAll();
     throw error;
@@ -358,8 +379,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       }
     },
     async restart(name) {
-      const slot = local.some((s) => s.name === name) ? slots.get(name) : undefined;
-      if (!slot) throw new Error(`${name} is not a subgraph this stack started (it started ${local.map((s) => s.name).join(', ')})`);
+      const subgraphSlots = [...slots.keys()].filter((slotName) => slotName !== 'gateway' && !slotName.startsWith('gateway-'));
+      const slot = subgraphSlots.includes(name) ? slots.get(name) : undefined;
+      if (!slot) throw new Error(`${name} is not a subgraph this stack started (it started ${subgraphSlots.join(', ')})`);
       if (stopping) throw new Error(`Cannot restart ${name}: the stack is stopping`);
       clearTimeout(slot.timer);
       slot.timer = undefined;
