@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { Logger } from '../../kit/logger';
 import { closeRedis, openRedis } from '../../kit/redis';
 
@@ -38,14 +38,8 @@ export interface CacheTier {
 }
 
 /** Opens the tier's two connections: commands, and the subscription to the invalidation channel. */
-export function openCacheTier(options: { url: string; prefix: string; service: string; registry: Registry; logger: Logger }): CacheTier {
-  const { prefix, logger } = options;
-  const errors = new Counter({
-    name: 'tailor_cache_tier_errors_total',
-    help: 'Redis cache tier operations that failed and fell back (a read to the store, a write or invalidation skipped), by operation (get, set, invalidate, subscribe, epoch).',
-    labelNames: ['operation'],
-    registers: [options.registry],
-  });
+export function openCacheTier(options: { url: string; prefix: string; service: string; errors: Counter<'operation'>; logger: Logger }): CacheTier {
+  const { prefix, logger, errors } = options;
   const commands = openRedis(options.url, logger, { role: `${options.service}-cache` });
   const subscriber = openRedis(options.url, logger, { role: `${options.service}-cache-invalidation` });
   const channel = `${prefix}invalidate`;

@@ -75,7 +75,7 @@ export async function openSubgraphBase(
   const logger = options.logger ?? createLogger(name, config.logLevel);
   const backend = await openBackend(name, files.migrations, config, metrics, logger);
   const cacheTier =
-    config.redisUrl && config.cache ? openCacheTier({ url: config.redisUrl, prefix: config.redisPrefix, service: name, registry: metrics.registry, logger }) : undefined;
+    config.redisUrl && config.cache ? openCacheTier({ url: config.redisUrl, prefix: config.redisPrefix, service: name, errors: metrics.cacheTierErrors, logger }) : undefined;
   return {
     clock,
     logger,

@@ -12,6 +12,8 @@ export interface SubgraphMetrics {
   ingestItems: Counter<'kind' | 'result'>;
   /** HTTP request durations by route and status code. */
   httpDuration: Histogram<'route' | 'status'>;
+  /** Redis cache tier operations that failed (served whether or not a tier is configured: 0 without one). */
+  cacheTierErrors: Counter<'operation'>;
 }
 
 /** Creates a registry with Tailor's subgraph metrics and Node's default process metrics. */
@@ -38,5 +40,11 @@ export function createSubgraphMetrics(service: string): SubgraphMetrics {
       registers: [registry],
     }),
     httpDuration: createHttpDurationHistogram(registry),
+    cacheTierErrors: new Counter({
+      name: 'tailor_cache_tier_errors_total',
+      help: 'Redis cache tier operations that failed and fell back (a read to the store, a write or invalidation skipped), by operation (get, set, invalidate, subscribe, epoch).',
+      labelNames: ['operation'],
+      registers: [registry],
+    }),
   };
 }
