@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { Counter } from 'prom-client';
 import { createLogger } from '../kit/logger';
 import { counterTotal } from '../kit/metrics';
@@ -244,5 +245,40 @@ describe.each<Backend>(['sqlite', 'postgres'])('the store contract on %s', (back
       rmSync(dir, { recursive: true, force: true });
     }
     s = await open(backend, database, `c${++run}`);
+  });
+});
+
+// Only PostgreSQL has other writers: replicas of a subgraph on one database (a SQLite file has one process).
+describe('the crm store on PostgreSQL, beside another writer', () => {
+  let database: TestDatabase;
+  let s: Opened;
+  beforeAll(async () => {
+    database = await createTestDatabase('conflict');
+    s = await open('postgres', database, 'w');
+  });
+  afterAll(async () => {
+    await s?.close();
+    await database?.drop();
+  });
+
+  it('refuses, naming the conflict, a batch whose email another writer commits between its check and its write', async () => {
+    const other = new Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      // Another replica's transaction holds the email, not yet committed: the check cannot see it…
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO crm_w.users (id, email, email_key, locale, loyalty_tier, segments, updated_at) VALUES ('u9', 'x@example.com', 'x@example.com', 'en-GB', 'NONE', '[]', 0)`);
+      const ingest = s.crm.definition.ingestors[0].ingest([{ id: 'u1', email: 'X@example.com' }]);
+      // …the batch's write waits on the unique index until that one commits, then fails, and the batch is checked again.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await other.query('COMMIT');
+      await expect(ingest).rejects.toMatchObject({
+        message: 'The users batch was refused: 1 item is invalid, and nothing was applied.',
+        extensions: { code: 'BAD_USER_INPUT', items: [{ index: 0, field: 'email', reason: 'email belongs to another user (u9)' }] },
+      });
+    } finally {
+      await other.end();
+    }
+    expect([...(await s.crm.store.getUsersByIds(['u1', 'u9'])).keys()]).toEqual(['u9']);
   });
 });

@@ -7,6 +7,7 @@ import { isJsonType } from '../../kit/http/handleGraphQLRequest';
 import { BodyTooLargeError, readBodyBytes } from '../../kit/http/readBody';
 import { sendError, sendJson } from '../../kit/http/sendJson';
 import type { IngestAuth } from './ingestAuth';
+import { StoreConflictError } from './storeBackend';
 import type { SubgraphMetrics } from './subgraphMetrics';
 
 /** The outcome of an applied batch, as the `IngestResult` type gives it. */
@@ -100,13 +101,24 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
       if (parsed.success) valid.push({ index, item: parsed.data });
       else for (const issue of parsed.error.issues) problems.push({ index, field: issue.path.join('.') || undefined, reason: issue.message });
     });
-    const result = await oneAtATime(async () => {
-      problems.push(...((await check?.(valid)) ?? []));
-      if (problems.length > 0) {
+    const checked = async () => {
+      const found = [...problems, ...((await check?.(valid)) ?? [])];
+      if (found.length > 0) {
         metrics.ingestItems.labels(kind, 'refused').inc(input.length);
-        throw new BatchRefused(400, invalidBatchError(kind, problems.sort((a, b) => a.index - b.index)));
+        throw new BatchRefused(400, invalidBatchError(kind, found.sort((a, b) => a.index - b.index)));
       }
-      return apply(valid.map((v) => v.item));
+    };
+    const result = await oneAtATime(async () => {
+      await checked();
+      try {
+        return await apply(valid.map((v) => v.item));
+      } catch (error) {
+        if (!(error instanceof StoreConflictError)) throw error;
+        // Another replica committed a conflicting row after the check: checked again, the batch is
+        // refused naming it (or, if the conflict has gone, applied).
+        await checked();
+        return apply(valid.map((v) => v.item));
+      }
     });
     metrics.ingestItems.labels(kind, 'accepted').inc(result.accepted);
     metrics.ingestItems.labels(kind, 'duplicate').inc(result.duplicates);

@@ -5,6 +5,7 @@ import type { Counter } from 'prom-client';
 import { ErrorCode } from '../../kit/errors';
 import type { Logger } from '../../kit/logger';
 import { tracingEnabled, withSpan } from '../../kit/tracing';
+import { StoreConflictError } from './storeBackend';
 
 /** Runs counted statements: the pool itself, or one connection inside a transaction. */
 export interface PgExecutor {
@@ -105,6 +106,8 @@ export async function openPostgres(options: PgOptions): Promise<PgDatabase> {
         logger.error({ err: (error as Error).message, statement: name }, 'the database cannot be reached');
         throw new DatabaseUnavailableError(service);
       }
+      // unique_violation: another writer got there first (see StoreConflictError).
+      if ((error as { code?: string }).code === '23505') throw new StoreConflictError((error as Error).message, (error as { constraint?: string }).constraint);
       throw error;
     }
   }

@@ -27,3 +27,18 @@ export function asAsync<T extends object>(sync: Synchronous<T>): T {
   }
   return wrapped as T;
 }
+
+/**
+ * A write refused by a unique constraint because another writer (a replica, on a shared database)
+ * committed a conflicting row between this batch's check and its write. The ingestor checks the batch
+ * again, which now names the conflict as an item problem.
+ */
+export class StoreConflictError extends Error {
+  constructor(
+    message: string,
+    readonly constraint?: string,
+  ) {
+    super(message);
+    this.name = 'StoreConflictError';
+  }
+}
