@@ -23,6 +23,39 @@ export function readCpuSeconds(pid: number, ticksPerSecond: number): number {
   return (utime + stime) / ticksPerSecond;
 }
 
+/** The live processes whose parent is `pid`, and theirs, and so on (a gateway's TAILOR_GATEWAY_WORKERS, tsx's esbuild helper). */
+export function descendantsOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone in between
+    }
+  }
+  const found: number[] = [];
+  const walk = (parent: number) => {
+    for (const [child, of] of parentOf) if (of === parent) found.push(child), walk(child);
+  };
+  walk(pid);
+  return found;
+}
+
+/** CPU seconds of a process and of its live descendants: a gateway with workers is charged their work. */
+export function readTreeCpuSeconds(pid: number, ticksPerSecond: number): number {
+  let total = readCpuSeconds(pid, ticksPerSecond);
+  for (const child of descendantsOf(pid)) {
+    try {
+      total += readCpuSeconds(child, ticksPerSecond);
+    } catch {
+      // exited in between
+    }
+  }
+  return total;
+}
+
 /** A `kB` line of `/proc/<pid>/status` (e.g. `VmHWM`), in MB (1 MB = 1024 kB). */
 function readStatusMb(pid: number, key: string): number {
   const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));

@@ -18,7 +18,7 @@ import { type PostgresBackend, createPostgresBackend, serverCpuBetween, snapshot
 import { type Backend, BACKENDS, type BenchPlan, REPO_ROOT, SCENARIOS, loadBenchConfig, planFor } from './config';
 import { runFaultScenario } from './fault';
 import { runLinksScenario } from './links';
-import { clockTicksPerSecond, readCpuSeconds, readPeakRssMb, resetPeakRss } from './procStats';
+import { clockTicksPerSecond, readPeakRssMb, readTreeCpuSeconds, resetPeakRss } from './procStats';
 import {
   type BackendsResult,
   type BenchResult,
@@ -94,7 +94,7 @@ function checkAborted(signal: AbortSignal): void {
 function cpuOf(stack: Stack, name: (typeof SERVICES)[number], ticks: number): number {
   const { child } = stack.services[name];
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) throw new Error(`The ${name} process stopped during the benchmark`);
-  return readCpuSeconds(child.pid, ticks);
+  return readTreeCpuSeconds(child.pid, ticks);
 }
 
 /** Starts one variant's stack, gives it to `use` with the seconds it took to start, and always stops it. */
