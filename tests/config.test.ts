@@ -26,7 +26,7 @@ describe('configuration', () => {
       loadGatewayConfig({ env: { TAILOR_MAX_QUERY_DEPTH: 'deep', TAILOR_SUBGRAPH_URLS: 'crm=nowhere', TAILOR_LOG_LEVEL: 'loud' }, argv: ['--port', '99999', '--colour', 'blue'] }),
     );
     expect(problems).toEqual([
-      '--colour: unknown flag (known: --host, --log-level, --port, --supergraph, --subgraph-urls, --data-dir, --operation-manifest, --rest-routes, --sandbox-example)',
+      '--colour: unknown flag (known: --host, --log-level, --port, --workers, --supergraph, --subgraph-urls, --data-dir, --operation-manifest, --rest-routes, --sandbox-example)',
       'TAILOR_LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent',
       '--port="99999": must be 0..65535',
       'TAILOR_SUBGRAPH_URLS="crm=nowhere": "crm=nowhere" is not name=http://host:port/graphql (replicas: name=http://a/graphql|http://b/graphql)',
