@@ -16,8 +16,14 @@ const FORGET = 'tailor:rest-answers:forget';
 const METRICS_REQ = 'tailor:metrics:req';
 const METRICS_RES = 'tailor:metrics:res';
 
-/** True in a worker of `TAILOR_GATEWAY_WORKERS`. */
-export const inGatewayWorker = (): boolean => cluster.isWorker;
+/** Set by the primary in the environment of each worker it forks. */
+const WORKER_MARK = 'TAILOR_GATEWAY_WORKER_OF';
+
+/**
+ * True in a worker of `TAILOR_GATEWAY_WORKERS`: forked by Tailor's own primary, which answers its quota,
+ * metrics and kept-answers messages (not a worker of another cluster manager, which would not).
+ */
+export const inGatewayWorker = (): boolean => cluster.isWorker && process.env[WORKER_MARK] === String(process.ppid);
 
 /** In a worker without Redis: quotas counted once for every worker, in the primary (over IPC). */
 export function clusterLimiter(): NonNullable<QuotasOptions['limiter']> {
@@ -101,7 +107,7 @@ export async function startGatewayWorkers(count: number, logger: Logger): Promis
   /** Forks one worker; resolves once it listens (rejects if it exits first). */
   const fork = () =>
     new Promise<{ url: string; port: number }>((resolve, reject) => {
-      const worker = cluster.fork();
+      const worker = cluster.fork({ [WORKER_MARK]: String(process.pid) });
       const onMessage = (message: { type?: string; url?: string; port?: number }) => {
         if (message?.type !== 'listening' || !message.url || message.port === undefined) return;
         worker.off('exit', onEarlyExit);
