@@ -10,9 +10,10 @@ export const RESULTS_DIR = join(__dirname, 'results');
 
 /**
  * The scenarios of a run: Tailor against the baseline, the fault scenario (behavior slowed, then healed),
- * and the links scenario (live links clicked and live images opened).
+ * the links scenario (live links clicked and live images opened), and the ingest scenario (browsing
+ * events sent to behavior's batch route and through the gateway's `trackEvents`).
  */
-export const SCENARIOS = ['compare', 'fault', 'links'] as const;
+export const SCENARIOS = ['compare', 'fault', 'links', 'ingest'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /**
@@ -63,7 +64,14 @@ export const benchSettings = {
     env: 'TAILOR_BENCH_ONLY',
     flag: 'only',
     schema: z.enum(SCENARIOS, { message: `must be one of ${SCENARIOS.join(', ')}` }).optional(),
-    doc: 'Run one scenario only: `compare` (Tailor against the baseline), `fault` (behavior slowed to 3 s, then healed) or `links` (live links clicked, live images opened). Default: all three.',
+    doc:
+      'Run one scenario only: `compare` (Tailor against the baseline), `fault` (behavior slowed to 3 s, then healed), `links` (live links clicked, live images opened) ' +
+      'or `ingest` (browsing events in, over behavior\'s `POST /ingest/events` and the gateway\'s `trackEvents`). Default: all four.',
+  },
+  ingestKey: {
+    env: 'TAILOR_BENCH_INGEST_KEY',
+    schema: z.string().min(1, 'must not be empty').optional(),
+    doc: 'With `TAILOR_INGEST_KEYS` set (and no `TAILOR_INGEST_WEBHOOK_SECRET`): the ingest key the ingest scenario sends behavior\'s batch route, one whose sha256 is in the list. With a webhook secret set, batches are signed with its first secret instead.',
   },
   backend: {
     env: 'TAILOR_BENCH_BACKEND',
@@ -72,7 +80,7 @@ export const benchSettings = {
     doc:
       '`sqlite` (default): every stack on the embedded SQLite files. `postgres`: the compare scenario measures Tailor\'s configuration on SQLite, then on PostgreSQL + Redis ' +
       '(a database `tailor_bench_<random>` on postgres://postgres@127.0.0.1:5432 and a Redis prefix of its own on 127.0.0.1:6379, both removed at the end), instead of Tailor against the baseline (which it skips). ' +
-      'Not with `--only fault` or `--only links`.',
+      'Not with `--only fault`, `--only links` or `--only ingest`.',
   },
 } satisfies Settings;
 
@@ -145,8 +153,34 @@ export interface BenchPlan {
     durationSeconds: number;
     timeoutSeconds: number;
   };
+  /**
+   * The ingest scenario: `VIEW` events with fresh ids, of random demo users and products, `occurredAt`
+   * within the last `occurredWithinSeconds`, in batches of `batchSize`, over behavior's
+   * `POST /ingest/events` (`http`) and the gateway's `trackEvents` (`mutation`). Each way: a warm-up at
+   * concurrency 2, two trials per concurrency of its grid (in increasing, then decreasing order), then
+   * measured runs of `events` at the concurrency with the best mean.
+   */
+  ingest: {
+    batchSize: number;
+    occurredWithinSeconds: number;
+    http: IngestWayPlan;
+    mutation: IngestWayPlan;
+    /** Time-out of one batch request, in ms. */
+    requestTimeoutMs: number;
+    /** `Tailor-Deadline-Ms` of each mutation request (a batch sender may ask for more than an ESP's 2 s). */
+    mutationDeadlineMs: number;
+  };
   /** The JSON result file. */
   outFile: string;
+}
+
+/** One way of the ingest scenario. */
+export interface IngestWayPlan {
+  /** Events of each measured run. */
+  events: number;
+  warmupEvents: number;
+  /** Each concurrency is tried twice, with `trialEvents` events each time. */
+  grid: { concurrencies: number[]; trialEvents: number };
 }
 
 /**
@@ -169,7 +203,7 @@ export function loadBenchConfig(source: ConfigSource): BenchConfig {
     const named = (flag: string, env: string) => (argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)) ? `--${flag}` : env);
     throw new ConfigError([
       `${named('backend', 'TAILOR_BENCH_BACKEND')}=postgres with ${named('only', 'TAILOR_BENCH_ONLY')}=${config.only}: the backend comparison measures the compare scenario's workloads; ` +
-        'use --only compare, or no --only (the fault and links scenarios then run on SQLite, as without --backend)',
+        'use --only compare, or no --only (the fault, links and ingest scenarios then run on SQLite, as without --backend)',
     ]);
   }
   return config;
@@ -226,6 +260,18 @@ export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd(
       warmupSeconds: short ? 1 : 5,
       durationSeconds: config.duration ?? (short ? 2 : 10),
       timeoutSeconds: 10,
+    },
+    ingest: {
+      batchSize: 500,
+      occurredWithinSeconds: 3_600,
+      http: short
+        ? { events: 5_000, warmupEvents: 1_000, grid: { concurrencies: [1, 2], trialEvents: 1_000 } }
+        : { events: 100_000, warmupEvents: 10_000, grid: { concurrencies: [1, 2, 4, 8], trialEvents: 10_000 } },
+      mutation: short
+        ? { events: 2_000, warmupEvents: 1_000, grid: { concurrencies: [1, 2], trialEvents: 1_000 } }
+        : { events: 50_000, warmupEvents: 5_000, grid: { concurrencies: [1, 2, 4, 8], trialEvents: 5_000 } },
+      requestTimeoutMs: 60_000,
+      mutationDeadlineMs: 30_000,
     },
     outFile: out,
   };

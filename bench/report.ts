@@ -464,9 +464,98 @@ export interface LinksResult {
   stockRestored: boolean;
 }
 
+/** The two ways the ingest scenario sends browsing events. */
+export type IngestWay = 'http' | 'mutation';
+
+/** How the ingest scenario's `POST /ingest/events` batches were authenticated, as the stack required. */
+export type IngestAuthMode = 'none' | 'webhook-signature' | 'ingest-key';
+
+/** One run of one way of the ingest scenario (see `bench/ingest.ts`). */
+export interface IngestRun {
+  way: IngestWay;
+  batchSize: number;
+  /** Batches in flight at once (concurrent senders). */
+  concurrency: number;
+  /** Events sent. */
+  events: number;
+  /** Events the answers counted as `accepted`: the only ones that count. */
+  accepted: number;
+  /** Counted as duplicates or stale by the answers (problems: every eventId is fresh, every time within the hour). */
+  duplicates: number;
+  stale: number;
+  /** Events of batches refused or failed (non-200, GraphQL errors, no answer), or missing from an answer's counts. */
+  refusedEvents: number;
+  requests: number;
+  /** Batches not wholly accepted. */
+  failedRequests: number;
+  elapsedSeconds: number;
+  /** `accepted / elapsedSeconds`. */
+  eventsPerSecond: number;
+  /** The first few problems. */
+  problems: string[];
+}
+
+/** The query that follows a measured run at once: the newest view of a user of its last batch must show. */
+export interface VisibilityCheck {
+  status: 'checked' | 'failed';
+  /** A consenting demo user whose event ends the run's last batch, newest of that user by `occurredAt`. */
+  userId: string;
+  expectedSku: string;
+  occurredAt: string;
+  /** `recentlyViewed(limit: 1)`'s product, as the gateway answered. */
+  seenSku: string | null;
+  latencyMs: number;
+  detail?: string;
+}
+
+/** A measured run of the ingest scenario, with what each process spent on it. */
+export interface IngestMeasuredRun extends IngestRun {
+  /** CPU seconds of each process (with its live descendants) over the run. */
+  cpuSeconds: Record<ServiceName, number>;
+  cpuSecondsPer1000Events: Record<ServiceName, number>;
+  /** The benchmark's own process (making, sending and reading the batches). */
+  loadGeneratorCpuSecondsPer1000Events: number;
+  visibility: VisibilityCheck;
+}
+
+/** One way of the ingest scenario: the grid, the chosen concurrency and the measured runs' medians. */
+export interface IngestWayResult {
+  endpoint: string;
+  batchSize: number;
+  /** The grid's best concurrency, used for the measured runs. */
+  concurrency: number;
+  /** Events of each measured run. */
+  events: number;
+  median: { eventsPerSecond: number; elapsedSeconds: number; cpuSecondsPer1000Events: Record<ServiceName, number>; loadGeneratorCpuSecondsPer1000Events: number };
+  /** Summed over the measured runs. */
+  problems: { duplicates: number; stale: number; refusedEvents: number; failedRequests: number; samples: string[] };
+  /** Measured runs whose next query showed (checked) or did not show (failed) the newest event. */
+  visibility: { checked: number; failed: number };
+  warmup: IngestRun;
+  /** The grid's trials in the order they ran: each concurrency in increasing order, then again in decreasing order. */
+  grid: IngestRun[];
+  /** Per concurrency, the mean events/s of its two trials; the best is `concurrency`. */
+  gridMeans: { concurrency: number; eventsPerSecond: number }[];
+  runs: IngestMeasuredRun[];
+}
+
+/** The ingest scenario: browsing events in, over behavior's batch route and through the gateway. */
+export interface IngestScenarioResult {
+  auth: IngestAuthMode;
+  batchSize: number;
+  /** Demo users the events are spread over, and those of them with personalization consent (the probes). */
+  users: number;
+  consentingUsers: number;
+  skus: number;
+  /** Every `occurredAt` is within this many seconds before its batch was made. */
+  occurredWithinSeconds: number;
+  http: IngestWayResult;
+  mutation: IngestWayResult;
+}
+
 /** One performance target and whether the run met it (reported, never enforced). */
 export interface TargetResult {
-  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery' | 'linkRedirectP99' | 'postgresCampaignVsSqlite';
+  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery' | 'linkRedirectP99' | 'postgresCampaignVsSqlite' | 'ingestThroughput';
   description: string;
   threshold: number;
   actual: number;
@@ -598,6 +687,42 @@ export function evaluateLinkTargets(links: LinksResult): TargetResult[] {
   ];
 }
 
+/** The ingest target (T4): accepted events per second over behavior's `POST /ingest/events`. */
+export const INGEST_EVENTS_PER_SECOND = 50_000;
+
+/**
+ * Checks the ingest target: the median of the measured `POST /ingest/events` runs at least 50,000
+ * accepted events/s, with no duplicate, stale or refused event and every run's next query showing its
+ * newest event.
+ */
+export function evaluateIngestTargets(ingest: IngestScenarioResult): TargetResult[] {
+  const way = ingest.http;
+  const rate = way.median.eventsPerSecond;
+  const fast = Number.isFinite(rate) && rate >= INGEST_EVENTS_PER_SECOND;
+  const p = way.problems;
+  const bad = p.duplicates + p.stale + p.refusedEvents;
+  const issues = [
+    ...(bad > 0 ? [`${fmt(p.duplicates)} duplicate(s), ${fmt(p.stale)} stale and ${fmt(p.refusedEvents)} refused event(s)`] : []),
+    ...(way.visibility.failed > 0 ? [`the next query missed the newest event after ${way.visibility.failed} of ${way.runs.length} run(s)`] : []),
+  ];
+  const how = `POST /ingest/events, batches of ${way.batchSize} × concurrency ${way.concurrency}`;
+  let detail: string;
+  if (!Number.isFinite(rate)) detail = 'missed: no measured run';
+  else if (fast) detail = `${issues.length === 0 ? 'met' : 'missed'}: ${fmt(rate)} events/s (${how}; ${fmt((rate / INGEST_EVENTS_PER_SECOND - 1) * 100)}% above ${fmt(INGEST_EVENTS_PER_SECOND)})`;
+  else detail = `missed by ${fmt(INGEST_EVENTS_PER_SECOND - rate)} events/s: ${fmt(rate)} events/s is ${fmt((1 - rate / INGEST_EVENTS_PER_SECOND) * 100)}% below ${fmt(INGEST_EVENTS_PER_SECOND)} (${how})`;
+  if (issues.length > 0) detail += `; ${issues.join('; ')}`;
+  return [
+    {
+      id: 'ingestThroughput',
+      description: `T4 ingest ≥ ${fmt(INGEST_EVENTS_PER_SECOND)} events/s`,
+      threshold: INGEST_EVENTS_PER_SECOND,
+      actual: rate,
+      pass: fast && issues.length === 0,
+      detail,
+    },
+  ];
+}
+
 /** The whole JSON result file. */
 export interface BenchResult {
   tool: 'tailor-bench';
@@ -621,6 +746,8 @@ export interface BenchResult {
     fault: BenchPlan['fault'] & { operation: 'PersonalizeRecipient'; faultedSubgraph: 'behavior' };
     /** Absent in results written before the links scenario existed. */
     links?: BenchPlan['links'] & { operation: 'CampaignBatch'; transport: string };
+    /** Absent in results written before the ingest scenario existed. */
+    ingest?: BenchPlan['ingest'] & { operations: { http: string; mutation: string }; auth?: IngestAuthMode };
     repetitions: number;
     statistic: string;
     clockTicksPerSecond: number;
@@ -636,6 +763,8 @@ export interface BenchResult {
   fault?: FaultResult;
   /** The `links` scenario (absent unless it ran). */
   links?: LinksResult;
+  /** The `ingest` scenario (absent unless it ran). */
+  ingest?: IngestScenarioResult;
   /** With `--backend postgres`: Tailor's configuration on SQLite (`tailor`) and on PostgreSQL + Redis, and the ratios. */
   backends?: BackendsResult;
   targets: TargetResult[];
@@ -649,6 +778,7 @@ export function formatTable(result: BenchResult): string {
     ...(result.tailor && result.backends ? [backendsRows(result.tailor, result.backends, s)] : []),
     ...(result.fault ? [faultRows(result.fault)] : []),
     ...(result.links ? [linksRows(result.links)] : []),
+    ...(result.ingest ? [ingestRows(result.ingest)] : []),
   ];
   const lines = [
     `Tailor benchmark (${s.mode} mode, demo scale ${s.demoScale}: ${fmt(s.userCount)} users) — ${s.statistic}`,
@@ -726,6 +856,32 @@ function linksRows(l: LinksResult): (string[] | string)[] {
     ],
     [`  click p99 / single-recipient p99 (both at ${l.connections} connections)`, x(l.ratios.clickP99VsSingleP99), '', ''],
     ...(l.stockRestored ? [] : ['  the stock levels marked sold out could not be put back']),
+  ];
+}
+
+/** The ingest scenario's rows: the behavior batch route and the gateway mutation side by side. */
+function ingestRows(i: IngestScenarioResult): (string[] | string)[] {
+  const auth = { none: 'no credential (behavior accepts every batch)', 'webhook-signature': 'Standard Webhooks signature', 'ingest-key': 'ingest key' }[i.auth];
+  const problems = (w: IngestWayResult) => `${fmt(w.problems.duplicates)} / ${fmt(w.problems.stale)} / ${fmt(w.problems.refusedEvents)}`;
+  const visible = (w: IngestWayResult) =>
+    w.runs.length === 0 ? 'n/a' : `${w.visibility.failed === 0 ? 'checked' : 'FAILED'} (${w.runs.map((r) => r.visibility.status).join(' / ')})`;
+  const grid = (w: IngestWayResult) => w.gridMeans.map((m) => m.concurrency).join('/');
+  const cpu = (w: IngestWayResult, n: ServiceName) => fmt(w.median.cpuSecondsPer1000Events[n], 3);
+  return [
+    ['', 'POST /ingest/events', 'trackEvents via /graphql', ''],
+    `Ingest: VIEW events of ${fmt(i.users)} demo users on ${fmt(i.skus)} products, fresh eventIds, occurredAt within the last ${fmt(i.occurredWithinSeconds / 60)} min, ` +
+      `batches of ${i.batchSize}; behavior's batch route with ${auth}, the mutation with the development key`,
+    ['  events per measured run', fmt(i.http.events), fmt(i.mutation.events), ''],
+    ['  events/s (accepted)', fmt(i.http.median.eventsPerSecond), fmt(i.mutation.median.eventsPerSecond), ''],
+    [`  concurrency (grid best of ${grid(i.http)} · ${grid(i.mutation)})`, fmt(i.http.concurrency), fmt(i.mutation.concurrency), ''],
+    ['  seconds per run', fmt(i.http.median.elapsedSeconds, 1), fmt(i.mutation.median.elapsedSeconds, 1), ''],
+    ['  behavior CPU s/1k events', cpu(i.http, 'behavior'), cpu(i.mutation, 'behavior'), ''],
+    ['  gateway CPU s/1k events', cpu(i.http, 'gateway'), cpu(i.mutation, 'gateway'), ''],
+    ['  load generator CPU s/1k events', fmt(i.http.median.loadGeneratorCpuSecondsPer1000Events, 3), fmt(i.mutation.median.loadGeneratorCpuSecondsPer1000Events, 3), ''],
+    ['  duplicates / stale / refused events (all runs)', problems(i.http), problems(i.mutation), ''],
+    ['  newest event visible to the next query (each run)', visible(i.http), visible(i.mutation), ''],
+    ...[i.http, i.mutation].flatMap((w) => (w.problems.samples.length > 0 ? [`  problems (${w.endpoint}): ${w.problems.samples.join(' | ')}`] : [])),
+    ...[i.http, i.mutation].flatMap((w) => w.runs.filter((r) => r.visibility.status === 'failed').map((r) => `  visibility failed (${w.endpoint}): ${r.visibility.detail ?? ''}`)),
   ];
 }
 

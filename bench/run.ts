@@ -2,8 +2,10 @@
  * `npm run bench`: starts the real four-process stack twice, one after the other (Tailor as configured,
  * then the baseline with DataLoader batching and LRU caches off), runs the same single-recipient and
  * campaign workloads on each, then, on Tailor's stack, the fault scenario (`fault.ts`: behavior slowed,
- * then healed) and the links scenario (`links.ts`: live links clicked, live images opened), and prints a
- * table and writes a JSON result file. `--only compare|fault|links` runs one of the three scenarios.
+ * then healed), the links scenario (`links.ts`: live links clicked, live images opened) and the ingest
+ * scenario (`ingest.ts`: browsing events over behavior's batch route and the gateway's `trackEvents`),
+ * and prints a table and writes a JSON result file. `--only compare|fault|links|ingest` runs one of the
+ * four scenarios.
  * `--backend postgres` makes the compare scenario a backend comparison: Tailor's configuration on SQLite,
  * then on PostgreSQL + Redis (a database and a Redis prefix of the run's own, removed at its end), the
  * baseline skipped (`backends.ts`). See README "Performance".
@@ -17,6 +19,7 @@ import { ConfigError, type ConfigSource } from '../kit/config';
 import { type PostgresBackend, createPostgresBackend, serverCpuBetween, snapshotServers } from './backends';
 import { type Backend, BACKENDS, type BenchPlan, REPO_ROOT, SCENARIOS, loadBenchConfig, planFor } from './config';
 import { runFaultScenario } from './fault';
+import { type IngestCredential, TRACK_EVENTS, resolveIngestCredential, runIngestScenario } from './ingest';
 import { runLinksScenario } from './links';
 import { clockTicksPerSecond, readPeakRssMb, readTreeCpuSeconds, resetPeakRss } from './procStats';
 import {
@@ -27,10 +30,12 @@ import {
   type ProcessCost,
   type VariantResult,
   type FaultResult,
+  type IngestScenarioResult,
   type LinksResult,
   type SingleBaseline,
   codeVersion,
   evaluateFaultTargets,
+  evaluateIngestTargets,
   evaluateLinkTargets,
   evaluateTargets,
   formatTable,
@@ -128,6 +133,13 @@ async function faultScenario(stack: BenchStack, context: VariantContext): Promis
 /** Runs the links scenario on `stack` (Tailor's), against `single` if the compare scenario measured it there. */
 async function linksScenario(stack: BenchStack, context: VariantContext, single?: SingleBaseline): Promise<LinksResult> {
   const result = await runLinksScenario(stack.graphqlUrl, stack.devKey, { plan: context.plan, signal: context.signal, log: context.log, single });
+  checkAborted(context.signal);
+  return result;
+}
+
+/** Runs the ingest scenario on `stack` (Tailor's), interruptible like the workloads. */
+async function ingestScenario(stack: BenchStack, context: VariantContext, credential: IngestCredential): Promise<IngestScenarioResult> {
+  const result = await runIngestScenario(stack, { plan: context.plan, signal: context.signal, log: context.log, ticksPerSecond: context.ticksPerSecond, credential });
   checkAborted(context.signal);
   return result;
 }
@@ -251,16 +263,27 @@ async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: n
   };
 }
 
-/** TAILOR_* variables of this process's environment (inherited by every started process), except the benchmark's own. */
+/** Secrets of the environment (a webhook secret the ingest scenario signs with, say): named in the result, never written there. */
+const SECRET_SETTING = /SECRET|^TAILOR_LINK_KEYS$/;
+
+/** TAILOR_* variables of this process's environment (inherited by every started process), except the benchmark's own; secrets as `(set)`. */
 function inheritedTailorEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('TAILOR_') && !e[0].startsWith('TAILOR_BENCH_') && e[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(env)
+      .filter((e): e is [string, string] => e[0].startsWith('TAILOR_') && !e[0].startsWith('TAILOR_BENCH_') && e[1] !== undefined)
+      .map(([name, value]) => [name, SECRET_SETTING.test(name) && value !== '' ? '(set)' : value]),
+  );
 }
 
 /** Runs the whole benchmark; resolves to the process exit code (0 done, 1 failed, 2 bad flags, 130 interrupted). */
 export async function main(source: ConfigSource): Promise<number> {
   let config;
+  let ingestCredential: IngestCredential | undefined;
   try {
     config = loadBenchConfig(source);
+    // Checked before any stack starts: the credential behavior's batch route will require, from the
+    // environment every process inherits (the SQLite stack's own environment sets no ingest setting).
+    if (config.only === undefined || config.only === 'ingest') ingestCredential = resolveIngestCredential(source.env, config.ingestKey);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\nUsage: npm run bench -- [--short] [--out FILE] [--duration SECONDS] [--connections N] [--repetitions N] [--only ${SCENARIOS.join('|')}] [--backend ${BACKENDS.join('|')}]\n`);
@@ -312,6 +335,7 @@ export async function main(source: ConfigSource): Promise<number> {
   const compare = plan.scenarios.includes('compare');
   const withFault = plan.scenarios.includes('fault');
   const withLinks = plan.scenarios.includes('links');
+  const withIngest = plan.scenarios.includes('ingest');
   const backendComparison = compare && plan.backend === 'postgres';
   log(
     `Tailor benchmark, ${plan.mode} mode: demo scale ${plan.demoScale} (${fmt(plan.userCount)} users), ${plan.repetitions} run(s) per workload` +
@@ -319,6 +343,9 @@ export async function main(source: ConfigSource): Promise<number> {
       (backendComparison ? ', Tailor on SQLite then on PostgreSQL + Redis (baseline skipped)' : '') +
       (withFault ? `, fault scenario ${plan.fault.durationSeconds} s per run at ${plan.fault.connections} connections (behavior slowed to ${fmt(plan.fault.slowMs)} ms)` : '') +
       (withLinks ? `, links scenario ${plan.links.durationSeconds} s per run at ${plan.links.connections} connections (${fmt(plan.links.recipients)} recipients' links)` : '') +
+      (withIngest
+        ? `, ingest scenario ${fmt(plan.ingest.http.events)} events per run over POST /ingest/events and ${fmt(plan.ingest.mutation.events)} through trackEvents (batches of ${plan.ingest.batchSize})`
+        : '') +
       '.',
   );
   try {
@@ -344,6 +371,8 @@ export async function main(source: ConfigSource): Promise<number> {
     // baseline, on Tailor's stack started again (or on a stack of its own with --only links).
     let fault: FaultResult | undefined;
     let links: LinksResult | undefined;
+    let ingest: IngestScenarioResult | undefined;
+    const runIngest = async (stack: BenchStack) => void (ingest = await ingestScenario(stack, sqlite, ingestCredential!));
     const runFault = async (stack: BenchStack) => void (fault = await faultScenario(stack, context));
     const tailor = compare ? await benchmarkVariant('tailor', backendComparison ? { ...sqlite, servers: {} } : sqlite, withFault ? runFault : undefined) : undefined;
     if (!compare && withFault) await withVariantStack('tailor', sqlite, runFault);
@@ -388,7 +417,14 @@ export async function main(source: ConfigSource): Promise<number> {
         median: tailor.single.median,
         problems: tailor.single.problems,
       };
-      await withVariantStack('tailor', sqlite, async (stack) => void (links = await linksScenario(stack, sqlite, single)));
+      // The ingest scenario, when it runs too, follows on the same stack: it adds events that no
+      // scenario after it reads.
+      await withVariantStack('tailor', sqlite, async (stack) => {
+        links = await linksScenario(stack, sqlite, single);
+        if (withIngest) await runIngest(stack);
+      });
+    } else if (withIngest) {
+      await withVariantStack('tailor', sqlite, runIngest);
     }
     const ratios = tailor && baseline ? ratiosOf(tailor, baseline) : undefined;
     const result: BenchResult = {
@@ -407,6 +443,11 @@ export async function main(source: ConfigSource): Promise<number> {
         campaign: { ...plan.campaign, operation: 'CampaignBatch' },
         fault: { ...plan.fault, operation: 'PersonalizeRecipient', faultedSubgraph: 'behavior' },
         links: { ...plan.links, operation: 'CampaignBatch', transport: 'autocannon 9, GET of the click URLs, then of the image URLs, cycling, no Authorization header, redirects not followed' },
+        ingest: {
+          ...plan.ingest,
+          operations: { http: 'POST <behavior>/ingest/events, a JSON array of events (fetch, keep-alive)', mutation: TRACK_EVENTS },
+          ...(ingestCredential ? { auth: ingestCredential.mode } : {}),
+        },
         repetitions: plan.repetitions,
         scenarios: plan.scenarios,
         backend: plan.backend,
@@ -426,6 +467,12 @@ export async function main(source: ConfigSource): Promise<number> {
             'It marks 1 in soldOutEvery distinct products shown sold out with recordStockLevels (observedAt now) and records their former levels again at its end; the clicks of consenting recipients are recorded as CLICK events (one per link per 10 minutes) and stay in the data folder, which is deleted at the end. ' +
             'Its clicks run twice: as fast as its connections get answers (throughput), then at a steady pacedRate over pacedConnections (the latency of the target). ' +
             'Click outcomes and render cache look-ups are what the gateway\'s /metrics counters gained over each run, so they include the requests still in flight when autocannon stopped it.',
+          'The ingest scenario runs after the links scenario on the same stack (or on a stack of its own with --only ingest). Its events are VIEWs of random demo users and products, each with a fresh eventId and an occurredAt 1 to 60 minutes before its batch was made; ' +
+            'behavior\'s batch route is sent them as the stack requires (signed with the first TAILOR_INGEST_WEBHOOK_SECRET, with TAILOR_BENCH_INGEST_KEY when only TAILOR_INGEST_KEYS is set, else with no credential), trackEvents goes through the gateway with the development key and Tailor-Deadline-Ms: ' +
+            `${plan.ingest.mutationDeadlineMs}. Each way gets a warm-up at concurrency 2 and two trials per concurrency of its grid, in increasing then decreasing order (the best mean is chosen, so that the growing table favours no concurrency), then the measured runs of the two ways alternate; ` +
+            'every event sent stays, so each run (and each later trial) writes into a larger events table with more co-views per event than the one before. Only accepted events count. ' +
+            'After each measured run, the next request is a query through the gateway for recentlyViewed(limit: 1) of the consenting user whose view, the newest of that user, ends the run\'s last batch. ' +
+            'CPU seconds are each process\'s over the run, per 1,000 accepted events.',
           ...(backendComparison
             ? [
                 '--backend postgres: the compare scenario is the backend comparison. Tailor\'s configuration runs on SQLite first (tailor; TAILOR_DATABASE_URL and TAILOR_REDIS_URL unset), then, once that stack has stopped, on PostgreSQL + Redis (backends.postgres.result): ' +
@@ -443,12 +490,14 @@ export async function main(source: ConfigSource): Promise<number> {
       ratios,
       fault,
       links,
+      ingest,
       ...(backends ? { backends } : {}),
       targets: [
         ...(tailor && (ratios || backends) ? evaluateTargets(tailor, ratios) : []),
         ...(backends ? evaluateBackendTargets(backends) : []),
         ...(fault ? evaluateFaultTargets(fault) : []),
         ...(links ? evaluateLinkTargets(links) : []),
+        ...(ingest ? evaluateIngestTargets(ingest) : []),
       ],
     };
     mkdirSync(dirname(plan.outFile), { recursive: true });

@@ -1,24 +1,32 @@
 /**
  * Smoke test of `npm run bench`: the benchmark runs end to end in `--short` mode over the real four
- * processes (twice: Tailor and the baseline, then the fault and links scenarios on Tailor's) and writes
- * a complete JSON result. No timing is asserted. The links scenario's pure helpers and its target and
- * table block are checked on made-up figures.
+ * processes (twice: Tailor and the baseline, then the fault, links and ingest scenarios on Tailor's) and
+ * writes a complete JSON result; `--short --only ingest` runs the ingest scenario on a stack of its own.
+ * No timing is asserted. The links and ingest scenarios' pure helpers and their target and table blocks
+ * are checked on made-up figures.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Webhook } from 'standardwebhooks';
+import { createEventMaker, gridMeans, resolveIngestCredential } from '../bench/ingest';
 import { counterByLabel, counterDelta, everyNthDistinct } from '../bench/links';
 import { cpuBetween, type ProcessCpu } from '../bench/procStats';
 import {
   type BackendsResult,
   type BenchResult,
+  type IngestRun,
+  type IngestScenarioResult,
+  type IngestWayResult,
   type LinkRun,
   type LinksResult,
   type VariantResult,
   backendFigures,
   backendRatiosOf,
   evaluateBackendTargets,
+  evaluateIngestTargets,
   evaluateLinkTargets,
   formatTable,
   summarizeServerCpu,
@@ -71,13 +79,26 @@ describe('npm run bench', () => {
     expect(output).toContain('--duration="soon": must be a number');
   });
 
-  it('refuses a bad --backend, and --backend postgres with --only fault or links, with exit code 2', async () => {
+  it('refuses a bad --backend, and --backend postgres with --only fault, links or ingest, with exit code 2', async () => {
     const bad = await runBench(['--backend', 'mysql'], {}, 60_000);
     expect(bad.code).toBe(2);
     expect(bad.output).toContain('--backend="mysql": must be one of sqlite, postgres');
     const fault = await runBench(['--only', 'fault'], { TAILOR_BENCH_BACKEND: 'postgres' }, 60_000);
     expect(fault.code).toBe(2);
     expect(fault.output).toContain('TAILOR_BENCH_BACKEND=postgres with --only=fault');
+    const ingest = await runBench(['--backend', 'postgres', '--only', 'ingest'], {}, 60_000);
+    expect(ingest.code).toBe(2);
+    expect(ingest.output).toContain('--backend=postgres with --only=ingest');
+  });
+
+  it('refuses the ingest scenario with TAILOR_INGEST_KEYS set and no matching TAILOR_BENCH_INGEST_KEY, before starting anything', async () => {
+    const hash = createHash('sha256').update('the-real-key').digest('hex');
+    const none = await runBench(['--only', 'ingest'], { TAILOR_INGEST_KEYS: hash, TAILOR_INGEST_WEBHOOK_SECRET: '' }, 60_000);
+    expect(none.code).toBe(2);
+    expect(none.output).toContain('set TAILOR_BENCH_INGEST_KEY to one of those keys');
+    const wrong = await runBench(['--only', 'ingest'], { TAILOR_INGEST_KEYS: hash, TAILOR_INGEST_WEBHOOK_SECRET: '', TAILOR_BENCH_INGEST_KEY: 'another-key' }, 60_000);
+    expect(wrong.code).toBe(2);
+    expect(wrong.output).toContain('TAILOR_BENCH_INGEST_KEY: its sha256 is not one of TAILOR_INGEST_KEYS');
   });
 
   it('runs end to end in --short mode and writes every section of the JSON result', async () => {
@@ -128,7 +149,7 @@ describe('npm run bench', () => {
       expect([key, positive(result.ratios[key])]).toEqual([key, true]);
     }
     // The fault scenario ran too (behavior slowed, then healed), one run and one heal each.
-    expect(result.settings.scenarios).toEqual(['compare', 'fault', 'links']);
+    expect(result.settings.scenarios).toEqual(['compare', 'fault', 'links', 'ingest']);
     expect(result.fault).toMatchObject({ slowMs: 3000, connections: 16, healthy: { runs: [expect.anything()] }, slowed: { runs: [expect.anything()] } });
     expect(result.fault.recovery.cycles).toHaveLength(1);
     expect(output).toMatch(/(PASS|MISS) {2}usable answers with behavior slowed = 100%/);
@@ -156,8 +177,48 @@ describe('npm run bench', () => {
       'faultUsable',
       'faultRecovery',
       'linkRedirectP99',
+      'ingestThroughput',
     ]);
     for (const target of result.targets) expect(typeof target.pass).toBe('boolean');
+    // The ingest scenario ran last, on the links scenario's stack.
+    expect(result.ingest.http.runs).toHaveLength(1);
+    expect(result.ingest.mutation.runs).toHaveLength(1);
+    expect([result.ingest.http.visibility, result.ingest.mutation.visibility]).toEqual([{ checked: 1, failed: 0 }, { checked: 1, failed: 0 }]);
+  });
+
+  it('runs the ingest scenario alone on a stack of its own with --short --only ingest', async () => {
+    const out = join(dir, 'ingest.json');
+    const started = Date.now();
+    // No ingest credential in the stack's environment: behavior takes unsigned batches (and warns).
+    const { code, output } = await runBench(['--short', '--only', 'ingest', '--out', out], { TAILOR_INGEST_WEBHOOK_SECRET: '', TAILOR_INGEST_KEYS: '' }, 120_000);
+    if (code !== 0) throw new Error(`bench exited with ${code}:\n${output.slice(-4000)}`);
+    expect(Date.now() - started).toBeLessThan(120_000);
+    expect(output).toContain('Ingest: VIEW events of 300 demo users');
+    expect(output).toMatch(/(PASS|MISS) {2}T4 ingest ≥ 50,000 events\/s/);
+
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    expect(result.settings).toMatchObject({ mode: 'short', scenarios: ['ingest'], ingest: { batchSize: 500, auth: 'none' } });
+    expect(result.tailor).toBeUndefined();
+    expect(result.links).toBeUndefined();
+    const { ingest } = result;
+    expect(ingest).toMatchObject({ auth: 'none', batchSize: 500, users: 300, occurredWithinSeconds: 3600 });
+    for (const way of ['http', 'mutation'] as const) {
+      const w = ingest[way];
+      expect(w.grid.map((t: { concurrency: number }) => t.concurrency)).toEqual([1, 2, 2, 1]);
+      expect(w.gridMeans.map((m: { concurrency: number }) => m.concurrency)).toEqual([1, 2]);
+      expect([1, 2]).toContain(w.concurrency);
+      expect(w.runs).toHaveLength(1);
+      const [run] = w.runs;
+      expect([way, run.accepted, run.duplicates, run.stale, run.refusedEvents, run.failedRequests]).toEqual([way, w.events, 0, 0, 0, 0]);
+      expect(run.visibility).toMatchObject({ status: 'checked', seenSku: run.visibility.expectedSku });
+      expect(run.visibility.userId).toMatch(/^u-\d{5}$/);
+      expect(w.visibility).toEqual({ checked: 1, failed: 0 });
+      expect(w.problems).toEqual({ duplicates: 0, stale: 0, refusedEvents: 0, failedRequests: 0, samples: [] });
+      expect([way, positive(w.median.eventsPerSecond), positive(w.median.cpuSecondsPer1000Events.behavior)]).toEqual([way, true, true]);
+      for (const trial of [w.warmup, ...w.grid]) expect(trial.accepted).toBe(trial.events);
+    }
+    expect(positive(ingest.mutation.median.cpuSecondsPer1000Events.gateway)).toBe(true);
+    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['ingestThroughput']);
   });
 });
 
@@ -433,5 +494,136 @@ describe('the backend comparison, on made-up figures', () => {
     expect(cpuBetween(before, after).cpuSeconds).toBeCloseTo(0.5 + 2 + 1 + 1.5 + 2);
     expect(cpuBetween(before, after).processes).toBe(4);
     expect(cpuBetween(before, after, (p) => p.cmdline.split(' ').includes('db'))).toEqual({ cpuSeconds: 3.5, processes: 2 });
+  });
+});
+
+describe('the ingest scenario, on made-up figures', () => {
+  it('makes fresh event ids within the last hour, and ends a probed batch with that user\'s newest view', () => {
+    const maker = createEventMaker(['u-00001', 'u-00002'], ['A', 'B', 'C'], 1, 3_600_000);
+    const before = Date.now();
+    const first = maker.batch(500, 'http');
+    const second = maker.batch(500, 'mutation', 'u-00002');
+    const all = [...first.events, ...second.events];
+    expect(first.events).toHaveLength(500);
+    expect(second.events).toHaveLength(500);
+    expect(new Set(all.map((e) => e.eventId)).size).toBe(1000);
+    for (const e of all) {
+      const at = Date.parse(e.occurredAt);
+      expect(at).toBeGreaterThanOrEqual(before - 3_600_000);
+      expect(at).toBeLessThanOrEqual(Date.now());
+      expect(e.type).toBe('VIEW');
+    }
+    const probe = second.probe!;
+    expect(second.events.at(-1)).toMatchObject({ userId: 'u-00002', sku: probe.sku, occurredAt: probe.occurredAt });
+    const newest = Math.max(...all.filter((e) => e.userId === 'u-00002').map((e) => Date.parse(e.occurredAt)));
+    expect(newest).toBe(Date.parse(probe.occurredAt));
+    expect(all.filter((e) => e.occurredAt === probe.occurredAt)).toHaveLength(1);
+  });
+
+  it('averages the grid trials of each concurrency, so that a table growing during the grid favours none', () => {
+    const trial = (concurrency: number, eventsPerSecond: number) => ({ concurrency, eventsPerSecond }) as IngestRun;
+    // Every trial is 1,000 events/s slower than the one before, whatever its concurrency; 2 is really the best.
+    const trials = [trial(1, 10_000), trial(2, 9_500), trial(4, 8_000), trial(4, 7_000), trial(2, 6_500), trial(1, 5_000)];
+    expect(gridMeans(trials)).toEqual([
+      { concurrency: 1, eventsPerSecond: 7_500 },
+      { concurrency: 2, eventsPerSecond: 8_000 },
+      { concurrency: 4, eventsPerSecond: 7_500 },
+    ]);
+  });
+
+  it('authenticates batches as the stack requires: signed with the first webhook secret, an ingest key, or nothing', () => {
+    expect(resolveIngestCredential({}, undefined).mode).toBe('none');
+    expect(resolveIngestCredential({ TAILOR_INGEST_WEBHOOK_SECRET: '', TAILOR_INGEST_KEYS: ' ' }, undefined).headers('[]')).toEqual({});
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    const signed = resolveIngestCredential({ TAILOR_INGEST_WEBHOOK_SECRET: `${secret},whsec_${Buffer.alloc(32, 8).toString('base64')}` }, undefined);
+    expect(signed.mode).toBe('webhook-signature');
+    const headers = signed.headers('[{"a":1}]');
+    expect(() => new Webhook(secret).verify('[{"a":1}]', headers)).not.toThrow();
+    expect(signed.headers('[]')['webhook-id']).not.toBe(headers['webhook-id']);
+    const hash = createHash('sha256').update('k-1').digest('hex');
+    expect(resolveIngestCredential({ TAILOR_INGEST_KEYS: `${'0'.repeat(64)},${hash.toUpperCase()}` }, 'k-1').headers('[]')).toEqual({ authorization: 'Bearer k-1' });
+    expect(() => resolveIngestCredential({ TAILOR_INGEST_KEYS: hash }, undefined)).toThrow(/set TAILOR_BENCH_INGEST_KEY/);
+    expect(() => resolveIngestCredential({ TAILOR_INGEST_KEYS: hash }, 'k-2')).toThrow(/not one of TAILOR_INGEST_KEYS/);
+  });
+
+  const way = (eventsPerSecond: number, endpoint: string, extra: Partial<IngestWayResult> = {}): IngestWayResult => {
+    const cpu = { gateway: 0.02, crm: 0, stock: 0, behavior: 0.015 };
+    const run = {
+      way: 'http' as const,
+      batchSize: 500,
+      concurrency: 4,
+      events: 100_000,
+      accepted: 100_000,
+      duplicates: 0,
+      stale: 0,
+      refusedEvents: 0,
+      requests: 200,
+      failedRequests: 0,
+      elapsedSeconds: 100_000 / eventsPerSecond,
+      eventsPerSecond,
+      problems: [],
+    };
+    return {
+      endpoint,
+      batchSize: 500,
+      concurrency: 4,
+      events: 100_000,
+      median: { eventsPerSecond, elapsedSeconds: 100_000 / eventsPerSecond, cpuSecondsPer1000Events: cpu, loadGeneratorCpuSecondsPer1000Events: 0.004 },
+      problems: { duplicates: 0, stale: 0, refusedEvents: 0, failedRequests: 0, samples: [] },
+      visibility: { checked: 3, failed: 0 },
+      warmup: run,
+      grid: [1, 2, 4, 8, 8, 4, 2, 1].map((concurrency) => ({ ...run, concurrency })),
+      gridMeans: [1, 2, 4, 8].map((concurrency) => ({ concurrency, eventsPerSecond })),
+      runs: [1, 2, 3].map(() => ({
+        ...run,
+        cpuSeconds: cpu,
+        cpuSecondsPer1000Events: cpu,
+        loadGeneratorCpuSecondsPer1000Events: 0.004,
+        visibility: { status: 'checked' as const, userId: 'u-00001', expectedSku: 'A', occurredAt: '2026-12-02T15:00:00.000Z', seenSku: 'A', latencyMs: 3 },
+      })),
+      ...extra,
+    };
+  };
+  const ingestResult = (httpRate: number, extra: Partial<IngestWayResult> = {}): IngestScenarioResult => ({
+    auth: 'none',
+    batchSize: 500,
+    users: 20_000,
+    consentingUsers: 17_000,
+    skus: 3_000,
+    occurredWithinSeconds: 3_600,
+    http: way(httpRate, 'POST http://127.0.0.1:1/ingest/events', extra),
+    mutation: way(9_000, 'POST http://127.0.0.1:2/graphql (trackEvents)'),
+  });
+
+  it('meets T4 at 50,000 accepted events/s with no problem and every run visible, not otherwise', () => {
+    const [met] = evaluateIngestTargets(ingestResult(50_000));
+    expect(met).toMatchObject({ id: 'ingestThroughput', description: 'T4 ingest ≥ 50,000 events/s', threshold: 50_000, actual: 50_000, pass: true });
+    const [slow] = evaluateIngestTargets(ingestResult(20_000));
+    expect(slow.pass).toBe(false);
+    expect(slow.detail).toBe('missed by 30,000 events/s: 20,000 events/s is 60% below 50,000 (POST /ingest/events, batches of 500 × concurrency 4)');
+    const [invisible] = evaluateIngestTargets(ingestResult(60_000, { visibility: { checked: 2, failed: 1 } }));
+    expect(invisible.pass).toBe(false);
+    expect(invisible.detail).toContain('the next query missed the newest event after 1 of 3 run(s)');
+  });
+
+  it('prints an Ingest block with both ways side by side and the T4 target', () => {
+    const ingest = ingestResult(20_000);
+    const result = {
+      tool: 'tailor-bench',
+      formatVersion: 1,
+      code: { commit: 'abc', uncommitted: [] },
+      machine: { cpuModel: 'cpu', cpuCount: 2, totalMemoryMb: 2048, node: 'v20', platform: 'linux', release: '6', arch: 'x64', loadAverage: { start: [1, 1, 1], end: [1, 1, 1] } },
+      settings: { mode: 'full', demoScale: 'full', userCount: 20000, statistic: 'median of 3 run(s)' },
+      ingest,
+      targets: evaluateIngestTargets(ingest),
+    } as unknown as BenchResult;
+    const table = formatTable(result);
+    expect(table).toMatch(/ +POST \/ingest\/events +trackEvents via \/graphql/);
+    expect(table).toContain('Ingest: VIEW events of 20,000 demo users on 3,000 products, fresh eventIds, occurredAt within the last 60 min, batches of 500');
+    expect(table).toMatch(/events\/s \(accepted\) +20,000 +9,000/);
+    expect(table).toMatch(/concurrency \(grid best of 1\/2\/4\/8 · 1\/2\/4\/8\) +4 +4/);
+    expect(table).toMatch(/behavior CPU s\/1k events +0\.015 +0\.015/);
+    expect(table).toMatch(/newest event visible to the next query \(each run\) +checked \(checked \/ checked \/ checked\)/);
+    expect(table).toContain('MISS  T4 ingest ≥ 50,000 events/s: missed by 30,000 events/s');
   });
 });
