@@ -118,13 +118,17 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(Object.values(gateways).map((g) => g.close()));
-  await Promise.all(Object.values(replicas).flat().map((r) => r.service.close()));
-  const redis = await connectTestRedis();
-  await dropKeys(redis, prefix);
-  redis.disconnect();
-  await redisProxy?.close();
-  await database?.drop();
+  // The database and the keys go whatever else failed: runs never leave them behind.
+  try {
+    await Promise.allSettled(Object.values(gateways).map((g) => g.close()));
+    await Promise.allSettled(Object.values(replicas).flat().map((r) => r.service.close()));
+    await redisProxy?.close();
+    const redis = await connectTestRedis();
+    await dropKeys(redis, prefix);
+    redis.disconnect();
+  } finally {
+    await database?.drop();
+  }
 });
 
 describe('freshness across replicas: written through gateway A and replicas 1, read at once through gateway B and replicas 2', () => {
