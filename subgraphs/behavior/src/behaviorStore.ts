@@ -77,14 +77,26 @@ function createSqliteBehaviorStore(db: Database, options: { sessionMs: number })
     'getKnownEventIds',
     'SELECT event_id FROM events WHERE event_id IN (SELECT value FROM json_each(?))',
   );
-  const sessionNeighbours = db.statement<{ sku: string; n: number }>(
-    'getSessionNeighbours',
-    `SELECT sku, COUNT(*) AS n FROM events
-     WHERE user_id = ? AND type <> 'PURCHASE' AND occurred_at BETWEEN ? AND ? AND sku <> ? GROUP BY sku`,
-  );
-  const addCoView = db.statement(
-    'addCoView',
-    'INSERT INTO coviews (sku_a, sku_b, n) VALUES (?, ?, ?) ON CONFLICT(sku_a, sku_b) DO UPDATE SET n = n + excluded.n',
+  const lastRowid = db.statement<{ id: number | null }>('getLastEventRowid', 'SELECT MAX(rowid) AS id FROM events');
+  // The co-views of a batch in one statement: every event inserted after rowid `?` pairs with each
+  // event of the same user within the session that came before it (an older row, or one earlier in the
+  // batch), both ways. That is what counting each arriving event against the stored ones gives, one
+  // pair of events once, in whatever order the events arrive.
+  const addBatchCoViews = db.statement(
+    'addBatchCoViews',
+    `INSERT INTO coviews (sku_a, sku_b, n)
+     SELECT sku_a, sku_b, SUM(n) FROM (
+       SELECT a.sku AS sku_a, b.sku AS sku_b, COUNT(*) AS n FROM events a
+       JOIN events b ON b.user_id = a.user_id AND b.occurred_at BETWEEN a.occurred_at - ? AND a.occurred_at + ?
+       WHERE a.rowid > ? AND a.type <> 'PURCHASE' AND b.type <> 'PURCHASE' AND b.sku <> a.sku AND b.rowid < a.rowid
+       GROUP BY a.sku, b.sku
+       UNION ALL
+       SELECT b.sku, a.sku, COUNT(*) FROM events a
+       JOIN events b ON b.user_id = a.user_id AND b.occurred_at BETWEEN a.occurred_at - ? AND a.occurred_at + ?
+       WHERE a.rowid > ? AND a.type <> 'PURCHASE' AND b.type <> 'PURCHASE' AND b.sku <> a.sku AND b.rowid < a.rowid
+       GROUP BY b.sku, a.sku
+     ) WHERE true GROUP BY sku_a, sku_b
+     ON CONFLICT(sku_a, sku_b) DO UPDATE SET n = n + excluded.n`,
   );
   const insertEvent = db.statement(
     'insertEvent',
@@ -124,22 +136,19 @@ function createSqliteBehaviorStore(db: Database, options: { sessionMs: number })
         const known = new Set(knownEventIds.all(JSON.stringify(events.map((e) => e.eventId))).map((r) => r.event_id));
         let accepted = 0;
         let duplicates = 0;
+        // Rows inserted in this transaction get rowids above every stored one (SQLite's rowid is the
+        // largest plus one), so `rowid > before` picks out exactly this batch's events.
+        const before = lastRowid.get()!.id ?? 0;
         for (const event of events) {
           if (known.has(event.eventId)) {
             duplicates++;
             continue;
           }
           known.add(event.eventId);
-          if (event.type !== 'PURCHASE') {
-            const { userId, sku, occurredAt } = event;
-            for (const neighbour of sessionNeighbours.all(userId, occurredAt - sessionMs, occurredAt + sessionMs, sku)) {
-              addCoView.run(sku, neighbour.sku, neighbour.n);
-              addCoView.run(neighbour.sku, sku, neighbour.n);
-            }
-          }
           insertEvent.run(event.eventId, event.userId, event.sku, event.type, event.occurredAt);
           accepted++;
         }
+        if (accepted > 0) addBatchCoViews.run(sessionMs, sessionMs, before, sessionMs, sessionMs, before);
         return { accepted, duplicates, stale: 0 };
       });
     },
