@@ -84,18 +84,15 @@ function createSqliteBehaviorStore(db: Database, options: { sessionMs: number })
   // pair of events once, in whatever order the events arrive.
   const addBatchCoViews = db.statement(
     'addBatchCoViews',
-    `INSERT INTO coviews (sku_a, sku_b, n)
-     SELECT sku_a, sku_b, SUM(n) FROM (
-       SELECT a.sku AS sku_a, b.sku AS sku_b, COUNT(*) AS n FROM events a
+    `WITH pairs AS MATERIALIZED (
+       SELECT a.sku AS x, b.sku AS y, COUNT(*) AS n FROM events a
        JOIN events b ON b.user_id = a.user_id AND b.occurred_at BETWEEN a.occurred_at - ? AND a.occurred_at + ?
        WHERE a.rowid > ? AND a.type <> 'PURCHASE' AND b.type <> 'PURCHASE' AND b.sku <> a.sku AND b.rowid < a.rowid
        GROUP BY a.sku, b.sku
-       UNION ALL
-       SELECT b.sku, a.sku, COUNT(*) FROM events a
-       JOIN events b ON b.user_id = a.user_id AND b.occurred_at BETWEEN a.occurred_at - ? AND a.occurred_at + ?
-       WHERE a.rowid > ? AND a.type <> 'PURCHASE' AND b.type <> 'PURCHASE' AND b.sku <> a.sku AND b.rowid < a.rowid
-       GROUP BY b.sku, a.sku
-     ) WHERE true GROUP BY sku_a, sku_b
+     )
+     INSERT INTO coviews (sku_a, sku_b, n)
+     SELECT sku_a, sku_b, SUM(n) FROM (SELECT x AS sku_a, y AS sku_b, n FROM pairs UNION ALL SELECT y, x, n FROM pairs)
+     WHERE true GROUP BY sku_a, sku_b
      ON CONFLICT(sku_a, sku_b) DO UPDATE SET n = n + excluded.n`,
   );
   const insertEvent = db.statement(
@@ -148,7 +145,7 @@ function createSqliteBehaviorStore(db: Database, options: { sessionMs: number })
           insertEvent.run(event.eventId, event.userId, event.sku, event.type, event.occurredAt);
           accepted++;
         }
-        if (accepted > 0) addBatchCoViews.run(sessionMs, sessionMs, before, sessionMs, sessionMs, before);
+        if (accepted > 0) addBatchCoViews.run(sessionMs, sessionMs, before);
         return { accepted, duplicates, stale: 0 };
       });
     },
