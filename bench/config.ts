@@ -9,7 +9,8 @@ export const REPO_ROOT = join(__dirname, '..');
 export const RESULTS_DIR = join(__dirname, 'results');
 
 /**
- * The scenarios of a run: Tailor against the baseline, the fault scenario (behavior slowed, then healed),
+ * The scenarios of a run: Tailor against the baseline and the floor (the same answers from one process
+ * over the same SQLite files), the fault scenario (behavior slowed, then healed),
  * the links scenario (live links clicked and live images opened), and the ingest scenario (browsing
  * events sent to behavior's batch route and through the gateway's `trackEvents`).
  */
@@ -65,7 +66,7 @@ export const benchSettings = {
     flag: 'only',
     schema: z.enum(SCENARIOS, { message: `must be one of ${SCENARIOS.join(', ')}` }).optional(),
     doc:
-      'Run one scenario only: `compare` (Tailor against the baseline), `fault` (behavior slowed to 3 s, then healed), `links` (live links clicked, live images opened) ' +
+      'Run one scenario only: `compare` (Tailor against the baseline and the floor), `fault` (behavior slowed to 3 s, then healed), `links` (live links clicked, live images opened) ' +
       'or `ingest` (browsing events in, over behavior\'s `POST /ingest/events` and the gateway\'s `trackEvents`). Default: all four.',
   },
   ingestKey: {
@@ -170,6 +171,13 @@ export interface BenchPlan {
     /** `Tailor-Deadline-Ms` of each mutation request (a batch sender may ask for more than an ESP's 2 s). */
     mutationDeadlineMs: number;
   };
+  /**
+   * The floor (part of the compare scenario): its identity check on Tailor's running stack asks both
+   * `batches` campaign batches of `batchSize` ids (one of them an id no user has) and `singles` single
+   * recipients spread over the demo users; every other batch and single names `campaign` for its links.
+   * Its workloads are the compare scenario's, on Tailor's batch size and concurrency, after its own grid.
+   */
+  floor: { identity: { batches: number; batchSize: number; singles: number; campaign: string } };
   /** The JSON result file. */
   outFile: string;
 }
@@ -273,6 +281,7 @@ export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd(
       requestTimeoutMs: 60_000,
       mutationDeadlineMs: 30_000,
     },
+    floor: { identity: { batches: 2, batchSize: Math.min(500, userCount / 2), singles: 50, campaign: 'bench-floor' } },
     outFile: out,
   };
 }

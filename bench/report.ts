@@ -179,6 +179,29 @@ export function summarizeServerCpu(per: ServerCpuSummary['per'], runs: (ServerCp
   };
 }
 
+/** The single-recipient workload's figures on one server: the warm-up, the measured runs and their medians. */
+export interface SingleSeries {
+  connections: number;
+  durationSeconds: number;
+  median: SingleMedian;
+  problems: SingleProblems;
+  warmup: SingleRun;
+  runs: SingleRun[];
+}
+
+/** The campaign workload's figures on one server: warm-up, grid search, and the measured runs at `batchSize` × `concurrency`. */
+export interface CampaignSeries {
+  recipients: number;
+  batchSize: number;
+  concurrency: number;
+  warmup: CampaignRun;
+  grid: CampaignRun[];
+  median: { recipientsPerSecond: number; elapsedSeconds: number };
+  /** Recipients not personalized, summed over the measured runs. */
+  failedRecipients: number;
+  runs: CampaignRun[];
+}
+
 /** Everything measured on one variant (Tailor or the baseline). */
 export interface VariantResult {
   variant: Variant;
@@ -188,19 +211,9 @@ export interface VariantResult {
   env: Record<string, string>;
   /** Seconds to start (and, the first time, seed) the stack. */
   startSeconds: number;
-  single: { connections: number; durationSeconds: number; median: SingleMedian; problems: SingleProblems; warmup: SingleRun; runs: SingleRun[] };
-  campaign: {
-    recipients: number;
-    /** The best pair of the grid search, used for the measured runs. */
-    batchSize: number;
-    concurrency: number;
-    warmup: CampaignRun;
-    grid: CampaignRun[];
-    median: { recipientsPerSecond: number; elapsedSeconds: number };
-    /** Recipients not personalized, summed over the measured runs. */
-    failedRecipients: number;
-    runs: CampaignRun[];
-  };
+  single: SingleSeries;
+  /** `batchSize` and `concurrency`: the best pair of the grid search, used for the measured runs. */
+  campaign: CampaignSeries;
   cost: CostSummary & { peakRssReset: boolean; runs: CostRun[] };
   /** With `--backend postgres`: the PostgreSQL and Redis servers' CPU over the measured runs (on the SQLite run, what other work on the machine made them use). */
   servers?: { single: ServerCpuSummary; campaign: ServerCpuSummary };
@@ -327,6 +340,94 @@ export function ratiosOf(tailor: VariantResult, baseline: VariantResult): Ratios
     singleP99: div(tailor.single.median.p99Ms, baseline.single.median.p99Ms),
     campaignRecipientsPerSecond: div(tailor.campaign.median.recipientsPerSecond, baseline.campaign.median.recipientsPerSecond),
     campaignCpuPer1000Recipients: div(tailor.cost.totalCpuSecondsPer1000Recipients, baseline.cost.totalCpuSecondsPer1000Recipients),
+  };
+}
+
+/**
+ * How the floor's answers were checked against Tailor's (see `bench/run.ts`): a sample of campaign
+ * batches and single recipients asked of both, each recipient's entry compared byte for byte after a
+ * JSON parse. Scores decay with time and live link tokens hold an expiry in seconds, so an entry that
+ * differs is asked of the floor again at pinned instants within the interval in which Tailor answered
+ * (the tokens sealed at the second Tailor's tokens name), then once more from both if it still differs.
+ */
+export interface FloorIdentity {
+  method: string;
+  campaignBatches: number;
+  /** Ids per batch, one of them an id no user has. */
+  batchSize: number;
+  singles: number;
+  /** Recipients compared, unknown ids included (`unknownIds` of them). */
+  recipients: number;
+  unknownIds: number;
+  /** Equal at once, when the floor was asked right after Tailor answered. */
+  matchedLive: number;
+  /** Equal at a pinned instant of the interval in which Tailor answered. */
+  matchedPinned: number;
+  /** Equal on the one retry, asked of both again (live, then pinned). */
+  matchedOnRetry: number;
+  /** Still different after the retry: any one makes the floor's figures invalid. */
+  mismatches: number;
+  /** The first few differences: recipient, path and both values. */
+  samples: string[];
+  /**
+   * The trending ranking both served: Tailor's stock keeps the last one it fetched for its max-age and
+   * saves it where the floor reads it at start; when too little of that max-age was left for the check,
+   * the benchmark waited for it to run out and for Tailor to refresh it before starting the floor.
+   */
+  trending: { maxAgeMs: number | null; waitedMs: number; refreshed: boolean };
+}
+
+/** CPU and peak memory of the floor's one process over one measured campaign run. */
+export interface FloorCostRun {
+  personalized: number;
+  cpuSeconds: number;
+  cpuSecondsPer1000Recipients: number;
+  peakRssMb: number;
+  loadGenerator: { cpuSeconds: number; cpuSecondsPer1000Recipients: number };
+}
+
+/** Tailor divided by the floor, from the medians: how much the federated architecture costs above the bare computation. */
+export interface FloorRatios {
+  /** The four processes' CPU per 1,000 campaign recipients over the floor's; the T2 target is at most 3. */
+  campaignCpuPer1000Recipients: number;
+  /** Below 1: Tailor personalizes fewer recipients per second than the floor. */
+  campaignRecipientsPerSecond: number;
+  singleRequestsPerSecond: number;
+  /** Above 1: Tailor's p99 is higher. */
+  singleP99: number;
+}
+
+/**
+ * The floor (`bench/floor.ts`): the same answers as Tailor computed in one process straight from the
+ * same SQLite files, measured with the same workloads after Tailor's stack has stopped.
+ */
+export interface FloorResult {
+  /** False when an answer of the identity check still differed from Tailor's: then no figure counts. */
+  valid: boolean;
+  identity: FloorIdentity;
+  /** Seconds from spawning the process to its first listening line. */
+  startSeconds: number;
+  single: SingleSeries;
+  /** `batchSize` and `concurrency`: Tailor's grid best, used for the measured runs, so that both serve the same batches; `grid`: the floor's own (the same pairs as Tailor's). */
+  campaign: CampaignSeries & { gridBest: { batchSize: number; concurrency: number; recipientsPerSecond: number } };
+  cost: {
+    cpuSecondsPer1000Recipients: number;
+    peakRssMb: number;
+    loadGeneratorCpuSecondsPer1000Recipients: number;
+    peakRssReset: boolean;
+    runs: FloorCostRun[];
+  };
+  ratios: FloorRatios;
+}
+
+/** Tailor / floor ratios of the medians. */
+export function floorRatiosOf(tailor: VariantResult, floor: Pick<FloorResult, 'single' | 'campaign' | 'cost'>): FloorRatios {
+  const div = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+  return {
+    campaignCpuPer1000Recipients: div(tailor.cost.totalCpuSecondsPer1000Recipients, floor.cost.cpuSecondsPer1000Recipients),
+    campaignRecipientsPerSecond: div(tailor.campaign.median.recipientsPerSecond, floor.campaign.median.recipientsPerSecond),
+    singleRequestsPerSecond: div(tailor.single.median.requestsPerSecond, floor.single.median.requestsPerSecond),
+    singleP99: div(tailor.single.median.p99Ms, floor.single.median.p99Ms),
   };
 }
 
@@ -555,7 +656,7 @@ export interface IngestScenarioResult {
 
 /** One performance target and whether the run met it (reported, never enforced). */
 export interface TargetResult {
-  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery' | 'linkRedirectP99' | 'postgresCampaignVsSqlite' | 'ingestThroughput';
+  id: 'campaignThroughput' | 'singleP99' | 'campaignVsBaseline' | 'floorCpuRatio' | 'faultP99VsDeadline' | 'faultUsable' | 'faultRecovery' | 'linkRedirectP99' | 'postgresCampaignVsSqlite' | 'ingestThroughput';
   description: string;
   threshold: number;
   actual: number;
@@ -607,6 +708,34 @@ export function evaluateTargets(tailor: VariantResult, ratios?: Ratios): TargetR
           },
         ]
       : []),
+  ];
+}
+
+/** The T2 target's threshold: the whole stack's CPU per campaign recipient as a multiple of the floor's. */
+export const FLOOR_CPU_RATIO = 3;
+
+/**
+ * Checks T2: the four processes' CPU per campaign recipient at most 3× the floor's. Missed, whatever the
+ * ratio, when the floor's figures are invalid (an answer still differed from Tailor's).
+ */
+export function evaluateFloorTargets(tailor: VariantResult, floor: FloorResult): TargetResult[] {
+  const ratio = floor.ratios.campaignCpuPer1000Recipients;
+  const figures = `${fmt(tailor.cost.totalCpuSecondsPer1000Recipients, 3)} CPU s per 1,000 recipients for the four processes against ${fmt(floor.cost.cpuSecondsPer1000Recipients, 3)} for the floor`;
+  const within = Number.isFinite(ratio) && ratio <= FLOOR_CPU_RATIO;
+  let detail: string;
+  if (!floor.valid) detail = `missed: the floor's figures are invalid (${fmt(floor.identity.mismatches)} of ${fmt(floor.identity.recipients)} answers compared differed from Tailor's)`;
+  else if (!Number.isFinite(ratio)) detail = 'missed: no floor CPU figure';
+  else if (within) detail = `met: ${fmt(ratio, 2)}× the floor (${figures}; ${fmt(FLOOR_CPU_RATIO - ratio, 2)}× to spare)`;
+  else detail = `missed by ${fmt(ratio - FLOOR_CPU_RATIO, 2)}×: ${fmt(ratio, 2)}× the floor (${figures})`;
+  return [
+    {
+      id: 'floorCpuRatio',
+      description: `T2 whole-stack CPU per campaign recipient ≤ ${FLOOR_CPU_RATIO}× the floor's`,
+      threshold: FLOOR_CPU_RATIO,
+      actual: ratio,
+      pass: floor.valid && within,
+      detail,
+    },
   ];
 }
 
@@ -759,6 +888,8 @@ export interface BenchResult {
   tailor?: VariantResult;
   baseline?: VariantResult;
   ratios?: Ratios;
+  /** The floor, part of the `compare` scenario (absent in results written before it existed, and without `compare`). */
+  floor?: FloorResult;
   /** The `fault` scenario (absent with `--only compare`). */
   fault?: FaultResult;
   /** The `links` scenario (absent unless it ran). */
@@ -776,6 +907,7 @@ export function formatTable(result: BenchResult): string {
   const sections = [
     ...(result.tailor && result.baseline && result.ratios ? [compareRows(result.tailor, result.baseline, result.ratios, s)] : []),
     ...(result.tailor && result.backends ? [backendsRows(result.tailor, result.backends, s)] : []),
+    ...(result.tailor && result.floor ? [floorRows(result.tailor, result.floor, s)] : []),
     ...(result.fault ? [faultRows(result.fault)] : []),
     ...(result.links ? [linksRows(result.links)] : []),
     ...(result.ingest ? [ingestRows(result.ingest)] : []),
@@ -882,6 +1014,37 @@ function ingestRows(i: IngestScenarioResult): (string[] | string)[] {
     ['  newest event visible to the next query (each run)', visible(i.http), visible(i.mutation), ''],
     ...[i.http, i.mutation].flatMap((w) => (w.problems.samples.length > 0 ? [`  problems (${w.endpoint}): ${w.problems.samples.join(' | ')}`] : [])),
     ...[i.http, i.mutation].flatMap((w) => w.runs.filter((r) => r.visibility.status === 'failed').map((r) => `  visibility failed (${w.endpoint}): ${r.visibility.detail ?? ''}`)),
+  ];
+}
+
+/** The floor's rows: Tailor, the floor and their ratio side by side, then the identity check. */
+function floorRows(t: VariantResult, f: FloorResult, s: BenchResult['settings']): (string[] | string)[] {
+  const id = f.identity;
+  const sumRss = t.cost.totalPeakRssMb;
+  return [
+    ['', 'Tailor', 'floor', 'Tailor/floor'],
+    'Floor: the same two operations answered by one process straight from the same SQLite files (bench/floor.ts): no federation, no GraphQL execution' +
+      (f.valid ? '' : ' — INVALID: its answers differed from Tailor\'s'),
+    `Single recipient: PersonalizeRecipient by hash, ${f.single.connections} connections, ${s.single.durationSeconds} s per run`,
+    ['  requests/s', fmt(t.single.median.requestsPerSecond), fmt(f.single.median.requestsPerSecond), x(f.ratios.singleRequestsPerSecond)],
+    ['  p50 latency (ms)', fmt(t.single.median.p50Ms, 1), fmt(f.single.median.p50Ms, 1), x(t.single.median.p50Ms / f.single.median.p50Ms)],
+    ['  p99 latency (ms)', fmt(t.single.median.p99Ms, 1), fmt(f.single.median.p99Ms, 1), x(f.ratios.singleP99)],
+    [
+      '  non-2xx / errors / bad bodies (all runs)',
+      `${t.single.problems.non2xx} / ${t.single.problems.errors} / ${t.single.problems.badBodies}`,
+      `${f.single.problems.non2xx} / ${f.single.problems.errors} / ${f.single.problems.badBodies}`,
+      '',
+    ],
+    `Campaign: CampaignBatch, ${fmt(f.campaign.recipients)} recipients per run, at Tailor's batch size × concurrency`,
+    ['  recipients/s', fmt(t.campaign.median.recipientsPerSecond), fmt(f.campaign.median.recipientsPerSecond), x(f.ratios.campaignRecipientsPerSecond)],
+    ['  batch size × concurrency', `${t.campaign.batchSize} × ${t.campaign.concurrency}`, `${f.campaign.batchSize} × ${f.campaign.concurrency}`, ''],
+    ["  floor's own grid best (one trial)", '', `${f.campaign.gridBest.batchSize} × ${f.campaign.gridBest.concurrency}: ${fmt(f.campaign.gridBest.recipientsPerSecond)}/s`, ''],
+    ['  failed recipients (all runs)', fmt(t.campaign.failedRecipients), fmt(f.campaign.failedRecipients), ''],
+    ['  CPU s/1k recipients (all four processes · the floor)', fmt(t.cost.totalCpuSecondsPer1000Recipients, 3), fmt(f.cost.cpuSecondsPer1000Recipients, 3), x(f.ratios.campaignCpuPer1000Recipients)],
+    ['  peak RSS MB (sum of the four · the floor)', fmt(sumRss), fmt(f.cost.peakRssMb), x(sumRss / f.cost.peakRssMb)],
+    `  identity: ${fmt(id.recipients)} recipients asked of both (${id.campaignBatches} batches of ${id.batchSize}, ${id.singles} single recipients, ${id.unknownIds} unknown ids): ` +
+      `${fmt(id.matchedLive)} equal at once, ${fmt(id.matchedPinned)} at a pinned instant, ${fmt(id.matchedOnRetry)} on a retry, ${fmt(id.mismatches)} different`,
+    ...id.samples.map((sample) => `    differs: ${sample}`),
   ];
 }
 

@@ -1,9 +1,10 @@
 /**
  * Smoke test of `npm run bench`: the benchmark runs end to end in `--short` mode over the real four
- * processes (twice: Tailor and the baseline, then the fault, links and ingest scenarios on Tailor's) and
- * writes a complete JSON result; `--short --only ingest` runs the ingest scenario on a stack of its own.
- * No timing is asserted. The links and ingest scenarios' pure helpers and their target and table blocks
- * are checked on made-up figures.
+ * processes (twice: Tailor and the baseline, with the floor checked and measured in between, then the
+ * fault, links and ingest scenarios on Tailor's) and writes a complete JSON result; `--short --only
+ * ingest` runs the ingest scenario on a stack of its own. No timing is asserted. The pure helpers and the
+ * target and table blocks of the floor and of the links, backend and ingest scenarios are checked on
+ * made-up figures.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,6 +18,7 @@ import { cpuBetween, type ProcessCpu } from '../bench/procStats';
 import {
   type BackendsResult,
   type BenchResult,
+  type FloorResult,
   type IngestRun,
   type IngestScenarioResult,
   type IngestWayResult,
@@ -26,6 +28,8 @@ import {
   backendFigures,
   backendRatiosOf,
   evaluateBackendTargets,
+  evaluateFloorTargets,
+  floorRatiosOf,
   evaluateIngestTargets,
   evaluateLinkTargets,
   formatTable,
@@ -64,6 +68,18 @@ function runBench(args: string[], env: Record<string, string> = {}, timeoutMs = 
 }
 
 const positive = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0;
+
+/** A whole `BenchResult` around made-up scenario figures: `settings` and the sections a table test needs. */
+function madeUpResult(settings: Record<string, unknown>, sections: Record<string, unknown>): BenchResult {
+  return {
+    tool: 'tailor-bench',
+    formatVersion: 1,
+    code: { commit: 'abc', uncommitted: [] },
+    machine: { cpuModel: 'cpu', cpuCount: 2, totalMemoryMb: 2048, node: 'v20', platform: 'linux', release: '6', arch: 'x64', loadAverage: { start: [1, 1, 1], end: [1, 1, 1] } },
+    settings,
+    ...sections,
+  } as unknown as BenchResult;
+}
 
 describe('npm run bench', () => {
   let dir: string;
@@ -148,6 +164,24 @@ describe('npm run bench', () => {
     for (const key of ['singleRequestsPerSecond', 'singleP99', 'campaignRecipientsPerSecond', 'campaignCpuPer1000Recipients']) {
       expect([key, positive(result.ratios[key])]).toEqual([key, true]);
     }
+    // The floor: every answer of its identity check equal to Tailor's, then the same workloads, at Tailor's batch size and concurrency.
+    const floor = result.floor;
+    expect(floor.valid).toBe(true);
+    expect(floor.identity).toMatchObject({ campaignBatches: 2, batchSize: 150, singles: 50, recipients: 350, unknownIds: 2, mismatches: 0, samples: [] });
+    expect(floor.identity.matchedLive + floor.identity.matchedPinned + floor.identity.matchedOnRetry).toBe(350);
+    expect(floor.single.runs).toHaveLength(1);
+    expect(floor.single.problems).toEqual({ non2xx: 0, errors: 0, badBodies: 0 });
+    expect([floor.campaign.batchSize, floor.campaign.concurrency]).toEqual([result.tailor.campaign.batchSize, result.tailor.campaign.concurrency]);
+    expect(floor.campaign.grid).toHaveLength(4);
+    expect(floor.campaign.failedRecipients).toBe(0);
+    expect(positive(floor.cost.cpuSecondsPer1000Recipients)).toBe(true);
+    expect(positive(floor.cost.peakRssMb)).toBe(true);
+    for (const key of ['campaignCpuPer1000Recipients', 'campaignRecipientsPerSecond', 'singleRequestsPerSecond', 'singleP99']) {
+      expect([key, positive(floor.ratios[key])]).toEqual([key, true]);
+    }
+    expect(output).toContain('Tailor/floor');
+    expect(output).toMatch(/(PASS|MISS) {2}T2 whole-stack CPU per campaign recipient ≤ 3× the floor's/);
+
     // The fault scenario ran too (behavior slowed, then healed), one run and one heal each.
     expect(result.settings.scenarios).toEqual(['compare', 'fault', 'links', 'ingest']);
     expect(result.fault).toMatchObject({ slowMs: 3000, connections: 16, healthy: { runs: [expect.anything()] }, slowed: { runs: [expect.anything()] } });
@@ -173,6 +207,7 @@ describe('npm run bench', () => {
       'campaignThroughput',
       'singleP99',
       'campaignVsBaseline',
+      'floorCpuRatio',
       'faultP99VsDeadline',
       'faultUsable',
       'faultRecovery',
@@ -254,7 +289,9 @@ describe('npm run bench -- --backend postgres', () => {
       expect(result.tailor.servers[workload].runs).toHaveLength(1);
     }
     expect(pg.cleanup).toEqual({ databaseDropped: true, redisKeysDeleted: expect.any(Number), errors: [] });
-    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['campaignThroughput', 'singleP99', 'postgresCampaignVsSqlite']);
+    // The floor runs on the SQLite files of Tailor's first stack.
+    expect(result.floor.valid).toBe(true);
+    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['campaignThroughput', 'singleP99', 'floorCpuRatio', 'postgresCampaignVsSqlite']);
 
     // Nothing of the run is left on either server.
     const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
@@ -381,15 +418,10 @@ describe('the links scenario, on made-up figures', () => {
 
   it('prints a Live links block and the redirect target', () => {
     const links = linksResult(42);
-    const result = {
-      tool: 'tailor-bench',
-      formatVersion: 1,
-      code: { commit: 'abc', uncommitted: [] },
-      machine: { cpuModel: 'cpu', cpuCount: 2, totalMemoryMb: 2048, node: 'v20', platform: 'linux', release: '6', arch: 'x64', loadAverage: { start: [1, 1, 1], end: [1, 1, 1] } },
-      settings: { mode: 'short', demoScale: 'small', userCount: 300, statistic: 'median of 1 run(s)' },
+    const result = madeUpResult({ mode: 'short', demoScale: 'small', userCount: 300, statistic: 'median of 1 run(s)' }, {
       links,
       targets: evaluateLinkTargets(links),
-    } as unknown as BenchResult;
+    });
     const table = formatTable(result);
     expect(table).toContain('Live links: 8,000 slots of 2,000 recipients (CampaignBatch, campaign bench-links), 100 of 400 products shown marked sold out');
     expect(table).toMatch(/at 100 clicks\/s over 8 connections \(steady, the target's load\) *\n +p50 latency \(ms\) +21\.0 *\n +p99 latency \(ms\) +42\.0 *\n/);
@@ -400,6 +432,85 @@ describe('the links scenario, on made-up figures', () => {
     expect(table).toMatch(/click p99 \/ single-recipient p99 \(both at 32 connections\) +2\.50×/);
     expect(table).toContain('PASS  click redirect p99 < 50 ms at 100 clicks/s (8 connections), every answer a 302: met: 42.0 ms');
     expect(table).not.toContain('Fault:');
+  });
+});
+
+describe('the floor, on made-up figures', () => {
+  const tailor = {
+    variant: 'tailor',
+    env: {},
+    startSeconds: 1,
+    single: { connections: 32, durationSeconds: 20, median: { requestsPerSecond: 600, p50Ms: 40, p99Ms: 120 }, problems: { non2xx: 0, errors: 0, badBodies: 0 }, runs: [] },
+    campaign: { recipients: 20000, batchSize: 500, concurrency: 4, grid: [], median: { recipientsPerSecond: 3000, elapsedSeconds: 6.7 }, failedRecipients: 0, runs: [] },
+    cost: { perProcess: {}, totalCpuSecondsPer1000Recipients: 0.75, totalPeakRssMb: 1200, loadGeneratorCpuSecondsPer1000Recipients: 0.1, peakRssReset: true, runs: [] },
+  } as unknown as VariantResult;
+  const floor = (cpuSecondsPer1000Recipients: number, mismatches = 0): FloorResult => {
+    const measured = {
+      single: { connections: 32, durationSeconds: 20, median: { requestsPerSecond: 3000, p50Ms: 8, p99Ms: 30 }, problems: { non2xx: 0, errors: 0, badBodies: 0 }, warmup: {}, runs: [] },
+      campaign: {
+        recipients: 20000,
+        batchSize: 500,
+        concurrency: 4,
+        warmup: {},
+        grid: [],
+        gridBest: { batchSize: 250, concurrency: 2, recipientsPerSecond: 12500 },
+        median: { recipientsPerSecond: 12000, elapsedSeconds: 1.7 },
+        failedRecipients: 0,
+        runs: [],
+      },
+      cost: { cpuSecondsPer1000Recipients, peakRssMb: 200, loadGeneratorCpuSecondsPer1000Recipients: 0.05, peakRssReset: true, runs: [] },
+    } as unknown as Pick<FloorResult, 'single' | 'campaign' | 'cost'>;
+    const identity = {
+      method: 'm',
+      campaignBatches: 2,
+      batchSize: 500,
+      singles: 50,
+      recipients: 1050,
+      unknownIds: 2,
+      matchedLive: 1000 - mismatches,
+      matchedPinned: 48,
+      matchedOnRetry: 2,
+      mismatches,
+      samples: mismatches > 0 ? ['u-00002: .recommendations.0.reason: Tailor "TRENDING" ≠ floor "ADDED_TO_CART"'] : [],
+      trending: { maxAgeMs: 60000, waitedMs: 0, refreshed: false },
+    };
+    return { valid: mismatches === 0, identity, startSeconds: 1, ...measured, ratios: floorRatiosOf(tailor, measured) } as FloorResult;
+  };
+
+  it('divides Tailor by the floor: CPU per recipient, throughput and p99', () => {
+    const { ratios } = floor(0.25);
+    expect(ratios.campaignCpuPer1000Recipients).toBeCloseTo(3);
+    expect(ratios.campaignRecipientsPerSecond).toBeCloseTo(0.25);
+    expect(ratios.singleRequestsPerSecond).toBeCloseTo(0.2);
+    expect(ratios.singleP99).toBeCloseTo(4);
+  });
+
+  it('meets T2 at 3× the floor\'s CPU per recipient, not above, and never with an answer that differed', () => {
+    expect(evaluateFloorTargets(tailor, floor(0.25))[0]).toMatchObject({ id: 'floorCpuRatio', threshold: 3, actual: 3, pass: true });
+    const [missed] = evaluateFloorTargets(tailor, floor(0.125));
+    expect(missed.pass).toBe(false);
+    expect(missed.detail).toBe('missed by 3.00×: 6.00× the floor (0.750 CPU s per 1,000 recipients for the four processes against 0.125 for the floor)');
+    const [invalid] = evaluateFloorTargets(tailor, floor(0.3, 1));
+    expect(invalid.pass).toBe(false);
+    expect(invalid.detail).toBe("missed: the floor's figures are invalid (1 of 1,050 answers compared differed from Tailor's)");
+  });
+
+  it('prints Tailor, the floor and their ratio side by side, the identity check and T2', () => {
+    const f = floor(0.3, 1);
+    const result = madeUpResult({ mode: 'full', demoScale: 'full', userCount: 20000, statistic: 'median of 3 run(s)', single: { durationSeconds: 20 } }, {
+      tailor,
+      floor: f,
+      targets: evaluateFloorTargets(tailor, f),
+    });
+    const table = formatTable(result);
+    expect(table).toMatch(/ +Tailor +floor +Tailor\/floor/);
+    expect(table).toMatch(/ +requests\/s +600 +3,000 +0\.20×/);
+    expect(table).toMatch(/ +recipients\/s +3,000 +12,000 +0\.25×/);
+    expect(table).toMatch(/CPU s\/1k recipients \(all four processes · the floor\) +0\.750 +0\.300 +2\.50×/);
+    expect(table).toContain('1,050 recipients asked of both (2 batches of 500, 50 single recipients, 2 unknown ids): 999 equal at once, 48 at a pinned instant, 2 on a retry, 1 different');
+    expect(table).toContain('differs: u-00002: .recommendations.0.reason');
+    expect(table).toContain("INVALID: its answers differed from Tailor's");
+    expect(table).toContain("MISS  T2 whole-stack CPU per campaign recipient ≤ 3× the floor's: missed: the floor's figures are invalid");
   });
 });
 
@@ -456,16 +567,11 @@ describe('the backend comparison, on made-up figures', () => {
 
   it('prints PostgreSQL, SQLite and their ratio side by side, the servers\' CPU and the target', () => {
     const { sqlite, backends: b } = backends(1500);
-    const result = {
-      tool: 'tailor-bench',
-      formatVersion: 1,
-      code: { commit: 'abc', uncommitted: [] },
-      machine: { cpuModel: 'cpu', cpuCount: 2, totalMemoryMb: 2048, node: 'v20', platform: 'linux', release: '6', arch: 'x64', loadAverage: { start: [1, 1, 1], end: [1, 1, 1] } },
-      settings: { mode: 'full', demoScale: 'full', userCount: 20000, statistic: 'median of 3 run(s)', single: { durationSeconds: 20 } },
+    const result = madeUpResult({ mode: 'full', demoScale: 'full', userCount: 20000, statistic: 'median of 3 run(s)', single: { durationSeconds: 20 } }, {
       tailor: sqlite,
       backends: b,
       targets: evaluateBackendTargets(b),
-    } as unknown as BenchResult;
+    });
     const table = formatTable(result);
     expect(table).toMatch(/ +PostgreSQL\+Redis +SQLite +PostgreSQL\/SQLite/);
     expect(table).toMatch(/ +recipients\/s +1,500 +2,000 +0\.75×/);
@@ -608,15 +714,10 @@ describe('the ingest scenario, on made-up figures', () => {
 
   it('prints an Ingest block with both ways side by side and the T4 target', () => {
     const ingest = ingestResult(20_000);
-    const result = {
-      tool: 'tailor-bench',
-      formatVersion: 1,
-      code: { commit: 'abc', uncommitted: [] },
-      machine: { cpuModel: 'cpu', cpuCount: 2, totalMemoryMb: 2048, node: 'v20', platform: 'linux', release: '6', arch: 'x64', loadAverage: { start: [1, 1, 1], end: [1, 1, 1] } },
-      settings: { mode: 'full', demoScale: 'full', userCount: 20000, statistic: 'median of 3 run(s)' },
+    const result = madeUpResult({ mode: 'full', demoScale: 'full', userCount: 20000, statistic: 'median of 3 run(s)' }, {
       ingest,
       targets: evaluateIngestTargets(ingest),
-    } as unknown as BenchResult;
+    });
     const table = formatTable(result);
     expect(table).toMatch(/ +POST \/ingest\/events +trackEvents via \/graphql/);
     expect(table).toContain('Ingest: VIEW events of 20,000 demo users on 3,000 products, fresh eventIds, occurredAt within the last 60 min, batches of 500');

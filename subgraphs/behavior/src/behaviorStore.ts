@@ -159,22 +159,14 @@ function createSqliteBehaviorStore(db: Database, options: { sessionMs: number })
     seed(events) {
       let count = 0;
       db.transaction(() => {
+        const before = lastRowid.get()!.id ?? 0;
         const insert = db.raw.prepare('INSERT OR IGNORE INTO events (event_id, user_id, sku, type, occurred_at) VALUES (?, ?, ?, ?, ?)');
         for (const e of events) {
           insert.run(e.eventId, e.userId, e.sku, e.type, e.occurredAt);
           count++;
         }
-        // The same pairs the ingestion path counts one event at a time, counted in one pass.
-        db.raw
-          .prepare(
-            `INSERT INTO coviews (sku_a, sku_b, n)
-             SELECT a.sku, b.sku, COUNT(*) FROM events a
-             JOIN events b ON b.user_id = a.user_id AND b.occurred_at BETWEEN a.occurred_at - ? AND a.occurred_at + ?
-               AND b.sku <> a.sku AND b.type <> 'PURCHASE'
-             WHERE a.type <> 'PURCHASE'
-             GROUP BY a.sku, b.sku`,
-          )
-          .run(sessionMs, sessionMs);
+        // The seeded events' co-views, counted by the statement ingestion counts a batch's with.
+        addBatchCoViews.run(sessionMs, sessionMs, before);
       });
       return count;
     },

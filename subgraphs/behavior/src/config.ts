@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ConfigOf, type ConfigSource, loadConfig, settingTypes } from '../../../kit/config';
 import { subgraphSettings } from '../../kit/subgraphSettings';
+import type { SignalSettings } from './signals';
 
 /** A NATS subject token: no dots, spaces or wildcards. */
 const TOKEN = '[^\\s.*>]+';
@@ -61,6 +62,22 @@ export const behaviorSettings = {
 };
 
 export type BehaviorConfig = ConfigOf<typeof behaviorSettings>;
+
+const DAY_MS = 86_400_000;
+
+/** How the behavior subgraph configured by `config` turns events into candidates. */
+export function signalSettingsOf(config: BehaviorConfig): SignalSettings {
+  return {
+    windowMs: config.signalWindowDays * DAY_MS,
+    halfLifeMs: config.halfLifeDays * DAY_MS,
+    viewWeight: config.viewWeight,
+    clickWeight: config.clickWeight,
+    cartWeight: config.cartWeight,
+    maxActed: config.actedMax,
+    maxSimilar: config.similarMax,
+    seeds: 5,
+  };
+}
 
 /** Reads and validates the behavior subgraph's configuration; throws a `ConfigError` naming every bad setting. */
 export const loadBehaviorConfig = (source: ConfigSource): BehaviorConfig => loadConfig(behaviorSettings, source);

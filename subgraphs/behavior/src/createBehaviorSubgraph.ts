@@ -12,13 +12,12 @@ import type { SubgraphDefinition } from '../../kit/subgraphServer';
 import { createBehaviorLoaders } from './behaviorLoaders';
 import { type BehaviorContext, behaviorResolvers } from './behaviorResolvers';
 import { type BehaviorStore, createBehaviorStore, eventInputSchema } from './behaviorStore';
-import type { BehaviorConfig } from './config';
+import { type BehaviorConfig, signalSettingsOf } from './config';
 import { type EventStream, type EventStreamOptions, createEventStreamMetrics, startEventStream } from './eventStream';
 import type { CoView, SignalSettings } from './signals';
 
 export const BEHAVIOR_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
 export const BEHAVIOR_MIGRATIONS = join(__dirname, '..', 'migrations');
-const DAY_MS = 86_400_000;
 
 /** The behavior subgraph, built but not listening, with its store and caches exposed for tests. */
 export interface BehaviorSubgraph {
@@ -42,16 +41,7 @@ export async function createBehaviorSubgraph(config: BehaviorConfig, options: { 
     const count = await store.seed(demoEvents(DEMO_SCALES[config.demoScale], clock.now()));
     logger.info({ events: count, ms: Date.now() - started }, 'seeded demo events');
   }
-  const signals: SignalSettings = {
-    windowMs: config.signalWindowDays * DAY_MS,
-    halfLifeMs: config.halfLifeDays * DAY_MS,
-    viewWeight: config.viewWeight,
-    clickWeight: config.clickWeight,
-    cartWeight: config.cartWeight,
-    maxActed: config.actedMax,
-    maxSimilar: config.similarMax,
-    seeds: 5,
-  };
+  const signals: SignalSettings = signalSettingsOf(config);
   const coViews = createEntityCache<string, { list: CoView[] }>({ name: 'behavior_coviews', ttlMs: policy.fieldTtlMs('Product', 'coViewedSkus'), ...cacheOptions });
   const trendingCache = createEntityCache<string, { ranking: { sku: string; views: number }[] }>({
     name: 'behavior_trending',

@@ -8,6 +8,9 @@ import type { Consent, CrmStore, UserInput, UserProfile } from './crmStore';
 /** Most ids one `users(ids:)` query may ask for. */
 export const MAX_USERS_PER_QUERY = 500;
 
+/** The consent of a user written before consent existed, who has none recorded: no consent at all. */
+export const NO_CONSENT: Readonly<Consent> = Object.freeze({ email: false, personalization: false, updatedAt: 0 });
+
 /** What CRM resolvers see on each request. */
 export interface CrmContext {
   loaders: CrmLoaders;
@@ -43,8 +46,7 @@ export const crmResolvers: GraphQLResolverMap<CrmContext> = {
     __resolveReference: (ref: { id: string }, { loaders }: CrmContext) => loaders.userById.load(ref.id),
     consent: async (user: UserProfile, _: unknown, { loaders }: CrmContext) => {
       const consent = await loaders.consentByUserId.load(user.id);
-      // A user written before consent existed has none recorded: that means no consent at all.
-      return consent ?? { email: false, personalization: false, updatedAt: 0 };
+      return consent ?? NO_CONSENT;
     },
   },
   Consent: {

@@ -13,13 +13,10 @@ import { productImageSvg } from './productImage';
 import { createStockLoaders } from './stockLoaders';
 import { type StockContext, stockResolvers } from './stockResolvers';
 import { type CatalogProduct, type StockStore, createStockStore, stockLevelInputSchema } from './stockStore';
-import { type TrendingSource, createTrendingSource } from './trendingSource';
+import { TRENDING_DEPTH, type TrendingSource, createTrendingSource } from './trendingSource';
 
 export const STOCK_SCHEMA_FILE = join(__dirname, '..', 'schema.graphql');
 export const STOCK_MIGRATIONS = join(__dirname, '..', 'migrations');
-
-/** How many ranked products the trending source keeps. */
-const TRENDING_DEPTH = 500;
 
 /** The stock subgraph, built but not listening, with its store and caches exposed for tests. */
 export interface StockSubgraph {

@@ -41,7 +41,8 @@ function formatMoney(cents: number, currency: string): string {
 
 // Catalog entries are shared through the cache, so each one's Money is built once, not per query.
 const prices = new WeakMap<CatalogProduct, { amount: string; currency: string; formatted: string }>();
-function priceOf(product: CatalogProduct) {
+/** A catalog product's `Money`: the exact decimal amount, the currency, and the amount formatted for print. */
+export function priceOf(product: CatalogProduct) {
   let price = prices.get(product);
   if (!price) {
     price = { amount: (product.priceCents / 100).toFixed(2), currency: product.currency, formatted: formatMoney(product.priceCents, product.currency) };
@@ -54,7 +55,7 @@ function priceOf(product: CatalogProduct) {
  * A product the catalog does not know, referenced by another service (an analytics event for a SKU that
  * was never listed). It keeps the user's history readable and is never in stock, so never recommended.
  */
-function unlistedProduct(sku: string): CatalogProduct {
+export function unlistedProduct(sku: string): CatalogProduct {
   return { sku, name: 'Unavailable product', brand: '', category: '', priceCents: 0, currency: 'GBP', imageUrl: '', url: '' };
 }
 

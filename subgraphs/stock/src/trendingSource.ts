@@ -44,6 +44,12 @@ export interface TrendingSourceOptions {
   delay?: (ms: number) => Promise<void>;
 }
 
+/** The days of views the trending ranking counts: the last 7 (`trendingProducts`). */
+export const TRENDING_DAYS = 7;
+
+/** How many ranked products the trending source keeps: enough to fill any list after out-of-stock ones are skipped. */
+export const TRENDING_DEPTH = 500;
+
 /** After a failed refresh, the next one is tried no sooner than this (by the service clock). */
 export const TRENDING_RETRY_MS = 5_000;
 
@@ -122,7 +128,7 @@ export function createTrendingSource(options: TrendingSourceOptions): TrendingSo
   async function fetchRanking(): Promise<StoredTrendingRanking> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     injectTraceHeaders(headers);
-    const request = JSON.stringify({ query: QUERY, variables: { days: 7, limit: options.depth } });
+    const request = JSON.stringify({ query: QUERY, variables: { days: TRENDING_DAYS, limit: options.depth } });
     if (options.subgraphSecret) headers[SIGNATURE_HEADER] = signRequest(options.subgraphSecret, request);
     // One deadline for the whole exchange, body included; closing the service aborts it too.
     const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs), closing.signal]);
