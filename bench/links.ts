@@ -38,7 +38,7 @@ export interface LinkSlot {
 
 interface BatchAnswer {
   data?: { users?: ({ id: string; recommendations?: ({ product?: { sku: string; inStock: boolean } | null; clickUrl: string; liveImageUrl: string } | null)[] | null } | null)[] | null } | null;
-  errors?: { message?: string }[];
+  errors?: { message?: string; extensions?: { code?: string } }[];
 }
 
 /** The distinct SKUs of `skus` in order of first appearance, and every `every`-th of them (the `every`-th, the 2·`every`-th, …). */
@@ -101,23 +101,37 @@ async function ask<T>(url: string, credential: string, query: string, variables:
   return body.data;
 }
 
+/** Times a batch answered within its deadline but degraded (a subgraph too slow, fallbacks served) is asked again. */
+const DEGRADED_RETRIES = 3;
+
 /**
  * Fetches the recommendation slots of `ids` through the persisted `CampaignBatch` with `campaign`, in
- * batches of `batchSize`, two in flight; throws on any failed batch (the scenario needs every link).
+ * batches of `batchSize`, two in flight. The scenario needs every link: a batch answered with fallbacks
+ * (`SUBGRAPH_UNAVAILABLE` only, as on a stack whose processes have just started and are not yet warm)
+ * is asked again, up to `DEGRADED_RETRIES` times; any other failure throws.
  */
-async function fetchSlots(url: string, credential: string, ids: string[], campaign: string, batchSize: number, signal: AbortSignal): Promise<{ users: number; slots: LinkSlot[] }> {
+async function fetchSlots(url: string, credential: string, ids: string[], campaign: string, batchSize: number, signal: AbortSignal): Promise<{ users: number; slots: LinkSlot[]; retried: number }> {
   const hash = persistedHash('CampaignBatch');
   const batches = Array.from({ length: Math.ceil(ids.length / batchSize) }, (_, b) => ids.slice(b * batchSize, (b + 1) * batchSize));
   const answers: BatchAnswer[] = new Array(batches.length);
   let next = 0;
+  let retried = 0;
   const worker = async () => {
     while (next < batches.length && !signal.aborted) {
       const b = next++;
-      const response = await fetch(url, { method: 'POST', headers: requestHeaders(credential), body: persistedBody(hash, { ids: batches[b], campaign }), signal: AbortSignal.timeout(60_000) });
-      const text = await response.text();
-      const answer = JSON.parse(text) as BatchAnswer;
-      if (response.status !== 200 || answer.errors?.length || !Array.isArray(answer.data?.users)) throw new Error(`CampaignBatch for the links answered HTTP ${response.status}: ${text.slice(0, 300)}`);
-      answers[b] = answer;
+      for (let attempt = 0; ; attempt++) {
+        const response = await fetch(url, { method: 'POST', headers: requestHeaders(credential), body: persistedBody(hash, { ids: batches[b], campaign }), signal: AbortSignal.timeout(60_000) });
+        const text = await response.text();
+        const answer = JSON.parse(text) as BatchAnswer;
+        const degraded = response.status === 200 && !!answer.errors?.length && answer.errors.every((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE');
+        if (degraded && attempt < DEGRADED_RETRIES) {
+          retried++;
+          continue;
+        }
+        if (response.status !== 200 || answer.errors?.length || !Array.isArray(answer.data?.users)) throw new Error(`CampaignBatch for the links answered HTTP ${response.status}: ${text.slice(0, 300)}`);
+        answers[b] = answer;
+        break;
+      }
     }
   };
   await Promise.all([worker(), worker()]);
@@ -132,7 +146,7 @@ async function fetchSlots(url: string, credential: string, ids: string[], campai
       }
     }
   }
-  return { users, slots };
+  return { users, slots, retried };
 }
 
 const LEVELS_QUERY = 'query BenchStockLevels($skus: [ID!]!) { products(skus: $skus) { sku stock { available } } }';
@@ -255,8 +269,9 @@ export async function runLinksScenario(graphqlUrl: string, credential: string, c
 
   log(`\n== links: click and image URLs of ${ids.length.toLocaleString('en-US')} recipients through CampaignBatch (campaign ${settings.campaign}) …`);
   const fetchStarted = performance.now();
-  const { users, slots } = await fetchSlots(graphqlUrl, credential, ids, settings.campaign, settings.batchSize, signal);
+  const { users, slots, retried } = await fetchSlots(graphqlUrl, credential, ids, settings.campaign, settings.batchSize, signal);
   const fetchSeconds = (performance.now() - fetchStarted) / 1000;
+  if (retried > 0) log(`   ${retried} batch answer(s) came with fallbacks (a subgraph past its deadline) and were asked again`);
   if (slots.length === 0) throw new Error('CampaignBatch gave the links scenario no recommendation at all');
   const clickPaths = slots.map((s) => pathOn(origin, s.clickUrl));
   const imagePaths = slots.map((s) => pathOn(origin, s.liveImageUrl));

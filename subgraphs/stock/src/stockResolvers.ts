@@ -5,7 +5,7 @@ import type { Ingestor } from '../../kit/ingest';
 import { type LinkIssuer, type RecommendationSlot, campaignArgument } from './liveLinks';
 import { type Candidate, type RankingInput, rankRecommendations, trendingWindow } from './rankRecommendations';
 import type { StockLoaders } from './stockLoaders';
-import type { CatalogProduct, StockLevelInput, StockStore } from './stockStore';
+import type { CatalogProduct, StockLevel, StockLevelInput, StockStore } from './stockStore';
 import type { TrendingSource } from './trendingSource';
 
 /** Most SKUs one `products(skus:)` query may ask for. */
@@ -21,6 +21,11 @@ export interface StockContext {
   recommendationsMax: number;
   /** Seals live links; `undefined` without `TAILOR_LINK_KEYS` (links are then the product's own). */
   links: LinkIssuer | undefined;
+}
+
+/** A slot of a list as `User.recommendations` returns it: with its product's catalog entry, read for the whole request at once. */
+interface ListedSlot extends RecommendationSlot {
+  product: CatalogProduct;
 }
 
 /** A user as the gateway hands it over, with the signals this subgraph `@requires`. */
@@ -100,6 +105,12 @@ async function pickInStock(ctx: StockContext, input: RankingInput): Promise<Cand
   }
 }
 
+/** `answer` of the live stock level of `sku`: at once when this request has read it, else once the loader has. */
+function withLevel<T>(loaders: StockLoaders, sku: string, answer: (level: StockLevel | null) => T): T | Promise<T> {
+  const read = loaders.levelsRead.get(sku);
+  return read !== undefined ? answer(read) : loaders.stockBySku.load(sku).then(answer);
+}
+
 /** The stock service's resolvers: catalog, live stock, and in-stock recommendations. */
 export const stockResolvers: GraphQLResolverMap<StockContext> = {
   DateTime: DateTimeScalar,
@@ -123,14 +134,12 @@ export const stockResolvers: GraphQLResolverMap<StockContext> = {
   Product: {
     __resolveReference: async (ref: { sku: string }, { loaders }: StockContext) => (await loaders.productBySku.load(ref.sku)) ?? unlistedProduct(ref.sku),
     price: (product: CatalogProduct) => priceOf(product),
-    stock: async (product: CatalogProduct, _: unknown, { loaders }: StockContext) => {
-      const level = await loaders.stockBySku.load(product.sku);
-      return { available: level?.available ?? 0, updatedAt: formatDateTime(level?.observedAt ?? 0) };
-    },
-    inStock: async (product: CatalogProduct, _: unknown, { loaders, inStockThreshold }: StockContext) => {
-      const level = await loaders.stockBySku.load(product.sku);
-      return (level?.available ?? 0) >= inStockThreshold;
-    },
+    // A level this request has read already (a recommended product's, read live by its ranking) answers
+    // without a promise; any other is read live through the loader.
+    stock: (product: CatalogProduct, _: unknown, { loaders }: StockContext) =>
+      withLevel(loaders, product.sku, (level) => ({ available: level?.available ?? 0, updatedAt: formatDateTime(level?.observedAt ?? 0) })),
+    inStock: (product: CatalogProduct, _: unknown, { loaders, inStockThreshold }: StockContext) =>
+      withLevel(loaders, product.sku, (level) => (level?.available ?? 0) >= inStockThreshold),
   },
   User: {
     recommendations: async (user: UserWithSignals, { limit }: { limit: number }, ctx: StockContext) => {
@@ -138,20 +147,32 @@ export const stockResolvers: GraphQLResolverMap<StockContext> = {
       const candidates = skus.map((sku, i) => ({ sku, reason: reasons[i], score: scores[i] }));
       const picked = await pickInStock(ctx, { candidates, purchasedSkus, limit: cappedLimit(limit, ctx.recommendationsMax) });
       const listed = picked.map((p) => p.sku);
-      return picked.map((p, slot): RecommendationSlot => ({ sku: p.sku, reason: p.reason, score: p.score, userId: user.id, slot, skus: listed }));
+      // The list's catalog entries are read here, with every other user's of the request in one batch,
+      // so that the fields below answer synchronously: no promise per recommendation or product.
+      const products = await ctx.loaders.productBySku.loadMany(listed);
+      return picked.map((p, slot): ListedSlot => {
+        const product = products[slot];
+        return {
+          sku: p.sku,
+          reason: p.reason,
+          score: p.score,
+          userId: user.id,
+          slot,
+          skus: listed,
+          product: product && !(product instanceof Error) ? product : unlistedProduct(p.sku),
+        };
+      });
     },
   },
   Recommendation: {
-    product: async (rec: { sku: string }, _: unknown, { loaders }: StockContext) => (await loaders.productBySku.load(rec.sku)) ?? unlistedProduct(rec.sku),
-    clickUrl: async (rec: RecommendationSlot, { campaign }: { campaign?: string | null }, { links, loaders }: StockContext) => {
+    product: (rec: ListedSlot) => rec.product,
+    clickUrl: (rec: ListedSlot, { campaign }: { campaign?: string | null }, { links }: StockContext) => {
       const named = campaignArgument(campaign);
-      if (!links) return ((await loaders.productBySku.load(rec.sku)) ?? unlistedProduct(rec.sku)).url;
-      return `${links.baseUrl}/r/${links.token(rec, named)}`;
+      return links ? `${links.baseUrl}/r/${links.token(rec, named)}` : rec.product.url;
     },
-    liveImageUrl: async (rec: RecommendationSlot, { campaign }: { campaign?: string | null }, { links, loaders }: StockContext) => {
+    liveImageUrl: (rec: ListedSlot, { campaign }: { campaign?: string | null }, { links }: StockContext) => {
       const named = campaignArgument(campaign);
-      if (!links) return ((await loaders.productBySku.load(rec.sku)) ?? unlistedProduct(rec.sku)).imageUrl;
-      return `${links.baseUrl}/i/${links.token(rec, named)}.png`;
+      return links ? `${links.baseUrl}/i/${links.token(rec, named)}.png` : rec.product.imageUrl;
     },
   },
 };
