@@ -285,7 +285,8 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
       const representations = request.variables?.representations;
       const expected = Array.isArray(representations) ? representations.length : undefined;
       const attempts = /^\s*mutation\b/.test(request.query ?? '') ? 1 : 1 + policy.retries;
-      let failure: AttemptFailure = new AttemptFailure('deadline', 'the request deadline had passed');
+      // Built only when the fetch fails: an Error captures a stack, too dear to make on every fetch.
+      let failure: AttemptFailure | undefined;
       let replica: Replica | undefined;
       for (let n = 1; n <= attempts; n++) {
         // Each attempt on the next replica that is up: a retry goes to another one when there is one.
@@ -314,6 +315,7 @@ export function createSubgraphDataSource(options: SubgraphDataSourceOptions): Su
           retried.inc();
         }
       }
+      failure ??= new AttemptFailure('deadline', 'the request deadline had passed');
       if (failure.reason === 'deadline') metrics.subgraphFailures.inc({ subgraph: name, reason: 'deadline' });
       const fallback = entityFallback(document, representations, options.fallbacks(), name, REASON_TEXT[failure.reason]);
       if (fallback) {
