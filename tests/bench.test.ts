@@ -29,6 +29,7 @@ import {
   backendRatiosOf,
   evaluateBackendTargets,
   evaluateFloorTargets,
+  evaluateTargets,
   floorRatiosOf,
   evaluateIngestTargets,
   evaluateLinkTargets,
@@ -123,7 +124,9 @@ describe('npm run bench', () => {
     const { code, output } = await runBench(['--short', '--out', out], { TAILOR_SUBGRAPH_TIMEOUT_MS: '30000', TAILOR_REQUEST_DEADLINE_MS: '60000' });
     if (code !== 0) throw new Error(`bench exited with ${code}:\n${output.slice(-4000)}`);
     expect(output).toContain('Targets');
-    expect(output).toMatch(/(PASS|MISS) {2}campaign ≥ 2,000 recipients\/s/);
+    expect(output).toMatch(/(PASS|MISS) {2}T1 campaign ≥ 8,000 recipients\/s/);
+    expect(output).toMatch(/(PASS|MISS) {2}T3 single recipient at 32 connections: p99 < 50 ms/);
+    expect(output).toMatch(/(PASS|MISS) {2}T5 peak RSS of every process < 300 MB during the campaign: (met|missed by [0-9,]+ MB): gateway [0-9,]+, crm [0-9,]+, stock [0-9,]+, behavior [0-9,]+ MB/);
 
     const result = JSON.parse(readFileSync(out, 'utf8'));
     expect(result.settings).toMatchObject({ mode: 'short', demoScale: 'small', userCount: 300, repetitions: 1 });
@@ -206,6 +209,7 @@ describe('npm run bench', () => {
     expect(result.targets.map((t: { id: string }) => t.id)).toEqual([
       'campaignThroughput',
       'singleP99',
+      'peakRss',
       'campaignVsBaseline',
       'floorCpuRatio',
       'faultP99VsDeadline',
@@ -291,7 +295,7 @@ describe('npm run bench -- --backend postgres', () => {
     expect(pg.cleanup).toEqual({ databaseDropped: true, redisKeysDeleted: expect.any(Number), errors: [] });
     // The floor runs on the SQLite files of Tailor's first stack.
     expect(result.floor.valid).toBe(true);
-    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['campaignThroughput', 'singleP99', 'floorCpuRatio', 'postgresCampaignVsSqlite']);
+    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['campaignThroughput', 'singleP99', 'peakRss', 'floorCpuRatio', 'postgresCampaignVsSqlite']);
 
     // Nothing of the run is left on either server.
     const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
@@ -432,6 +436,42 @@ describe('the links scenario, on made-up figures', () => {
     expect(table).toMatch(/click p99 \/ single-recipient p99 \(both at 32 connections\) +2\.50×/);
     expect(table).toContain('PASS  click redirect p99 < 50 ms at 100 clicks/s (8 connections), every answer a 302: met: 42.0 ms');
     expect(table).not.toContain('Fault:');
+  });
+});
+
+describe('the T1, T3 and T5 targets, on made-up figures', () => {
+  const variant = (recipientsPerSecond: number, requestsPerSecond: number, p99Ms: number, gatewayRss: number) =>
+    ({
+      single: { connections: 32, median: { requestsPerSecond, p50Ms: 10, p99Ms } },
+      campaign: { median: { recipientsPerSecond } },
+      cost: {
+        perProcess: {
+          gateway: { cpuSecondsPer1000Recipients: 0.2, peakRssMb: gatewayRss },
+          crm: { cpuSecondsPer1000Recipients: 0.03, peakRssMb: 200 },
+          stock: { cpuSecondsPer1000Recipients: 0.1, peakRssMb: 250 },
+          behavior: { cpuSecondsPer1000Recipients: 0.1, peakRssMb: 260 },
+        },
+      },
+    }) as unknown as VariantResult;
+
+  it('meets T1 at 8,000 recipients/s, T3 below 50 ms at 1.5× 592 req/s, T5 below 300 MB in every process', () => {
+    const targets = evaluateTargets(variant(8000, 888, 49.9, 299));
+    expect(targets.map((t) => [t.id, t.pass])).toEqual([
+      ['campaignThroughput', true],
+      ['singleP99', true],
+      ['peakRss', true],
+    ]);
+    expect(targets[1].detail).toBe('met: p99 49.9 ms (0.1 ms to spare), 888 req/s (1.50× 592; at least 888)');
+    expect(targets[2].detail).toBe('met: gateway 299, crm 200, stock 250, behavior 260 MB (medians)');
+  });
+
+  it('misses each on its own figure: T3 on either half, T5 on the largest process', () => {
+    const [t1, t3, t5] = evaluateTargets(variant(7999, 1000, 50, 409));
+    expect([t1.pass, t3.pass, t5.pass]).toEqual([false, false, false]);
+    expect(t1.detail).toBe('missed by 1 recipients/s: 7,999 recipients/s is 0% below 8,000 recipients/s');
+    expect(t3.detail).toBe('missed: p99 50.0 ms (0.0 ms over), 1,000 req/s (1.69× 592; at least 888)');
+    expect(t5.detail).toBe('missed by 109 MB: gateway 409, crm 200, stock 250, behavior 260 MB (medians)');
+    expect(evaluateTargets(variant(9000, 887, 20, 100))[1]).toMatchObject({ pass: false, detail: 'missed: p99 20.0 ms (30.0 ms to spare), 887 req/s (1.50× 592; below 888)' });
   });
 });
 
