@@ -36,6 +36,8 @@ import {
   type ServerCpuRun,
   type ProcessCost,
   type VariantResult,
+  type CampaignSeries,
+  type SingleSeries,
   type FaultResult,
   type IngestScenarioResult,
   type LinksResult,
@@ -219,6 +221,26 @@ async function campaignGrid(url: string, credential: string, context: VariantCon
   return { base, warmup, search };
 }
 
+/** The single-recipient figures of one server: its runs and their medians. */
+const singleSeriesOf = (plan: BenchPlan, warmup: SingleRun, runs: SingleRun[]): SingleSeries => ({
+  connections: plan.single.connections,
+  durationSeconds: plan.single.durationSeconds,
+  ...summarizeSingle(runs),
+  warmup,
+  runs,
+});
+
+/** The campaign figures of one server: warm-up, grid, the measured runs at `pair` and their medians. */
+const campaignSeriesOf = (plan: BenchPlan, pair: { batchSize: number; concurrency: number }, warmup: CampaignRun, grid: CampaignRun[], runs: CampaignRun[]): CampaignSeries => ({
+  recipients: plan.campaign.recipients,
+  ...pair,
+  warmup,
+  grid,
+  median: { recipientsPerSecond: median(runs.map((r) => r.recipientsPerSecond)), elapsedSeconds: median(runs.map((r) => r.elapsedSeconds)) },
+  failedRecipients: runs.reduce((t, r) => t + r.failedRecipients, 0),
+  runs,
+});
+
 /** Every workload of the compare scenario on one running stack. */
 async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: number, context: VariantContext): Promise<VariantResult> {
   const { plan, signal, log } = context;
@@ -276,23 +298,13 @@ async function runWorkloads(variant: Variant, stack: BenchStack, startSeconds: n
     log(`   campaign run ${rep}/${plan.repetitions}: ${describeCampaign(run)}${describeServers(servers)}`);
   }
 
-  const single = summarizeSingle(singleRuns);
   return {
     variant,
     ...(context.backend ? { backend: context.backend } : {}),
     env,
     startSeconds,
-    single: { connections: plan.single.connections, durationSeconds: plan.single.durationSeconds, ...single, warmup, runs: singleRuns },
-    campaign: {
-      recipients: plan.campaign.recipients,
-      batchSize,
-      concurrency,
-      warmup: campaignWarmup,
-      grid: search.trials,
-      median: { recipientsPerSecond: median(campaignRuns.map((r) => r.recipientsPerSecond)), elapsedSeconds: median(campaignRuns.map((r) => r.elapsedSeconds)) },
-      failedRecipients: campaignRuns.reduce((t, r) => t + r.failedRecipients, 0),
-      runs: campaignRuns,
-    },
+    single: singleSeriesOf(plan, warmup, singleRuns),
+    campaign: campaignSeriesOf(plan, { batchSize, concurrency }, campaignWarmup, search.trials, campaignRuns),
     cost: { ...summarizeCost(costRuns), peakRssReset, runs: costRuns },
     ...(probe ? { servers: { single: summarizeServerCpu('requests', singleServers), campaign: summarizeServerCpu('recipients', campaignServers) } } : {}),
   };
@@ -636,17 +648,10 @@ async function benchmarkFloor(tailor: VariantResult, identity: FloorIdentity, se
       log(`   campaign run ${rep}/${plan.repetitions}: ${describeCampaign(run)}; floor CPU ${fmt(cpuSeconds / thousands, 3)} s per 1,000 recipients`);
     }
     const measured = {
-      single: { connections: plan.single.connections, durationSeconds: plan.single.durationSeconds, ...summarizeSingle(singleRuns), warmup, runs: singleRuns },
+      single: singleSeriesOf(plan, warmup, singleRuns),
       campaign: {
-        recipients: plan.campaign.recipients,
-        batchSize,
-        concurrency,
-        warmup: campaignWarmup,
-        grid: search.trials,
+        ...campaignSeriesOf(plan, { batchSize, concurrency }, campaignWarmup, search.trials, campaignRuns),
         gridBest: { batchSize: search.best.batchSize, concurrency: search.best.concurrency, recipientsPerSecond: search.best.recipientsPerSecond },
-        median: { recipientsPerSecond: median(campaignRuns.map((r) => r.recipientsPerSecond)), elapsedSeconds: median(campaignRuns.map((r) => r.elapsedSeconds)) },
-        failedRecipients: campaignRuns.reduce((t, r) => t + r.failedRecipients, 0),
-        runs: campaignRuns,
       },
       cost: {
         cpuSecondsPer1000Recipients: median(costRuns.map((r) => r.cpuSecondsPer1000Recipients)),
