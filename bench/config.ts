@@ -8,6 +8,9 @@ export const REPO_ROOT = join(__dirname, '..');
 /** Where result files go by default (gitignored). */
 export const RESULTS_DIR = join(__dirname, 'results');
 
+/** `Tailor-Deadline-Ms` of the campaign workload's batches: what the README tells a campaign sender to send. */
+export const CAMPAIGN_DEADLINE_MS = 10_000;
+
 /**
  * The scenarios of a run: Tailor against the baseline and the floor (the same answers from one process
  * over the same SQLite files), the fault scenario (behavior slowed, then healed),
@@ -104,6 +107,11 @@ export interface BenchPlan {
     grid: { batchSizes: number[]; concurrencies: number[]; trialRecipients: number };
     /** Per-request time-out of the campaign client, in ms. */
     requestTimeoutMs: number;
+    /**
+     * `Tailor-Deadline-Ms` of each batch: a campaign sender fetching hundreds of recipients at a time can
+     * wait longer than an ESP's 2 s, and says so (README "When a subgraph fails").
+     */
+    deadlineMs: number;
   };
   repetitions: number;
   /** The scenarios this run measures, in order. */
@@ -244,6 +252,7 @@ export function planFor(config: BenchConfig, startedAt: Date, cwd = process.cwd(
         ? { batchSizes: [100, 250], concurrencies: [1, 2], trialRecipients: 500 }
         : { batchSizes: [100, 250, 500], concurrencies: [1, 2, 4], trialRecipients: 2_000 },
       requestTimeoutMs: 60_000,
+      deadlineMs: CAMPAIGN_DEADLINE_MS,
     },
     repetitions: config.repetitions ?? (short ? 1 : 3),
     scenarios: config.only === undefined ? [...SCENARIOS] : [config.only],

@@ -11,7 +11,7 @@
  * back at the end, since a later stack may reuse the data folder.
  */
 import autocannon from 'autocannon';
-import type { BenchPlan } from './config';
+import { type BenchPlan, CAMPAIGN_DEADLINE_MS } from './config';
 import { type LinkRun, type LinksResult, type SingleBaseline, median, summarizeSingle } from './report';
 import { assertLoopback } from './stack';
 import { demoIds, persistedBody, persistedHash, requestHeaders, runSingle } from './workloads';
@@ -120,7 +120,12 @@ async function fetchSlots(url: string, credential: string, ids: string[], campai
     while (next < batches.length && !signal.aborted) {
       const b = next++;
       for (let attempt = 0; ; attempt++) {
-        const response = await fetch(url, { method: 'POST', headers: requestHeaders(credential), body: persistedBody(hash, { ids: batches[b], campaign }), signal: AbortSignal.timeout(60_000) });
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { ...requestHeaders(credential), 'tailor-deadline-ms': String(CAMPAIGN_DEADLINE_MS) },
+          body: persistedBody(hash, { ids: batches[b], campaign }),
+          signal: AbortSignal.timeout(60_000),
+        });
         const text = await response.text();
         const answer = JSON.parse(text) as BatchAnswer;
         const degraded = response.status === 200 && !!answer.errors?.length && answer.errors.every((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE');

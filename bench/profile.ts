@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
-import { RESULTS_DIR, normalizeSwitches } from './config';
+import { CAMPAIGN_DEADLINE_MS, RESULTS_DIR, normalizeSwitches } from './config';
 import { type ProfileSummary, readCpuProfile, summarizeProfile } from './cpuProfile';
 import { type BenchStack, SERVICES, startBenchStack } from './stack';
 import { demoIds, runCampaign, runSingle } from './workloads';
@@ -76,7 +76,7 @@ export async function main(source: ConfigSource): Promise<number> {
     const signal = controller.signal;
     let fromUs: number;
     if (config.workload === 'campaign') {
-      const base = { url, credential: stack.devKey, ids, batchSize: config.batchSize, concurrency: config.concurrency, requestTimeoutMs: 60_000, signal };
+      const base = { url, credential: stack.devKey, ids, batchSize: config.batchSize, concurrency: config.concurrency, requestTimeoutMs: 60_000, deadlineMs: CAMPAIGN_DEADLINE_MS, signal };
       await runCampaign({ ...base, recipients: Math.min(2_000, config.recipients) });
       fromUs = Number(process.hrtime.bigint() / 1000n);
       const run = await runCampaign({ ...base, recipients: config.recipients });

@@ -211,7 +211,7 @@ async function singleSeries(
 /** The campaign workload's warm-up and grid search on `url`, and the options its measured runs share. */
 async function campaignGrid(url: string, credential: string, context: VariantContext) {
   const { plan, signal, log } = context;
-  const base = { url, credential, ids: demoIds(plan.userCount), requestTimeoutMs: plan.campaign.requestTimeoutMs, signal };
+  const base = { url, credential, ids: demoIds(plan.userCount), requestTimeoutMs: plan.campaign.requestTimeoutMs, deadlineMs: plan.campaign.deadlineMs, signal };
   log(`   campaign: warm-up ${fmt(plan.campaign.warmupRecipients)} recipients …`);
   const warmup = await runCampaign({ ...base, recipients: plan.campaign.warmupRecipients, batchSize: 250, concurrency: 2 });
   checkAborted(signal);

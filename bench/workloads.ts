@@ -133,6 +133,8 @@ export interface CampaignOptions {
   concurrency: number;
   /** Time-out of one batch request, in ms. */
   requestTimeoutMs: number;
+  /** Sent as `Tailor-Deadline-Ms` with each batch when given (the floor ignores it). */
+  deadlineMs?: number;
   signal?: AbortSignal;
 }
 
@@ -212,7 +214,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRun
       try {
         const response = await fetch(options.url, {
           method: 'POST',
-          headers: requestHeaders(options.credential),
+          headers: { ...requestHeaders(options.credential), ...(options.deadlineMs === undefined ? {} : { 'tailor-deadline-ms': String(options.deadlineMs) }) },
           body: persistedBody(hash, { ids }),
           signal: AbortSignal.timeout(options.requestTimeoutMs),
         });
