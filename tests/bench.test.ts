@@ -10,11 +10,14 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { createEventMaker, gridMeans, resolveIngestCredential } from '../bench/ingest';
 import { counterByLabel, counterDelta, everyNthDistinct } from '../bench/links';
 import { cpuBetween, type ProcessCpu } from '../bench/procStats';
+import { CAMPAIGN_DEADLINE_MS, planFor } from '../bench/config';
+import { runCampaign } from '../bench/workloads';
 import {
   type BackendsResult,
   type BenchResult,
@@ -436,6 +439,34 @@ describe('the links scenario, on made-up figures', () => {
     expect(table).toMatch(/click p99 \/ single-recipient p99 \(both at 32 connections\) +2\.50×/);
     expect(table).toContain('PASS  click redirect p99 < 50 ms at 100 clicks/s (8 connections), every answer a 302: met: 42.0 ms');
     expect(table).not.toContain('Fault:');
+  });
+});
+
+describe('the campaign workload', () => {
+  it('sends each batch with the Tailor-Deadline-Ms a campaign sender sends, 10,000 ms in every plan', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers['tailor-deadline-ms'] as string | undefined);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ data: { users: [{ id: 'u-00001' }, { id: 'u-00002' }] } }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const base = { url: `http://127.0.0.1:${port}/graphql`, credential: 'k', ids: ['u-00001', 'u-00002'], recipients: 4, batchSize: 2, concurrency: 1, requestTimeoutMs: 5_000 };
+      const withDeadline = await runCampaign({ ...base, deadlineMs: CAMPAIGN_DEADLINE_MS });
+      expect([withDeadline.personalized, withDeadline.failedRecipients]).toEqual([4, 0]);
+      await runCampaign(base);
+      expect(seen).toEqual(['10000', '10000', undefined, undefined]);
+    } finally {
+      server.close();
+    }
+    const config = { short: false, only: undefined, backend: 'sqlite' } as unknown as Parameters<typeof planFor>[0];
+    expect(planFor(config, new Date(0)).campaign.deadlineMs).toBe(10_000);
+    expect(planFor({ ...config, short: true }, new Date(0)).campaign.deadlineMs).toBe(10_000);
   });
 });
 
