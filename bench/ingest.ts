@@ -158,7 +158,7 @@ function httpSender(behaviorOrigin: string, credential: IngestCredential): Sende
 
 function mutationSender(graphqlUrl: string, devKey: string, deadlineMs: number): Sender {
   // A batch sender may ask for a longer deadline than an ESP's 2 s (up to TAILOR_MAX_REQUEST_DEADLINE_MS).
-  const headers = { ...requestHeaders(devKey), 'tailor-deadline-ms': String(deadlineMs) };
+  const headers = requestHeaders(devKey, deadlineMs);
   return async (events, signal) => {
     const response = await fetch(graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query: TRACK_EVENTS, variables: { events } }), signal });
     const text = await response.text();

@@ -122,7 +122,7 @@ async function fetchSlots(url: string, credential: string, ids: string[], campai
       for (let attempt = 0; ; attempt++) {
         const response = await fetch(url, {
           method: 'POST',
-          headers: { ...requestHeaders(credential), 'tailor-deadline-ms': String(CAMPAIGN_DEADLINE_MS) },
+          headers: requestHeaders(credential, CAMPAIGN_DEADLINE_MS),
           body: persistedBody(hash, { ids: batches[b], campaign }),
           signal: AbortSignal.timeout(60_000),
         });

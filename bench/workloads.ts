@@ -18,9 +18,11 @@ export function persistedBody(hash: string, variables: Record<string, unknown>):
   return JSON.stringify({ variables, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } });
 }
 
-/** The headers of every benchmark request: JSON, with the client key. */
-export function requestHeaders(credential: string): Record<string, string> {
-  return { 'content-type': 'application/json', authorization: `Bearer ${credential}` };
+/** The headers of every benchmark request: JSON, with the client key, and `Tailor-Deadline-Ms` when `deadlineMs` is given. */
+export function requestHeaders(credential: string, deadlineMs?: number): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${credential}` };
+  if (deadlineMs !== undefined) headers['tailor-deadline-ms'] = String(deadlineMs);
+  return headers;
 }
 
 /** Options of `runSingle`. */
@@ -214,7 +216,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRun
       try {
         const response = await fetch(options.url, {
           method: 'POST',
-          headers: { ...requestHeaders(options.credential), ...(options.deadlineMs === undefined ? {} : { 'tailor-deadline-ms': String(options.deadlineMs) }) },
+          headers: requestHeaders(options.credential, options.deadlineMs),
           body: persistedBody(hash, { ids }),
           signal: AbortSignal.timeout(options.requestTimeoutMs),
         });
