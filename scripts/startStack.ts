@@ -400,16 +400,47 @@ function launcherLine(level: 'info' | 'warn' | 'error', msg: string, fields: Rec
   return JSON.stringify({ level, time: new Date().toISOString(), service: LAUNCHER, msg, ...fields });
 }
 
-/** A port that was free on `host` a moment ago. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports this process has handed out already: never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * The first port of the kernel's ephemeral range (Linux's `ip_local_port_range`; 32768, its default,
+ * elsewhere). Outgoing connections take their source port from that range.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 1024 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Whether `port` can be bound on `host` right now. */
+function bindable(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port that was free on `host` a moment ago, for a service that binds it later. It is drawn at random
+ * from below the ephemeral range: a port the kernel picked for `listen(0)` lies inside that range, where
+ * any outgoing connection opened before the service binds (to a database, to another service) may take
+ * it as its source port. Below it, only another listener can, and this process never hands one out twice.
+ */
+export async function freePort(host: string): Promise<number> {
+  const high = ephemeralLow() - 1;
+  const low = Math.max(1025, Math.min(10000, high - 5000));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port) || !(await bindable(port, host))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port on ${host} between ${low} and ${high} after 50 tries`);
 }
 
 /** The message a service sends its launcher over IPC once it listens (see `runService`). */

@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Fault, type FaultProxy, startFaultProxy } from '../bench/faultProxy';
-import { readDevKey } from '../scripts/startStack';
+import { freePort, readDevKey } from '../scripts/startStack';
 import { LOOPBACK_ONLY, type ProcessStack, REPO_ROOT, get, gql, scrapeMetric, startProcessStack } from './support/processStack';
 
 /**
@@ -34,17 +33,6 @@ const gatewayLogs: string[] = [];
 /** The answer with every service up. */
 let healthy: any;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, attempts = 200): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const value = await probe().catch(() => undefined);
@@ -68,7 +56,7 @@ async function heal(...subgraphs: Subgraph[]) {
 beforeAll(async () => {
   tailor = await startProcessStack({ scale: 'small' });
   for (const name of SUBGRAPHS) proxies[name] = await startFaultProxy(tailor.url(name));
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   gatewayUrl = `http://127.0.0.1:${port}`;
   gatewayDataDir = mkdtempSync(join(tmpdir(), 'tailor-faults-gateway-'));
   gateway = spawn(process.execPath, ['--require', LOOPBACK_ONLY, '--import', 'tsx', join(REPO_ROOT, 'gateway', 'src', 'main.ts')], {

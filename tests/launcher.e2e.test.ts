@@ -6,11 +6,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readRegistry } from '../scripts/composition/readRegistry';
-import { DEFAULT_RESTART_POLICY, LAUNCHER, type RestartEvent, type Stack, restartDelay, startStack } from '../scripts/startStack';
+import { DEFAULT_RESTART_POLICY, LAUNCHER, type RestartEvent, type Stack, freePort, restartDelay, startStack } from '../scripts/startStack';
 import { LOOPBACK_ONLY, REPO_ROOT, get, gql } from './support/processStack';
 
 jest.setTimeout(180_000);
@@ -80,6 +81,22 @@ describe('restartDelay', () => {
 
   it('is 250 ms doubling to 10 s, reset after 30 s up, for npm start', () => {
     expect(DEFAULT_RESTART_POLICY).toEqual({ initialDelayMs: 250, maxDelayMs: 10_000, resetAfterMs: 30_000 });
+  });
+});
+
+describe('freePort', () => {
+  it('hands out distinct bindable ports below the ephemeral range, where no outgoing connection takes them', async () => {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const ports: number[] = [];
+    for (let i = 0; i < 40; i++) ports.push(await freePort('127.0.0.1'));
+    expect(new Set(ports).size).toBe(ports.length);
+    for (const port of ports) expect(port < low && port > 1024).toBe(true);
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(ports[0], '127.0.0.1', resolve);
+    });
+    await new Promise((resolve) => server.close(resolve));
   });
 });
 
