@@ -1,3 +1,9 @@
+import { Counter } from 'prom-client';
+import { z } from 'zod';
+import { counterTotal } from '../kit/metrics';
+import { GROUP_MAX_ITEMS, type IngestResult, createIngestor } from '../subgraphs/kit/ingest';
+import type { IngestAuth } from '../subgraphs/kit/ingestAuth';
+import { createSubgraphMetrics } from '../subgraphs/kit/subgraphMetrics';
 import { product, user } from './support/fixtures';
 import { type InProcessStack, startInProcessStack } from './support/inProcessStack';
 
@@ -159,6 +165,44 @@ describe('ingestion', () => {
       expect((await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }')).body).toEqual({ data: { user: { recentlyViewed: [] } } });
     });
 
+    it('sent at once, are each answered as if alone, a bad one refused alone, and committed together when ready together', async () => {
+      const view = (eventId: string, sku: string, ago: number) => ({ eventId, userId: 'u1', sku, type: 'VIEW', occurredAt: iso(now - ago) });
+      const transactions = () => counterTotal(stack.behavior.definition.metrics.dbStatements as Counter<string>, { statement: 'getLastEventRowid' });
+      const answers = await Promise.all([
+        post(`${stack.urls.behavior}/ingest/events`, JSON.stringify([view('p1', 'A1', 50_000), view('p2', 'A2', 40_000)])),
+        post(`${stack.urls.behavior}/ingest/events`, JSON.stringify([view('p3', 'A1', 30_000), view('p3', 'A1', 30_000)])),
+        post(`${stack.urls.behavior}/ingest/events`, JSON.stringify([view('p4', 'A2', 20_000), { ...view('p5', 'A1', 10_000), type: 'LOOK' }])),
+        stack.query(TRACK, { events: [view('p6', 'A2', 5_000)] }),
+      ]);
+      expect(answers.slice(0, 3)).toEqual([
+        { status: 200, body: { accepted: 2, duplicates: 0, stale: 0 } },
+        { status: 200, body: { accepted: 1, duplicates: 1, stale: 0 } },
+        {
+          status: 400,
+          body: {
+            error: {
+              code: 'BAD_USER_INPUT',
+              message: 'The events batch was refused: 1 item is invalid, and nothing was applied.',
+              items: [{ index: 1, field: 'type', reason: 'type must be one of VIEW, ADD_TO_CART, PURCHASE, CLICK' }],
+            },
+          },
+        },
+      ]);
+      expect(answers[3].body).toEqual({ data: { trackEvents: { accepted: 1, duplicates: 0, stale: 0 } } });
+      expect((await stack.behavior.store.getAllEventsByUserId('u1')).map((e) => e.eventId)).toEqual(['p1', 'p2', 'p3', 'p6']);
+      // Made ready in one turn of the event loop (as batches read while a commit holds the process),
+      // batches share one transaction: SQLite reads the last rowid once per transaction.
+      const [events] = stack.behavior.definition.ingestors;
+      const before = await transactions();
+      const grouped = await Promise.all([events.ingest([view('q1', 'A1', 4_000)]), events.ingest([view('q1', 'A1', 4_000), view('q2', 'A2', 3_000)]), events.ingest([view('q3', 'A2', 2_000)])]);
+      expect(grouped).toEqual([
+        { accepted: 1, duplicates: 0, stale: 0 },
+        { accepted: 1, duplicates: 1, stale: 0 },
+        { accepted: 1, duplicates: 0, stale: 0 },
+      ]);
+      expect((await transactions()) - before).toBe(1);
+    });
+
     it('are visible to the very next query', async () => {
       await post(`${stack.urls.behavior}/ingest/events`, JSON.stringify([{ eventId: 'e9', userId: 'u1', sku: 'A2', type: 'VIEW', occurredAt: iso(now - 1000) }]));
       const res = await stack.query('{ user(id: "u1") { recentlyViewed { product { sku } } } }');
@@ -304,5 +348,78 @@ describe('ingestion size limits', () => {
     });
     const res = await stack.query(RECORD, { levels });
     expect(res.body.errors?.[0].extensions).toEqual({ code: 'BATCH_TOO_LARGE', limit: 3, size: 4, serviceName: 'stock' });
+  });
+});
+
+describe('batches applied in groups (createIngestor with applyGroup)', () => {
+  const result = (accepted: number): IngestResult => ({ accepted, duplicates: 0, stale: 0 });
+  /** An ingestor of numbers whose group apply and single apply are recorded, and fail as `fails` says. */
+  function numbers(fails: { group?: boolean; alone?: (items: number[]) => boolean } = {}) {
+    const groups: number[][][] = [];
+    const alone: number[][] = [];
+    const ingestor = createIngestor<number>({
+      kind: 'numbers',
+      itemSchema: z.number(),
+      apply: async (items) => {
+        alone.push(items);
+        if (fails.alone?.(items)) throw new Error(`cannot apply ${items.join(',')}`);
+        return result(items.length);
+      },
+      applyGroup: async (batches) => {
+        groups.push(batches);
+        if (fails.group) throw new Error('the group failed');
+        return batches.map((b) => result(b.length));
+      },
+      maxItems: GROUP_MAX_ITEMS,
+      maxBodyBytes: 1 << 20,
+      metrics: createSubgraphMetrics('test'),
+      auth: {} as IngestAuth,
+    });
+    return { ingestor, groups, alone };
+  }
+
+  it('applies the batches ready together as one group, in arrival order, each caller getting its own result', async () => {
+    const { ingestor, groups, alone } = numbers();
+    expect(await Promise.all([ingestor.ingest([1]), ingestor.ingest([2, 3]), ingestor.ingest([4, 5, 6])])).toEqual([result(1), result(2), result(3)]);
+    expect(groups).toEqual([[[1], [2, 3], [4, 5, 6]]]);
+    expect(alone).toEqual([]);
+    // One batch on its own is applied alone.
+    expect(await ingestor.ingest([7])).toEqual(result(1));
+    expect(alone).toEqual([[7]]);
+  });
+
+  it('applies each batch alone when the group fails, so that only a batch that fails alone is refused', async () => {
+    const { ingestor, groups, alone } = numbers({ group: true, alone: (items) => items.includes(2) });
+    const answers = await Promise.allSettled([ingestor.ingest([1]), ingestor.ingest([2]), ingestor.ingest([3])]);
+    expect(answers).toEqual([
+      { status: 'fulfilled', value: result(1) },
+      { status: 'rejected', reason: new Error('cannot apply 2') },
+      { status: 'fulfilled', value: result(1) },
+    ]);
+    expect(groups).toEqual([[[1], [2], [3]]]);
+    expect(alone).toEqual([[1], [2], [3]]);
+  });
+
+  it('holds at most GROUP_MAX_ITEMS items in one group', async () => {
+    const { ingestor, groups } = numbers();
+    const half = Array.from({ length: GROUP_MAX_ITEMS / 2 }, (_, i) => i);
+    await Promise.all([ingestor.ingest(half), ingestor.ingest(half), ingestor.ingest(half), ingestor.ingest([1])]);
+    expect(groups.map((g) => g.map((b) => b.length))).toEqual([[GROUP_MAX_ITEMS / 2, GROUP_MAX_ITEMS / 2], [GROUP_MAX_ITEMS / 2, 1]]);
+  });
+
+  it('cannot be made with a check as well', () => {
+    expect(() =>
+      createIngestor<number>({
+        kind: 'numbers',
+        itemSchema: z.number(),
+        check: () => [],
+        apply: async (items) => result(items.length),
+        applyGroup: async (batches) => batches.map((b) => result(b.length)),
+        maxItems: 10,
+        maxBodyBytes: 1024,
+        metrics: createSubgraphMetrics('test'),
+        auth: {} as IngestAuth,
+      }),
+    ).toThrow('The numbers ingestor cannot both check batches against the store and apply them in groups');
   });
 });

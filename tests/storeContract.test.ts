@@ -207,6 +207,36 @@ describe.each<Backend>(['sqlite', 'postgres'])('the store contract on %s', (back
       expect(await s.behavior.store.getAllEventsByUserId('u2')).toEqual([]);
     });
 
+    it('applies several batches in one transaction as applying them one after the other would', async () => {
+      const batches = [
+        [event('u1', 'A1', 'VIEW', now, 5 * 60_000, 'g1'), event('u1', 'A2', 'VIEW', now, 4 * 60_000, 'g2')],
+        // g2 again (a duplicate of the batch before), and views that pair with the first batch's.
+        [event('u1', 'A2', 'VIEW', now, 4 * 60_000, 'g2'), event('u1', 'A3', 'VIEW', now, 3 * 60_000, 'g3'), event('u2', 'A1', 'VIEW', now, 2 * 60_000, 'g4')],
+        [event('u2', 'A3', 'ADD_TO_CART', now, 60_000, 'g5'), event('u2', 'A3', 'ADD_TO_CART', now, 60_000, 'g5')],
+      ];
+      const one = await open(backend, database, `c${run}seq`);
+      try {
+        const alone = [];
+        for (const batch of batches) alone.push(await one.behavior.store.trackEvents(batch));
+        expect(alone).toEqual([
+          { accepted: 2, duplicates: 0, stale: 0 },
+          { accepted: 2, duplicates: 1, stale: 0 },
+          { accepted: 1, duplicates: 1, stale: 0 },
+        ]);
+        expect(await s.behavior.store.trackEventBatches(batches)).toEqual(alone);
+        const skus = ['A1', 'A2', 'A3'];
+        const coViews = await s.behavior.store.getCoViewsBySkus(skus, 50);
+        expect(coViews).toEqual(await one.behavior.store.getCoViewsBySkus(skus, 50));
+        expect(coViews.get('A3')).toEqual([
+          { sku: 'A1', count: 2 },
+          { sku: 'A2', count: 1 },
+        ]);
+        for (const userId of ['u1', 'u2']) expect(await s.behavior.store.getAllEventsByUserId(userId)).toEqual(await one.behavior.store.getAllEventsByUserId(userId));
+      } finally {
+        await one.close();
+      }
+    });
+
     it('applies an events batch in a constant number of statements, whatever its size', async () => {
       const batch = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => event(`u${i % 7}`, `S${i % 13}`, 'VIEW', now, (i + 1) * 1000, `${prefix}${i}`));
       const small = await statementsOf(s, 'behavior', () => s.behavior.store.trackEvents(batch(10, 'x')));

@@ -50,11 +50,33 @@ export interface IngestorOptions<Item> {
   check?: (items: IndexedItem<Item>[]) => ItemProblem[] | Promise<ItemProblem[]>;
   /** Applies a batch that passed every check, atomically. */
   apply: (items: Item[]) => Promise<IngestResult>;
+  /**
+   * Applies several batches that passed every check in one transaction, with each one's result as
+   * `apply`ing them in order would give it. With it, batches that are ready together (while another
+   * group commits, or arriving in the same turn of the event loop) are applied as a group of at most
+   * `GROUP_MAX_ITEMS` items: one commit for all, each batch still all or nothing. Not with `check`,
+   * which would see the store as it was before the group, not after the batches before its own.
+   */
+  applyGroup?: (batches: Item[][]) => Promise<IngestResult[]>;
   maxItems: number;
   maxBodyBytes: number;
   metrics: SubgraphMetrics;
   /** Who may send batches over HTTP: the subgraph base's `ingestAuth`. */
   auth: IngestAuth;
+}
+
+/**
+ * Most items of one group of batches (`IngestorOptions.applyGroup`): ten batches of 500. A larger group
+ * would hold the store's write lock longer for little more gain (the commit, not the rows, is what a
+ * group saves); a batch larger than this is applied alone.
+ */
+export const GROUP_MAX_ITEMS = 5_000;
+
+/** A batch waiting for its group to be applied. */
+interface Waiting<Item> {
+  items: Item[];
+  resolve: (result: IngestResult) => void;
+  reject: (error: unknown) => void;
 }
 
 /** Refused batch, carrying the HTTP status and GraphQL error that say why. */
@@ -72,7 +94,8 @@ class BatchRefused extends Error {
  * so both refuse the same batches with the same reasons.
  */
 export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<Item> {
-  const { kind, itemSchema, check, apply, maxItems, maxBodyBytes, metrics, auth } = options;
+  const { kind, itemSchema, check, apply, applyGroup, maxItems, maxBodyBytes, metrics, auth } = options;
+  if (applyGroup && check) throw new Error(`The ${kind} ingestor cannot both check batches against the store and apply them in groups`);
 
   // Batches of this kind are checked and applied one at a time in this process: no other batch of
   // the process comes in between a check and its apply. Between replicas, the store's constraints
@@ -82,6 +105,65 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
     const next = tail.then(fn, fn);
     tail = next.catch(() => undefined);
     return next;
+  }
+
+  /** Applies one batch; `recheck` refuses it, or lets it through, after a conflict with another replica. */
+  async function applyAlone(items: Item[], recheck: () => Promise<void>): Promise<IngestResult> {
+    try {
+      return await apply(items);
+    } catch (error) {
+      if (!(error instanceof StoreConflictError)) throw error;
+      // Another replica committed a conflicting row after the check: checked again, the batch is
+      // refused naming it (or, if the conflict has gone, applied).
+      await recheck();
+      return apply(items);
+    }
+  }
+
+  // Batches waiting for a group (with `applyGroup`), in arrival order, and whether a flush is under way.
+  let waiting: Waiting<Item>[] = [];
+  let flushing = false;
+  function inGroup(items: Item[]): Promise<IngestResult> {
+    return new Promise((resolve, reject) => {
+      waiting.push({ items, resolve, reject });
+      if (flushing) return;
+      flushing = true;
+      // After the current turn of the event loop, so that every batch made ready in it joins the group.
+      setImmediate(() => void flushGroups());
+    });
+  }
+  async function flushGroups(): Promise<void> {
+    while (waiting.length > 0) {
+      let size = waiting[0].items.length;
+      let count = 1;
+      while (count < waiting.length && size + waiting[count].items.length <= GROUP_MAX_ITEMS) size += waiting[count++].items.length;
+      const group = waiting.slice(0, count);
+      waiting = waiting.slice(count);
+      await applyGroupOf(group);
+    }
+    flushing = false;
+  }
+  async function applyGroupOf(group: Waiting<Item>[]): Promise<void> {
+    if (group.length > 1) {
+      let results: IngestResult[] | undefined;
+      try {
+        results = await applyGroup!(group.map((g) => g.items));
+      } catch {
+        // Whatever failed the group (a conflict, a store error), each batch is applied alone, so that
+        // it fails, or succeeds, on its own.
+      }
+      if (results) {
+        group.forEach((g, i) => g.resolve(results[i]));
+        return;
+      }
+    }
+    for (const g of group) {
+      try {
+        g.resolve(await applyAlone(g.items, async () => undefined));
+      } catch (error) {
+        g.reject(error);
+      }
+    }
   }
 
   async function run(input: unknown): Promise<IngestResult> {
@@ -101,25 +183,24 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
       if (parsed.success) valid.push({ index, item: parsed.data });
       else for (const issue of parsed.error.issues) problems.push({ index, field: issue.path.join('.') || undefined, reason: issue.message });
     });
-    const checked = async () => {
-      const found = [...problems, ...((await check?.(valid)) ?? [])];
+    const refuseIfAny = (found: ItemProblem[]) => {
       if (found.length > 0) {
         metrics.ingestItems.labels(kind, 'refused').inc(input.length);
         throw new BatchRefused(400, invalidBatchError(kind, found.sort((a, b) => a.index - b.index)));
       }
     };
-    const result = await oneAtATime(async () => {
-      await checked();
-      try {
-        return await apply(valid.map((v) => v.item));
-      } catch (error) {
-        if (!(error instanceof StoreConflictError)) throw error;
-        // Another replica committed a conflicting row after the check: checked again, the batch is
-        // refused naming it (or, if the conflict has gone, applied).
+    const checked = async () => refuseIfAny([...problems, ...((await check?.(valid)) ?? [])]);
+    const items = valid.map((v) => v.item);
+    let result: IngestResult;
+    if (applyGroup) {
+      refuseIfAny(problems);
+      result = await inGroup(items);
+    } else {
+      result = await oneAtATime(async () => {
         await checked();
-        return apply(valid.map((v) => v.item));
-      }
-    });
+        return applyAlone(items, checked);
+      });
+    }
     metrics.ingestItems.labels(kind, 'accepted').inc(result.accepted);
     metrics.ingestItems.labels(kind, 'duplicate').inc(result.duplicates);
     metrics.ingestItems.labels(kind, 'stale').inc(result.stale);

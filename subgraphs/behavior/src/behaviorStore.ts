@@ -34,6 +34,12 @@ export interface BehaviorStore {
   /** Records a validated batch atomically; replays of a known `eventId` count as duplicates. */
   trackEvents(events: EventInput[]): Promise<IngestResult>;
   /**
+   * Records several validated batches in one transaction, with the result of each: what applying them
+   * one after the other, in order, gives (an event of a later batch that an earlier one holds is a
+   * duplicate of it), with one commit for all.
+   */
+  trackEventBatches(batches: EventInput[][]): Promise<IngestResult[]>;
+  /**
    * Deletes every event of the user, the only table keyed to a user, and counts them; 0 for an unknown
    * or already erased user. Co-view counts stay: they count pairs of products over all users and
    * name no user.
@@ -129,24 +135,33 @@ function createSqliteBehaviorStore(db: Database, options: { sessionMs: number })
       return trending.all(since, until, limit);
     },
     trackEvents(events) {
+      return store.trackEventBatches([events])[0];
+    },
+    trackEventBatches(batches) {
       return db.transaction(() => {
-        const known = new Set(knownEventIds.all(JSON.stringify(events.map((e) => e.eventId))).map((r) => r.event_id));
-        let accepted = 0;
-        let duplicates = 0;
+        const known = new Set(knownEventIds.all(JSON.stringify(batches.flatMap((events) => events.map((e) => e.eventId)))).map((r) => r.event_id));
         // Rows inserted in this transaction get rowids above every stored one (SQLite's rowid is the
-        // largest plus one), so `rowid > before` picks out exactly this batch's events.
+        // largest plus one), so `rowid > before` picks out exactly these batches' events.
         const before = lastRowid.get()!.id ?? 0;
-        for (const event of events) {
-          if (known.has(event.eventId)) {
-            duplicates++;
-            continue;
+        let inserted = 0;
+        const results = batches.map((events) => {
+          let accepted = 0;
+          let duplicates = 0;
+          for (const event of events) {
+            if (known.has(event.eventId)) {
+              duplicates++;
+              continue;
+            }
+            known.add(event.eventId);
+            insertEvent.run(event.eventId, event.userId, event.sku, event.type, event.occurredAt);
+            accepted++;
           }
-          known.add(event.eventId);
-          insertEvent.run(event.eventId, event.userId, event.sku, event.type, event.occurredAt);
-          accepted++;
-        }
-        if (accepted > 0) addBatchCoViews.run(sessionMs, sessionMs, before);
-        return { accepted, duplicates, stale: 0 };
+          inserted += accepted;
+          return { accepted, duplicates, stale: 0 };
+        });
+        // Once for all the batches: a pair of events counts once whichever batch brought either.
+        if (inserted > 0) addBatchCoViews.run(sessionMs, sessionMs, before);
+        return results;
       });
     },
     eraseUser(userId) {

@@ -1,5 +1,6 @@
 import type { DemoEvent } from '../../../demo/demoData';
-import type { PgDatabase } from '../../kit/postgres';
+import type { IngestResult } from '../../kit/ingest';
+import type { PgDatabase, PgExecutor } from '../../kit/postgres';
 import type { BehaviorStore, EventInput } from './behaviorStore';
 import type { BehaviorEvent, CoView } from './signals';
 
@@ -112,6 +113,53 @@ function addInBatchNeighbours(tally: CoViewTally, fresh: readonly EventInput[], 
 export function createPostgresBehaviorStore(db: PgDatabase, options: { sessionMs: number }): BehaviorStore {
   const { sessionMs } = options;
 
+  /** Records one batch inside the transaction `tx`. */
+  async function trackBatch(tx: PgExecutor, events: EventInput[]): Promise<IngestResult> {
+    const knownRows = await tx.rows<{ event_id: string }>('getKnownEventIds', 'SELECT event_id FROM events WHERE event_id = ANY($1::text[])', [
+      events.map((e) => e.eventId),
+    ]);
+    const fresh = newEventsOf(
+      events,
+      new Set(knownRows.map((r) => r.event_id)),
+    );
+    if (fresh.length === 0) return { accepted: 0, duplicates: events.length, stale: 0 };
+    const freshIds = fresh.map((e) => e.eventId);
+
+    // The stored neighbours of every new non-purchase event, read before the batch is inserted.
+    const sessionEvents = fresh.map((event, idx) => ({ event, idx })).filter(({ event }) => event.type !== 'PURCHASE');
+    const stored = sessionEvents.length
+      ? await tx.rows<{ idx: number; sku: string; n: string }>('getSessionNeighbours', SESSION_NEIGHBOURS, [
+          sessionEvents.map((s) => s.idx),
+          sessionEvents.map((s) => s.event.userId),
+          sessionEvents.map((s) => s.event.sku),
+          sessionEvents.map((s) => s.event.occurredAt),
+          sessionMs,
+          freshIds,
+        ])
+      : [];
+
+    // Only what this transaction inserted counts: a replica racing on the same eventId counts it once.
+    const insertedRows = await tx.rows<{ event_id: string }>('insertEvent', `${INSERT_EVENTS} RETURNING event_id`, [
+      freshIds,
+      fresh.map((e) => e.userId),
+      fresh.map((e) => e.sku),
+      fresh.map((e) => e.type),
+      fresh.map((e) => e.occurredAt),
+    ]);
+    const inserted = new Set(insertedRows.map((r) => r.event_id));
+
+    const tally = new CoViewTally();
+    for (const row of stored) {
+      const event = fresh[row.idx];
+      if (inserted.has(event.eventId)) tally.addBothWays(event.sku, row.sku, Number(row.n));
+    }
+    addInBatchNeighbours(tally, fresh, sessionMs, (event) => inserted.has(event.eventId));
+    const pairs = tally.rows();
+    if (pairs.skuA.length > 0) await tx.run('addCoView', ADD_COVIEWS, [pairs.skuA, pairs.skuB, pairs.n]);
+
+      return { accepted: inserted.size, duplicates: events.length - inserted.size, stale: 0 };
+  }
+
   return {
     async getEventsByUserIds(userIds, since, until) {
       // SQLite answers this from its (user_id, occurred_at) index: by user, then oldest first.
@@ -156,50 +204,14 @@ export function createPostgresBehaviorStore(db: PgDatabase, options: { sessionMs
       return rows.map((r) => ({ sku: r.sku, views: Number(r.views) }));
     },
     trackEvents(events) {
+      return db.transaction((tx) => trackBatch(tx, events));
+    },
+    trackEventBatches(batches) {
       return db.transaction(async (tx) => {
-        const knownRows = await tx.rows<{ event_id: string }>('getKnownEventIds', 'SELECT event_id FROM events WHERE event_id = ANY($1::text[])', [
-          events.map((e) => e.eventId),
-        ]);
-        const fresh = newEventsOf(
-          events,
-          new Set(knownRows.map((r) => r.event_id)),
-        );
-        if (fresh.length === 0) return { accepted: 0, duplicates: events.length, stale: 0 };
-        const freshIds = fresh.map((e) => e.eventId);
-
-        // The stored neighbours of every new non-purchase event, read before the batch is inserted.
-        const sessionEvents = fresh.map((event, idx) => ({ event, idx })).filter(({ event }) => event.type !== 'PURCHASE');
-        const stored = sessionEvents.length
-          ? await tx.rows<{ idx: number; sku: string; n: string }>('getSessionNeighbours', SESSION_NEIGHBOURS, [
-              sessionEvents.map((s) => s.idx),
-              sessionEvents.map((s) => s.event.userId),
-              sessionEvents.map((s) => s.event.sku),
-              sessionEvents.map((s) => s.event.occurredAt),
-              sessionMs,
-              freshIds,
-            ])
-          : [];
-
-        // Only what this transaction inserted counts: a replica racing on the same eventId counts it once.
-        const insertedRows = await tx.rows<{ event_id: string }>('insertEvent', `${INSERT_EVENTS} RETURNING event_id`, [
-          freshIds,
-          fresh.map((e) => e.userId),
-          fresh.map((e) => e.sku),
-          fresh.map((e) => e.type),
-          fresh.map((e) => e.occurredAt),
-        ]);
-        const inserted = new Set(insertedRows.map((r) => r.event_id));
-
-        const tally = new CoViewTally();
-        for (const row of stored) {
-          const event = fresh[row.idx];
-          if (inserted.has(event.eventId)) tally.addBothWays(event.sku, row.sku, Number(row.n));
-        }
-        addInBatchNeighbours(tally, fresh, sessionMs, (event) => inserted.has(event.eventId));
-        const pairs = tally.rows();
-        if (pairs.skuA.length > 0) await tx.run('addCoView', ADD_COVIEWS, [pairs.skuA, pairs.skuB, pairs.n]);
-
-        return { accepted: inserted.size, duplicates: events.length - inserted.size, stale: 0 };
+        // One after the other on one connection: a later batch's reads see what an earlier one wrote.
+        const results: IngestResult[] = [];
+        for (const events of batches) results.push(await trackBatch(tx, events));
+        return results;
       });
     },
     eraseUser(userId) {

@@ -52,6 +52,7 @@ export async function createBehaviorSubgraph(config: BehaviorConfig, options: { 
     kind: 'events',
     itemSchema: eventInputSchema(clock, config.maxClockSkewSeconds * 1000),
     apply: (events) => store.trackEvents(events),
+    applyGroup: (batches) => store.trackEventBatches(batches),
     maxItems: config.ingestMaxItems,
     maxBodyBytes: config.ingestMaxBytes,
     metrics,
