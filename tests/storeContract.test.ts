@@ -237,6 +237,15 @@ describe.each<Backend>(['sqlite', 'postgres'])('the store contract on %s', (back
       }
     });
 
+    it('adds the time of each statement, and of the commit, to tailor_db_statement_seconds_total', async () => {
+      const seconds = async () => new Map((await s.behavior.definition.metrics.dbSeconds.get()).values.map((v) => [String(v.labels.statement), v.value]));
+      const before = await seconds();
+      await s.behavior.store.trackEvents([event('u1', 'A1', 'VIEW', now, 60_000, 't1')]);
+      const after = await seconds();
+      for (const statement of ['getKnownEventIds', 'COMMIT']) expect(after.get(statement)! - (before.get(statement) ?? 0)).toBeGreaterThan(0);
+      expect(after.get('getCoViewsBySkus')).toBe(before.get('getCoViewsBySkus'));
+    });
+
     it('applies an events batch in a constant number of statements, whatever its size', async () => {
       const batch = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => event(`u${i % 7}`, `S${i % 13}`, 'VIEW', now, (i + 1) * 1000, `${prefix}${i}`));
       const small = await statementsOf(s, 'behavior', () => s.behavior.store.trackEvents(batch(10, 'x')));

@@ -6,8 +6,9 @@ import type { Counter } from 'prom-client';
 import { tracingEnabled, withSpanSync } from '../../kit/tracing';
 
 /**
- * A prepared statement that counts every execution in `tailor_db_statements_total` and, with tracing
- * on, runs each one in a span named after the statement (`db.system: sqlite`).
+ * A prepared statement that counts every execution in `tailor_db_statements_total`, and the seconds it
+ * took in `tailor_db_statement_seconds_total` when the database was opened with that counter; with
+ * tracing on, it runs each one in a span named after the statement (`db.system: sqlite`).
  */
 export interface CountedStatement<Row> {
   all(...params: unknown[]): Row[];
@@ -42,7 +43,7 @@ export interface Database {
  * Each acknowledged commit is on disk before the acknowledgement, so it survives `kill -9`. Deleted
  * content is overwritten with zeros (`secure_delete`), so an erased user's rows leave no bytes behind.
  */
-export function openDatabase(file: string, statements: Counter<'statement'>, sync: SyncMode = 'FULL'): Database {
+export function openDatabase(file: string, statements: Counter<'statement'>, sync: SyncMode = 'FULL', seconds?: Counter<'statement'>): Database {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const raw = new BetterSqlite3(file);
   raw.pragma('journal_mode = WAL');
@@ -50,29 +51,43 @@ export function openDatabase(file: string, statements: Counter<'statement'>, syn
   raw.pragma('busy_timeout = 5000');
   raw.pragma('foreign_keys = ON');
   raw.pragma('secure_delete = ON');
+  const commitSpent = seconds?.labels('COMMIT');
   return {
     raw,
     statement<Row>(name: string, sql: string): CountedStatement<Row> {
       const prepared = raw.prepare(sql);
       const counter = statements.labels(name);
+      const spent = seconds?.labels(name);
       // The SQL text, never the parameters: those are a request's data. Spans only when tracing is on.
       const attributes = { 'db.system': 'sqlite', 'db.query.text': sql };
+      const execute = <T>(call: () => T): T => {
+        counter.inc();
+        const traced = tracingEnabled() ? () => withSpanSync(name, attributes, call, SpanKind.CLIENT) : call;
+        if (!spent) return traced();
+        const started = process.hrtime.bigint();
+        try {
+          return traced();
+        } finally {
+          spent.inc(Number(process.hrtime.bigint() - started) / 1e9);
+        }
+      };
       return {
-        all: (...params) => {
-          counter.inc();
-          return (tracingEnabled() ? withSpanSync(name, attributes, () => prepared.all(...params), SpanKind.CLIENT) : prepared.all(...params)) as Row[];
-        },
-        get: (...params) => {
-          counter.inc();
-          return (tracingEnabled() ? withSpanSync(name, attributes, () => prepared.get(...params), SpanKind.CLIENT) : prepared.get(...params)) as Row | undefined;
-        },
-        run: (...params) => {
-          counter.inc();
-          return (tracingEnabled() ? withSpanSync(name, attributes, () => prepared.run(...params), SpanKind.CLIENT) : prepared.run(...params));
-        },
+        all: (...params) => execute(() => prepared.all(...params)) as Row[],
+        get: (...params) => execute(() => prepared.get(...params)) as Row | undefined,
+        run: (...params) => execute(() => prepared.run(...params)),
       };
     },
-    transaction: <T>(fn: () => T): T => raw.transaction(fn)(),
+    transaction: <T>(fn: () => T): T => {
+      if (!commitSpent) return raw.transaction(fn)();
+      let bodyDone: bigint | undefined;
+      const result = raw.transaction(() => {
+        const value = fn();
+        bodyDone = process.hrtime.bigint();
+        return value;
+      })();
+      if (bodyDone !== undefined) commitSpent.inc(Number(process.hrtime.bigint() - bodyDone) / 1e9);
+      return result;
+    },
     exec: (sql) => raw.exec(sql),
     checkpoint: () => {
       const [result] = raw.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];

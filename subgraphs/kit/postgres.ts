@@ -35,6 +35,8 @@ export interface PgOptions {
   /** Most connections the pool holds. */
   poolSize: number;
   statements: Counter<'statement'>;
+  /** Seconds spent in each statement, and in commits (`COMMIT`), when given. */
+  seconds?: Counter<'statement'>;
   logger: Logger;
   /** How long one connection attempt may take. */
   connectTimeoutMs?: number;
@@ -73,7 +75,9 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * returns, and the pool reconnects by itself.
  */
 export async function openPostgres(options: PgOptions): Promise<PgDatabase> {
-  const { schema, statements, logger } = options;
+  const { schema, statements, seconds, logger } = options;
+  /** Adds the seconds since `started` to `statement`'s, when counted. */
+  const spentSince = (statement: string, started: bigint) => seconds?.labels(statement).inc(Number(process.hrtime.bigint() - started) / 1e9);
   if (!SCHEMA_NAME.test(schema)) throw new Error(`${JSON.stringify(schema)} is not a valid schema name`);
   const pool = new Pool({
     connectionString: options.url,
@@ -99,6 +103,7 @@ export async function openPostgres(options: PgOptions): Promise<PgDatabase> {
   async function execute<Row extends QueryResultRow>(on: Pool | PoolClient, name: string, sql: string, params: unknown[] = []) {
     statements.labels(name).inc();
     const send = () => on.query<Row>(sql, params);
+    const started = process.hrtime.bigint();
     try {
       return tracingEnabled() ? await withSpan(name, attributesOf(sql), send, SpanKind.CLIENT) : await send();
     } catch (error) {
@@ -109,6 +114,8 @@ export async function openPostgres(options: PgOptions): Promise<PgDatabase> {
       // unique_violation: another writer got there first (see StoreConflictError).
       if ((error as { code?: string }).code === '23505') throw new StoreConflictError((error as Error).message, (error as { constraint?: string }).constraint);
       throw error;
+    } finally {
+      spentSince(name, started);
     }
   }
   const executorOn = (on: Pool | PoolClient): PgExecutor => ({
@@ -131,7 +138,9 @@ export async function openPostgres(options: PgOptions): Promise<PgDatabase> {
       try {
         await client.query('BEGIN');
         const result = await fn(executorOn(client));
+        const committing = process.hrtime.bigint();
         await client.query('COMMIT');
+        spentSince('COMMIT', committing);
         return result;
       } catch (error) {
         broken = isDatabaseUnreachable(error) || error instanceof DatabaseUnavailableError;

@@ -107,7 +107,7 @@ export function checkpointAfterErasure(backend: StoreBackend, logger: Logger): v
 /** Opens and migrates the subgraph's database. */
 async function openBackend(name: string, migrations: string, config: SubgraphBaseConfig, metrics: SubgraphMetrics, logger: Logger): Promise<StoreBackend> {
   if (config.databaseUrl) {
-    const db = await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema ?? name.replace(/-/g, '_'), poolSize: config.databasePoolSize, statements: metrics.dbStatements, logger });
+    const db = await openPostgres({ url: config.databaseUrl, schema: config.databaseSchema ?? name.replace(/-/g, '_'), poolSize: config.databasePoolSize, statements: metrics.dbStatements, seconds: metrics.dbSeconds, logger });
     try {
       for (const [scope, root] of [['kit', KIT_MIGRATIONS], [name, migrations]] as const) {
         const report = await migratePostgres(db, scope, readMigrations(root, 'postgres'));
@@ -121,7 +121,7 @@ async function openBackend(name: string, migrations: string, config: SubgraphBas
     return { kind: 'postgres', db };
   }
   const file = config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, `${name}.db`);
-  const db = openDatabase(file, metrics.dbStatements, config.dbSync);
+  const db = openDatabase(file, metrics.dbStatements, config.dbSync, metrics.dbSeconds);
   try {
     for (const [scope, root] of [['kit', KIT_MIGRATIONS], [name, migrations]] as const) {
       const report = migrateSqlite(db, scope, readMigrations(root, 'sqlite'));

@@ -6,6 +6,8 @@ export interface SubgraphMetrics {
   registry: Registry;
   /** SQL statements executed, by statement name. */
   dbStatements: Counter<'statement'>;
+  /** Seconds spent in those statements, and in commits (`statement="COMMIT"`). */
+  dbSeconds: Counter<'statement'>;
   /** Cache look-ups by cache and result (`hit` or `miss`). */
   cacheRequests: Counter<'cache' | 'result'>;
   /** Ingested items by kind and outcome (`accepted`, `duplicate`, `stale`, `refused`). */
@@ -24,6 +26,12 @@ export function createSubgraphMetrics(service: string): SubgraphMetrics {
     dbStatements: new Counter({
       name: 'tailor_db_statements_total',
       help: 'SQL statements executed against the service database.',
+      labelNames: ['statement'],
+      registers: [registry],
+    }),
+    dbSeconds: new Counter({
+      name: 'tailor_db_statement_seconds_total',
+      help: 'Wall-clock seconds spent in SQL statements against the service database, by statement; COMMIT is the commit of write transactions.',
       labelNames: ['statement'],
       registers: [registry],
     }),
