@@ -20,6 +20,7 @@ import { Webhook } from 'standardwebhooks';
 import { ConfigError } from '../kit/config';
 import { DEMO_SCALES, createRandom, demoCatalog, demoUsers } from '../demo/demoData';
 import type { BenchPlan } from './config';
+import { counterByLabel, counterDelta } from './links';
 import { readTreeCpuSeconds } from './procStats';
 import { type IngestAuthMode, type IngestMeasuredRun, type IngestRun, type IngestScenarioResult, type IngestWay, type IngestWayResult, type VisibilityCheck, median } from './report';
 import { type BenchStack, SERVICES, type ServiceName, assertLoopback } from './stack';
@@ -247,6 +248,20 @@ async function runIngest(options: RunOptions): Promise<IngestRun & { probe?: Pro
   return run;
 }
 
+/** Behavior's `tailor_db_statement_seconds_total` so far, by statement. */
+async function readSqlSeconds(behaviorOrigin: string): Promise<Record<string, number>> {
+  const response = await fetch(`${behaviorOrigin}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`GET ${behaviorOrigin}/metrics answered ${response.status}: ${text.slice(0, 200)}`);
+  return counterByLabel(text, 'tailor_db_statement_seconds_total', 'statement');
+}
+
+/** The statements of `perThousand` with the most seconds (at most 4), as `name 0.123`. */
+function topSql(perThousand: Record<string, number>): string {
+  const top = Object.entries(perThousand).sort((a, b) => b[1] - a[1]).slice(0, 4);
+  return top.length === 0 ? 'none' : top.map(([name, s]) => `${name} ${fmt(s, 3)}`).join(', ');
+}
+
 /** The CPU seconds each service has used so far (with its live descendants). */
 function readCpu(stack: BenchStack, ticksPerSecond: number): Record<ServiceName, number> {
   return Object.fromEntries(
@@ -351,6 +366,7 @@ export async function runIngestScenario(stack: BenchStack, context: IngestContex
     for (const way of ['http', 'mutation'] as const) {
       if (signal.aborted || chosen[way] === undefined) break;
       const probeUser = consenting[(probes++ * 7919) % consenting.length];
+      const sqlBefore = await readSqlSeconds(behaviorOrigin);
       const cpuBefore = readCpu(stack, ticksPerSecond);
       const selfBefore = process.cpuUsage();
       const run = await runIngest({ ...common, way, send: senders[way], events: settings[way].events, concurrency: chosen[way], probeUser });
@@ -359,6 +375,8 @@ export async function runIngestScenario(stack: BenchStack, context: IngestContex
       // The very next query through the gateway, before anything else is sent.
       const visibility = await checkVisible(stack.graphqlUrl, stack.devKey, run.probe, signal);
       const thousands = Math.max(run.accepted, 1) / 1000;
+      const sql = counterDelta(sqlBefore, await readSqlSeconds(behaviorOrigin));
+      const behaviorSqlSecondsPer1000Events = Object.fromEntries(Object.entries(sql).map(([name, seconds]) => [name, seconds / thousands]));
       const cpuSeconds = Object.fromEntries(SERVICES.map((n) => [n, cpuAfter[n] - cpuBefore[n]])) as Record<ServiceName, number>;
       const { probe: _probe, ...measured } = run;
       const selfSeconds = (self.user + self.system) / 1e6;
@@ -367,11 +385,13 @@ export async function runIngestScenario(stack: BenchStack, context: IngestContex
         cpuSeconds,
         cpuSecondsPer1000Events: Object.fromEntries(SERVICES.map((n) => [n, cpuSeconds[n] / thousands])) as Record<ServiceName, number>,
         loadGeneratorCpuSecondsPer1000Events: selfSeconds / thousands,
+        behaviorSqlSecondsPer1000Events,
         visibility,
       });
       log(
         `   ${label[way]} run ${rep}/${plan.repetitions}: ${describe(run)}; behavior ${fmt(cpuSeconds.behavior / thousands, 3)} CPU s/1k` +
           (way === 'mutation' ? `, gateway ${fmt(cpuSeconds.gateway / thousands, 3)} CPU s/1k` : '') +
+          `; behavior's SQL s/1k: ${topSql(behaviorSqlSecondsPer1000Events)}` +
           `; next query ${visibility.status === 'checked' ? `shows ${visibility.userId}'s newest view ${visibility.expectedSku}` : `FAILED: ${visibility.detail}`} (${fmt(visibility.latencyMs, 1)} ms)`,
       );
     }
@@ -390,6 +410,9 @@ export async function runIngestScenario(stack: BenchStack, context: IngestContex
         elapsedSeconds: median(measured.map((r) => r.elapsedSeconds)),
         cpuSecondsPer1000Events: Object.fromEntries(SERVICES.map((n) => [n, median(measured.map((r) => r.cpuSecondsPer1000Events[n]))])) as Record<ServiceName, number>,
         loadGeneratorCpuSecondsPer1000Events: median(measured.map((r) => r.loadGeneratorCpuSecondsPer1000Events)),
+        behaviorSqlSecondsPer1000Events: Object.fromEntries(
+          [...new Set(measured.flatMap((r) => Object.keys(r.behaviorSqlSecondsPer1000Events)))].map((name) => [name, median(measured.map((r) => r.behaviorSqlSecondsPer1000Events[name] ?? 0))]),
+        ),
       },
       problems: {
         duplicates: sum((r) => r.duplicates),

@@ -616,6 +616,11 @@ export interface IngestMeasuredRun extends IngestRun {
   cpuSecondsPer1000Events: Record<ServiceName, number>;
   /** The benchmark's own process (making, sending and reading the batches). */
   loadGeneratorCpuSecondsPer1000Events: number;
+  /**
+   * Behavior's wall-clock seconds per 1,000 accepted events in each SQL statement over the run (what its
+   * `tailor_db_statement_seconds_total` gained; `COMMIT` is the commits), statements with none left out.
+   */
+  behaviorSqlSecondsPer1000Events: Record<string, number>;
   visibility: VisibilityCheck;
 }
 
@@ -627,7 +632,14 @@ export interface IngestWayResult {
   concurrency: number;
   /** Events of each measured run. */
   events: number;
-  median: { eventsPerSecond: number; elapsedSeconds: number; cpuSecondsPer1000Events: Record<ServiceName, number>; loadGeneratorCpuSecondsPer1000Events: number };
+  median: {
+    eventsPerSecond: number;
+    elapsedSeconds: number;
+    cpuSecondsPer1000Events: Record<ServiceName, number>;
+    loadGeneratorCpuSecondsPer1000Events: number;
+    /** Per statement, the median over the runs (0 for a run where it took none). */
+    behaviorSqlSecondsPer1000Events: Record<string, number>;
+  };
   /** Summed over the measured runs. */
   problems: { duplicates: number; stale: number; refusedEvents: number; failedRequests: number; samples: string[] };
   /** Measured runs whose next query showed (checked) or did not show (failed) the newest event. */
@@ -1027,6 +1039,7 @@ function ingestRows(i: IngestScenarioResult): (string[] | string)[] {
     w.runs.length === 0 ? 'n/a' : `${w.visibility.failed === 0 ? 'checked' : 'FAILED'} (${w.runs.map((r) => r.visibility.status).join(' / ')})`;
   const grid = (w: IngestWayResult) => w.gridMeans.map((m) => m.concurrency).join('/');
   const cpu = (w: IngestWayResult, n: ServiceName) => fmt(w.median.cpuSecondsPer1000Events[n], 3);
+  const sql = (w: IngestWayResult, name: string) => fmt(w.median.behaviorSqlSecondsPer1000Events?.[name] ?? 0, 3);
   return [
     ['', 'POST /ingest/events', 'trackEvents via /graphql', ''],
     `Ingest: VIEW events of ${fmt(i.users)} demo users on ${fmt(i.skus)} products, fresh eventIds, occurredAt within the last ${fmt(i.occurredWithinSeconds / 60)} min, ` +
@@ -1038,11 +1051,19 @@ function ingestRows(i: IngestScenarioResult): (string[] | string)[] {
     ['  behavior CPU s/1k events', cpu(i.http, 'behavior'), cpu(i.mutation, 'behavior'), ''],
     ['  gateway CPU s/1k events', cpu(i.http, 'gateway'), cpu(i.mutation, 'gateway'), ''],
     ['  load generator CPU s/1k events', fmt(i.http.median.loadGeneratorCpuSecondsPer1000Events, 3), fmt(i.mutation.median.loadGeneratorCpuSecondsPer1000Events, 3), ''],
+    ...sqlStatements(i).map((name) => [`  … behavior in SQL ${name}, s/1k events`, sql(i.http, name), sql(i.mutation, name), '']),
     ['  duplicates / stale / refused events (all runs)', problems(i.http), problems(i.mutation), ''],
     ['  newest event visible to the next query (each run)', visible(i.http), visible(i.mutation), ''],
     ...[i.http, i.mutation].flatMap((w) => (w.problems.samples.length > 0 ? [`  problems (${w.endpoint}): ${w.problems.samples.join(' | ')}`] : [])),
     ...[i.http, i.mutation].flatMap((w) => w.runs.filter((r) => r.visibility.status === 'failed').map((r) => `  visibility failed (${w.endpoint}): ${r.visibility.detail ?? ''}`)),
   ];
+}
+
+/** The SQL statements behavior spent the most time in over the ingest runs (at most 5), most first. */
+function sqlStatements(i: IngestScenarioResult): string[] {
+  const total = new Map<string, number>();
+  for (const w of [i.http, i.mutation]) for (const [name, s] of Object.entries(w.median.behaviorSqlSecondsPer1000Events ?? {})) total.set(name, (total.get(name) ?? 0) + s);
+  return [...total].filter(([, s]) => s >= 0.001).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([name]) => name);
 }
 
 /** The floor's rows: Tailor, the floor and their ratio side by side, then the identity check. */

@@ -725,6 +725,7 @@ describe('the ingest scenario, on made-up figures', () => {
 
   const way = (eventsPerSecond: number, endpoint: string, extra: Partial<IngestWayResult> = {}): IngestWayResult => {
     const cpu = { gateway: 0.02, crm: 0, stock: 0, behavior: 0.015 };
+    const sql = { addBatchCoViews: 0.009, COMMIT: 0.002, insertEvent: 0.0015, getKnownEventIds: 0.0002 };
     const run = {
       way: 'http' as const,
       batchSize: 500,
@@ -745,7 +746,7 @@ describe('the ingest scenario, on made-up figures', () => {
       batchSize: 500,
       concurrency: 4,
       events: 100_000,
-      median: { eventsPerSecond, elapsedSeconds: 100_000 / eventsPerSecond, cpuSecondsPer1000Events: cpu, loadGeneratorCpuSecondsPer1000Events: 0.004 },
+      median: { eventsPerSecond, elapsedSeconds: 100_000 / eventsPerSecond, cpuSecondsPer1000Events: cpu, loadGeneratorCpuSecondsPer1000Events: 0.004, behaviorSqlSecondsPer1000Events: sql },
       problems: { duplicates: 0, stale: 0, refusedEvents: 0, failedRequests: 0, samples: [] },
       visibility: { checked: 3, failed: 0 },
       warmup: run,
@@ -756,6 +757,7 @@ describe('the ingest scenario, on made-up figures', () => {
         cpuSeconds: cpu,
         cpuSecondsPer1000Events: cpu,
         loadGeneratorCpuSecondsPer1000Events: 0.004,
+        behaviorSqlSecondsPer1000Events: sql,
         visibility: { status: 'checked' as const, userId: 'u-00001', expectedSku: 'A', occurredAt: '2026-12-02T15:00:00.000Z', seenSku: 'A', latencyMs: 3 },
       })),
       ...extra,
@@ -795,6 +797,9 @@ describe('the ingest scenario, on made-up figures', () => {
     expect(table).toMatch(/events\/s \(accepted\) +20,000 +9,000/);
     expect(table).toMatch(/concurrency \(grid best of 1\/2\/4\/8 · 1\/2\/4\/8\) +4 +4/);
     expect(table).toMatch(/behavior CPU s\/1k events +0\.015 +0\.015/);
+    // Behavior's SQL time, the statements that took at least a millisecond per 1,000 events, most first.
+    expect(table).toMatch(/… behavior in SQL addBatchCoViews, s\/1k events +0\.009 +0\.009 *\n.*… behavior in SQL COMMIT, s\/1k events +0\.002 +0\.002 *\n.*… behavior in SQL insertEvent, s\/1k events +0\.002 +0\.002 *\n/);
+    expect(table).not.toContain('getKnownEventIds');
     expect(table).toMatch(/newest event visible to the next query \(each run\) +checked \(checked \/ checked \/ checked\)/);
     expect(table).toContain('MISS  T4 ingest ≥ 50,000 events/s: missed by 30,000 events/s');
   });
