@@ -5,13 +5,18 @@
  *
  *   node --import tsx bench/profile.ts [--variant tailor|baseline] [--workload campaign|single]
  *     [--recipients N] [--batch-size N] [--concurrency N] [--duration S] [--connections N] [--top N] [--short] [--dir DIR]
+ *     [--memory]
+ *
+ * With `--memory`, every process also keeps its memory peaks (`bench/heapSampler.cjs`), and the run ends
+ * with where each process's peak RSS sits: V8's heap by space (young generation, old objects, large
+ * objects, code) and what lies outside it.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, type ConfigSource, type Settings, loadConfig, settingTypes } from '../kit/config';
-import { CAMPAIGN_DEADLINE_MS, RESULTS_DIR, normalizeSwitches } from './config';
+import { CAMPAIGN_DEADLINE_MS, REPO_ROOT, RESULTS_DIR, normalizeSwitches } from './config';
 import { type ProfileSummary, readCpuProfile, summarizeProfile } from './cpuProfile';
 import { type BenchStack, SERVICES, startBenchStack } from './stack';
 import { demoIds, runCampaign, runSingle } from './workloads';
@@ -28,7 +33,43 @@ export const profileSettings = {
   top: { env: 'TAILOR_PROFILE_TOP', flag: 'top', schema: settingTypes.positiveInt(12, 100), doc: 'Rows per process.' },
   short: { env: 'TAILOR_PROFILE_SHORT', flag: 'short', schema: settingTypes.boolean(false), doc: 'Small demo scale (300 users).' },
   dir: { env: 'TAILOR_PROFILE_DIR', flag: 'dir', schema: z.string().min(1).optional(), doc: 'Folder of the profiles (default bench/results/profile-<timestamp>).' },
+  memory: { env: 'TAILOR_PROFILE_MEMORY', flag: 'memory', schema: settingTypes.boolean(false), doc: 'Also report where each process\'s peak RSS sits (V8 heap spaces, and outside the heap).' },
 } satisfies Settings;
+
+/** The preload that keeps a process's memory peaks (see `--memory`). */
+export const HEAP_SAMPLER = join(REPO_ROOT, 'bench', 'heapSampler.cjs');
+
+/** The peaks `bench/heapSampler.cjs` wrote for one process, in bytes. */
+export interface HeapPeaks {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  /** Peak size of each V8 heap space (`new_space`, `old_space`, `large_object_space`, …). */
+  spaces: Record<string, number>;
+}
+
+const MB = 1024 * 1024;
+const mb = (bytes: number) => `${Math.round(bytes / MB)} MB`;
+
+/**
+ * One line on where a process's peak RSS sits. Each figure is its own peak over the process's life, so
+ * the parts need not add up to the RSS peak exactly; "outside the heap" is the RSS peak less the heap's
+ * (native code, buffers, SQLite's page cache, other threads).
+ */
+export function formatHeapPeaks(name: string, peaks: HeapPeaks): string {
+  const space = (key: string) => peaks.spaces[key] ?? 0;
+  const young = space('new_space') + space('new_large_object_space');
+  const large = space('large_object_space');
+  const code = space('code_space') + space('code_large_object_space');
+  const old = space('old_space');
+  return (
+    `${name}: peak RSS ${mb(peaks.rss)}; V8 heap ${mb(peaks.heapTotal)} (${mb(peaks.heapUsed)} in use at most): young generation ${mb(young)}, ` +
+    `old objects ${mb(old)}, large objects ${mb(large)}, code ${mb(code)}; outside the heap ${mb(Math.max(0, peaks.rss - peaks.heapTotal))} ` +
+    `(external ${mb(peaks.external)}, of which array buffers ${mb(peaks.arrayBuffers)})`
+  );
+}
 
 const pct = (n: number) => `${n.toFixed(1).padStart(5)}%`;
 
@@ -49,7 +90,7 @@ function formatSummary(name: string, summary: ProfileSummary): string {
 export async function main(source: ConfigSource): Promise<number> {
   let config;
   try {
-    config = loadConfig(profileSettings, { env: source.env, argv: normalizeSwitches(source.argv) });
+    config = loadConfig(profileSettings, { env: source.env, argv: normalizeSwitches(source.argv, ['short', 'memory']) });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -70,7 +111,13 @@ export async function main(source: ConfigSource): Promise<number> {
     const demoScale = config.short ? 'small' : 'full';
     const ids = demoIds(config.short ? 300 : 20_000);
     log(`Profiling ${config.variant}, ${config.workload} workload; profiles in ${dir}`);
-    stack = await startBenchStack({ variant: config.variant, demoScale, dataDir, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+    stack = await startBenchStack({
+      variant: config.variant,
+      demoScale,
+      dataDir,
+      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, ...(config.memory ? ['--require', HEAP_SAMPLER] : [])],
+      env: config.memory ? { TAILOR_HEAP_SAMPLES_DIR: dir } : undefined,
+    });
     const pids = Object.fromEntries(SERVICES.map((n) => [n, stack!.services[n].child.pid!]));
     const url = stack.graphqlUrl;
     const signal = controller.signal;
@@ -104,7 +151,20 @@ export async function main(source: ConfigSource): Promise<number> {
       summaries[name] = summarizeProfile(readCpuProfile(join(dir, file)), { fromUs, toUs }, config.top);
       log(`\n${formatSummary(`${name} (${file})`, summaries[name])}`);
     }
-    writeFileSync(join(dir, 'summary.json'), `${JSON.stringify({ config, window: { fromUs, toUs }, summaries }, null, 2)}\n`);
+    const memory: Record<string, HeapPeaks> = {};
+    if (config.memory) {
+      log('\nMemory peaks over each process\'s life:');
+      for (const name of SERVICES) {
+        const file = join(dir, `heap-${pids[name]}.json`);
+        if (!existsSync(file)) {
+          log(`  ${name}: no memory samples were written (pid ${pids[name]})`);
+          continue;
+        }
+        memory[name] = (JSON.parse(readFileSync(file, 'utf8')) as { peaks: HeapPeaks }).peaks;
+        log(`  ${formatHeapPeaks(name, memory[name])}`);
+      }
+    }
+    writeFileSync(join(dir, 'summary.json'), `${JSON.stringify({ config, window: { fromUs, toUs }, summaries, ...(config.memory ? { memory } : {}) }, null, 2)}\n`);
     log(`\nSummary: ${join(dir, 'summary.json')}`);
     return 0;
   } catch (error) {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { createEventMaker, gridMeans, resolveIngestCredential } from '../bench/ingest';
 import { counterByLabel, counterDelta, everyNthDistinct } from '../bench/links';
+import { HEAP_SAMPLER, type HeapPeaks, formatHeapPeaks } from '../bench/profile';
 import { cpuBetween, type ProcessCpu } from '../bench/procStats';
 import { CAMPAIGN_DEADLINE_MS, planFor } from '../bench/config';
 import { runCampaign } from '../bench/workloads';
@@ -802,5 +803,50 @@ describe('the ingest scenario, on made-up figures', () => {
     expect(table).not.toContain('getKnownEventIds');
     expect(table).toMatch(/newest event visible to the next query \(each run\) +checked \(checked \/ checked \/ checked\)/);
     expect(table).toContain('MISS  T4 ingest ≥ 50,000 events/s: missed by 30,000 events/s');
+  });
+});
+
+describe('the memory peaks of bench/profile.ts --memory', () => {
+  /** Runs `code` in a child process with the sampler preloaded; resolves once it exits. */
+  function runSampled(code: string, env: Record<string, string>): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--require', HEAP_SAMPLER, '-e', code], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+      child.once('error', reject);
+      child.once('exit', () => resolve(child.pid!));
+    });
+  }
+
+  it('keeps each process peak, 64 MB of array buffers included, in heap-<pid>.json, and nothing without the folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tailor-heap-'));
+    try {
+      const pid = await runSampled('const b = Buffer.alloc(64 * 1024 * 1024, 1); setTimeout(() => b.length, 300);', { TAILOR_HEAP_SAMPLES_DIR: dir });
+      const written = JSON.parse(readFileSync(join(dir, `heap-${pid}.json`), 'utf8')) as { pid: number; samples: number; peaks: HeapPeaks };
+      expect(written.pid).toBe(pid);
+      expect(written.samples).toBeGreaterThanOrEqual(2);
+      expect(written.peaks.arrayBuffers).toBeGreaterThanOrEqual(64 * 1024 * 1024);
+      expect(written.peaks.rss).toBeGreaterThan(written.peaks.heapTotal);
+      expect(written.peaks.spaces.new_space).toBeGreaterThan(0);
+      expect(written.peaks.spaces.old_space).toBeGreaterThan(0);
+      const quiet = await runSampled('setTimeout(() => 0, 150);', {});
+      expect(() => readFileSync(join(dir, `heap-${quiet}.json`))).toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says where the peak RSS sits: the heap by space, and outside it', () => {
+    const MB = 1024 * 1024;
+    const peaks: HeapPeaks = {
+      rss: 562 * MB,
+      heapTotal: 446 * MB,
+      heapUsed: 364 * MB,
+      external: 36 * MB,
+      arrayBuffers: 26 * MB,
+      spaces: { new_space: 128 * MB, new_large_object_space: 17 * MB, old_space: 182 * MB, large_object_space: 119 * MB, code_space: 4 * MB, read_only_space: 0 },
+    };
+    expect(formatHeapPeaks('gateway', peaks)).toBe(
+      'gateway: peak RSS 562 MB; V8 heap 446 MB (364 MB in use at most): young generation 145 MB, old objects 182 MB, large objects 119 MB, code 4 MB; ' +
+        'outside the heap 116 MB (external 36 MB, of which array buffers 26 MB)',
+    );
   });
 });
