@@ -26,7 +26,6 @@ import type { SubgraphKeyring } from '../kit/subgraphCredential';
 import { formatDateTime } from '../subgraphs/kit/dateTime';
 import { type EntityCache, createEntityCache } from '../subgraphs/kit/entityCache';
 import { CO_VIEWS_PER_SKU } from '../subgraphs/behavior/src/behaviorLoaders';
-import { RECENTLY_VIEWED_MAX } from '../subgraphs/behavior/src/behaviorResolvers';
 import { loadBehaviorConfig, signalSettingsOf } from '../subgraphs/behavior/src/config';
 import { type BehaviorEvent, type CoView, type SignalSettings, buildCandidates, recentViews, summarizeEvents } from '../subgraphs/behavior/src/signals';
 import { MAX_USERS_PER_QUERY, NO_CONSENT } from '../subgraphs/crm/src/crmResolvers';
@@ -34,7 +33,7 @@ import type { Consent, UserProfile } from '../subgraphs/crm/src/crmStore';
 import { loadStockConfig } from '../subgraphs/stock/src/config';
 import { type LinkIssuer, type RecommendationSlot, campaignArgument, createLinkIssuer } from '../subgraphs/stock/src/liveLinks';
 import { type Candidate, type RankingInput, type TrendingEntry, rankRecommendations, trendingWindow } from '../subgraphs/stock/src/rankRecommendations';
-import { priceOf, unlistedProduct } from '../subgraphs/stock/src/stockResolvers';
+import { RECENTLY_VIEWED_MAX, priceOf, unlistedProduct } from '../subgraphs/stock/src/stockResolvers';
 import type { CatalogProduct, StockLevel, StoredTrendingRanking } from '../subgraphs/stock/src/stockStore';
 import { TRENDING_DAYS, TRENDING_DEPTH } from '../subgraphs/stock/src/trendingSource';
 

@@ -112,7 +112,7 @@ describe('privacy operations of the subgraphs (real HTTP, databases on disk)', (
     variables: { r: [{ __typename: 'User', id }] },
   });
   const RECENTLY_VIEWED = (id: string) => ({
-    query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { recentlyViewed(limit: 50) { product { sku } viewedAt } } } }',
+    query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { recentViews { skus viewedAt } } } }',
     variables: { r: [{ __typename: 'User', id, consent: { personalization: true } }] },
   });
 
@@ -186,7 +186,7 @@ describe('privacy operations of the subgraphs (real HTTP, databases on disk)', (
       });
       expect(crm.profiles.getMany([ERASED]).found.has(ERASED)).toBe(true);
       const views = await postSigned(`${urls.behavior}/graphql`, RECENTLY_VIEWED(ERASED));
-      expect(views.body.data._entities[0].recentlyViewed.length).toBeGreaterThan(0);
+      expect(views.body.data._entities[0].recentViews.skus.length).toBeGreaterThan(0);
       // The bytes are there to be erased: the check after the erasure would otherwise prove nothing.
       expect(fileBytes(crmDb).includes(erased.email)).toBe(true);
       expect(fileBytes(crmDb).includes(ERASED)).toBe(true);
@@ -219,7 +219,7 @@ describe('privacy operations of the subgraphs (real HTTP, databases on disk)', (
       expect((await postSigned(`${urls.crm}/graphql`, USER_QUERY(ERASED, erased.email))).body).toEqual({ data: { user: null, userByEmail: null } });
       expect((await postSigned(`${urls.crm}/graphql`, CRM_ENTITIES(ERASED))).body).toEqual({ data: { _entities: [null] } });
       expect(crm.profiles.getMany([ERASED]).found.size).toBe(0);
-      expect((await postSigned(`${urls.behavior}/graphql`, RECENTLY_VIEWED(ERASED))).body).toEqual({ data: { _entities: [{ recentlyViewed: [] }] } });
+      expect((await postSigned(`${urls.behavior}/graphql`, RECENTLY_VIEWED(ERASED))).body).toEqual({ data: { _entities: [{ recentViews: { skus: [], viewedAt: [] } }] } });
     });
 
     it("leaves neither the user's email nor their id in the bytes of any .db or -wal file", () => {

@@ -224,12 +224,12 @@ describe('subgraphs answer the gateway only (real HTTP, in-process stack)', () =
   };
   // The forged representation: the caller claims consent that u-00002 never gave.
   const FORGED = {
-    query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { recentlyViewed { product { sku } } } } }',
+    query: 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { recentViews { skus } } } }',
     variables: { r: [{ __typename: 'User', id: 'u-00002', consent: { personalization: true } }] },
   };
   const cases: [name: string, target: 'crm' | 'behavior', operation: object][] = [
     ['crm _entities (email, names, consent)', 'crm', CRM_ENTITIES],
-    ["behavior _entities with a forged consent for u-00002's recentlyViewed", 'behavior', FORGED],
+    ["behavior _entities with a forged consent for u-00002's recent views", 'behavior', FORGED],
   ];
 
   /** Sends `body` to a subgraph's /graphql with `header` as its credential (none when undefined). */
@@ -294,7 +294,7 @@ describe('subgraphs answer the gateway only (real HTTP, in-process stack)', () =
     const body = JSON.stringify(FORGED);
     const answer = await send('behavior', body, signRequest(TEST_SUBGRAPH_SECRET, body));
     expect(answer.status).toBe(200);
-    expect(answer.body.data._entities[0].recentlyViewed.length).toBeGreaterThan(0);
+    expect(answer.body.data._entities[0].recentViews.skus.length).toBeGreaterThan(0);
   });
 
   it('answers the same data through the gateway, which signs, with u-00002 refusing personalization', async () => {

@@ -170,7 +170,7 @@ describe('tracing a Personalize query across the gateway and the subgraphs', () 
     // The query's own fields, each resolved in the subgraph that owns it.
     const resolved = (service: string) => new Set(resolvers.filter((s) => serviceOf(s) === service).map((s) => s.name));
     expect([...resolved('crm')]).toEqual(expect.arrayContaining(['resolve Query.user']));
-    expect([...resolved('behavior')]).toEqual(expect.arrayContaining(['resolve Query._entities', 'resolve User.recentlyViewed', 'resolve Query.trendingRanking']));
+    expect([...resolved('behavior')]).toEqual(expect.arrayContaining(['resolve Query._entities', 'resolve User.recentViews', 'resolve Query.trendingRanking']));
     expect([...resolved('stock')]).toEqual(expect.arrayContaining(['resolve Query._entities', 'resolve User.recommendations', 'resolve Product.inStock']));
     // A field of a list item nests under the resolver span of the field above it.
     const inStock = resolvers.find((s) => s.name === 'resolve Product.inStock')!;

@@ -243,17 +243,19 @@ export function fillFallbacks(
       hidden.set(parent, [...(hidden.get(parent) ?? []), error]);
     }
     const retarget = (type: GraphQLObjectType, selectionSet: SelectionSetNode, path: (string | number)[]) => {
-      for (const error of hidden.get(JSON.stringify(path)) ?? []) {
-        const input = String(error.path![error.path!.length - 1]);
-        if (type.getFields()[input]) continue;
-        errors = errors.filter((e) => e !== error);
-        const readers = new Set(requires.get(`${type.name}.${input}`) ?? []);
-        for (const selection of selectionSet.selections) {
-          if (selection.kind !== Kind.FIELD || !readers.has(selection.name.value)) continue;
+      const inputs = (hidden.get(JSON.stringify(path)) ?? []).filter((error) => !type.getFields()[String(error.path![error.path!.length - 1])]);
+      if (inputs.length === 0) return;
+      errors = errors.filter((e) => !inputs.includes(e));
+      // In the order of the query's fields, each one an input failed for.
+      for (const selection of selectionSet.selections) {
+        if (selection.kind !== Kind.FIELD) continue;
+        for (const error of inputs) {
+          const input = String(error.path![error.path!.length - 1]);
+          if (!(requires.get(`${type.name}.${input}`) ?? []).includes(selection.name.value)) continue;
           const key = selection.alias?.value ?? selection.name.value;
           const service = String(error.extensions?.service ?? 'unknown');
           errors.push(
-            new GraphQLError(`${error.message.replace(/;.*$/, '')}; ${key} was computed without it.`, {
+            new GraphQLError(`${error.message.replace(/; [^;]*$/, '')}; ${key} was computed without it.`, {
               path: [...path, key],
               extensions: { ...error.extensions, code: ErrorCode.SUBGRAPH_UNAVAILABLE, service, fallback: true },
             }),
@@ -267,6 +269,14 @@ export function fillFallbacks(
     /** Walks one object; answers true when it must itself be null (a non-null field of it is null and takes no fallback). */
     const walk = (type: GraphQLObjectType, selectionSet: SelectionSetNode, value: Record<string, unknown>, path: (string | number)[]): boolean => {
       if (hidden.size > 0) retarget(type, selectionSet, path);
+      // A non-null field the client's own error nulled nulls this object, as the contract says: its other
+      // fields then take no fallback (they were null only because the same answer carried that error).
+      for (const selection of selectionSet.selections) {
+        if (selection.kind !== Kind.FIELD) continue;
+        const key = selection.alias?.value ?? selection.name.value;
+        const field = type.getFields()[selection.name.value];
+        if (field && value[key] === null && isNonNullType(field.type) && table.has(`${type.name}.${selection.name.value}`) && clientErrorUnder([...path, key])) return true;
+      }
       let nullified = false;
       for (const selection of selectionSet.selections) {
         if (selection.kind === Kind.INLINE_FRAGMENT || selection.kind === Kind.FRAGMENT_SPREAD) {

@@ -7,8 +7,8 @@ import type { BehaviorLoaders } from './behaviorLoaders';
 import type { BehaviorStore, EventInput } from './behaviorStore';
 import { type CoView, type SignalSettings, buildCandidates, recentViews, summarizeEvents } from './signals';
 
-/** Cap on `recentlyViewed(limit:)`. */
-export const RECENTLY_VIEWED_MAX = 50;
+/** Recent views `User.recentViews` hands stock: as many as `recentlyViewed(limit:)` may ask for. */
+export const RECENT_VIEWS_MAX = 50;
 const DAY_MS = 86_400_000;
 
 /** What behaviour resolvers see on each request. */
@@ -35,7 +35,7 @@ function checkLimit(name: string, value: number, max: number): number {
   return Math.min(value, max);
 }
 
-/** The behaviour service's resolvers: recent views, recommendation signals and the trending ranking. */
+/** The behaviour service's resolvers: recent views and recommendation signals (both internal), and the trending ranking. */
 export const behaviorResolvers: GraphQLResolverMap<BehaviorContext> = {
   DateTime: DateTimeScalar,
   Query: {
@@ -55,11 +55,10 @@ export const behaviorResolvers: GraphQLResolverMap<BehaviorContext> = {
   },
   User: {
     __resolveReference: (ref: UserReference) => ref,
-    recentlyViewed: async (user: UserReference, { limit }: { limit: number }, { loaders }: BehaviorContext) => {
-      const capped = checkLimit('limit', limit, RECENTLY_VIEWED_MAX);
-      if (!personalized(user) || capped === 0) return [];
-      const events = (await loaders.eventsByUserId.load(user.id)) ?? [];
-      return recentViews(events, capped).map(({ sku, viewedAt }) => ({ product: { sku }, viewedAt: formatDateTime(viewedAt) }));
+    recentViews: async (user: UserReference, _: unknown, { loaders }: BehaviorContext) => {
+      if (!personalized(user)) return { skus: [], viewedAt: [] };
+      const views = recentViews((await loaders.eventsByUserId.load(user.id)) ?? [], RECENT_VIEWS_MAX);
+      return { skus: views.map((v) => v.sku), viewedAt: views.map((v) => formatDateTime(v.viewedAt)) };
     },
     recommendationSignals: async (user: UserReference, _: unknown, { loaders, now, signals }: BehaviorContext) => {
       // Without personalization consent no behavioural signal is read at all, purchases included.

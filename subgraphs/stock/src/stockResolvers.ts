@@ -34,6 +34,15 @@ interface UserWithSignals {
   recommendationSignals: { skus: string[]; reasons: Candidate['reason'][]; scores: number[]; purchasedSkus: string[] };
 }
 
+/** A user as the gateway hands it over for `recentlyViewed`, with behavior's recent views. */
+interface UserWithRecentViews {
+  id: string;
+  recentViews: { skus: string[]; viewedAt: string[] };
+}
+
+/** Cap on `recentlyViewed(limit:)`; behavior hands over as many recent views. */
+export const RECENTLY_VIEWED_MAX = 50;
+
 const formatters = new Map<string, Intl.NumberFormat>();
 function formatMoney(cents: number, currency: string): string {
   let formatter = formatters.get(currency);
@@ -142,6 +151,18 @@ export const stockResolvers: GraphQLResolverMap<StockContext> = {
       withLevel(loaders, product.sku, (level) => (level?.available ?? 0) >= inStockThreshold),
   },
   User: {
+    recentlyViewed: async (user: UserWithRecentViews, { limit }: { limit: number }, { loaders }: StockContext) => {
+      const capped = cappedLimit(limit, RECENTLY_VIEWED_MAX);
+      const skus = user.recentViews.skus.slice(0, capped);
+      if (skus.length === 0) return [];
+      // With every other user's of the request in one batch; a product the catalog no longer holds
+      // keeps its SKU, as a reference to it would.
+      const products = await loaders.productBySku.loadMany(skus);
+      return skus.map((sku, i) => {
+        const product = products[i];
+        return { product: product && !(product instanceof Error) ? product : unlistedProduct(sku), viewedAt: user.recentViews.viewedAt[i] };
+      });
+    },
     recommendations: async (user: UserWithSignals, { limit }: { limit: number }, ctx: StockContext) => {
       const { skus, reasons, scores, purchasedSkus } = user.recommendationSignals;
       const candidates = skus.map((sku, i) => ({ sku, reason: reasons[i], score: scores[i] }));
