@@ -64,7 +64,7 @@ import {
   summarizeSingle,
 } from './report';
 import { type BenchStack, LOOPBACK_GUARD, SERVICES, type Variant, assertLoopback, startBenchStack, variantEnv } from './stack';
-import { type CampaignRun, type SingleRun, demoIds, gridSearch, persistedBody, persistedHash, requestHeaders, runCampaign, runSingle } from './workloads';
+import { type CampaignRun, GRID_TRIAL_ROUNDS, type SingleRun, demoIds, gridSearch, persistedBody, persistedHash, requestHeaders, runCampaign, runSingle } from './workloads';
 
 /** Thrown when the run is interrupted (Ctrl-C); the stack is still stopped. */
 export class InterruptedError extends Error {
@@ -216,7 +216,7 @@ async function campaignGrid(url: string, credential: string, context: VariantCon
   const warmup = await runCampaign({ ...base, recipients: plan.campaign.warmupRecipients, batchSize: 250, concurrency: 2 });
   checkAborted(signal);
   const { grid } = plan.campaign;
-  log(`   campaign grid search: batch ${grid.batchSizes.join('/')} × concurrency ${grid.concurrencies.join('/')}, ${fmt(grid.trialRecipients)} recipients per trial`);
+  log(`   campaign grid search: batch ${grid.batchSizes.join('/')} × concurrency ${grid.concurrencies.join('/')}, at least ${fmt(grid.trialRecipients)} recipients and ${GRID_TRIAL_ROUNDS} rounds of batches per trial`);
   const search = await gridSearch({ ...base, ...grid, onTrial: (trial) => log(`     ${describeCampaign(trial)}`) });
   return { base, warmup, search };
 }

@@ -260,16 +260,31 @@ export interface GridResult {
   best: CampaignRun;
 }
 
+/** Rounds of `concurrency` batches that each grid trial holds at least. */
+export const GRID_TRIAL_ROUNDS = 4;
+
+/**
+ * Recipients of one grid trial: `trialRecipients`, or `GRID_TRIAL_ROUNDS` rounds of `concurrency`
+ * batches if that is more. A trial of a single round (2,000 recipients as four batches of 500) times
+ * one burst, not a steady state, and lets the noise of one batch pick the grid's winner.
+ */
+export function gridTrialRecipients(trialRecipients: number, batchSize: number, concurrency: number): number {
+  return Math.max(trialRecipients, GRID_TRIAL_ROUNDS * batchSize * concurrency);
+}
+
 /**
  * Runs one bounded campaign trial per (batch size, concurrency) pair, each on the next slice of `ids`,
  * and picks the pair with the most recipients personalized per second.
  */
 export async function gridSearch(options: GridOptions): Promise<GridResult> {
   const trials: CampaignRun[] = [];
+  let offset = 0;
   for (const batchSize of options.batchSizes) {
     for (const concurrency of options.concurrencies) {
       if (options.signal?.aborted) throw new Error('Benchmark interrupted');
-      const trial = await runCampaign({ ...options, batchSize, concurrency, recipients: options.trialRecipients, offset: trials.length * options.trialRecipients });
+      const recipients = gridTrialRecipients(options.trialRecipients, batchSize, concurrency);
+      const trial = await runCampaign({ ...options, batchSize, concurrency, recipients, offset });
+      offset += recipients;
       trials.push(trial);
       options.onTrial?.(trial);
     }

@@ -18,7 +18,7 @@ import { counterByLabel, counterDelta, everyNthDistinct } from '../bench/links';
 import { HEAP_SAMPLER, type HeapPeaks, formatHeapPeaks } from '../bench/profile';
 import { cpuBetween, type ProcessCpu } from '../bench/procStats';
 import { CAMPAIGN_DEADLINE_MS, planFor } from '../bench/config';
-import { runCampaign } from '../bench/workloads';
+import { gridTrialRecipients, runCampaign } from '../bench/workloads';
 import {
   type BackendsResult,
   type BenchResult,
@@ -848,5 +848,14 @@ describe('the memory peaks of bench/profile.ts --memory', () => {
       'gateway: peak RSS 562 MB; V8 heap 446 MB (364 MB in use at most): young generation 145 MB, old objects 182 MB, large objects 119 MB, code 4 MB; ' +
         'outside the heap 116 MB (external 36 MB, of which array buffers 26 MB)',
     );
+  });
+});
+
+describe('the campaign grid', () => {
+  it('gives each trial at least four rounds of batches, so that one burst cannot pick the winner', () => {
+    expect(gridTrialRecipients(2_000, 100, 1)).toBe(2_000);
+    expect(gridTrialRecipients(2_000, 250, 2)).toBe(2_000);
+    expect(gridTrialRecipients(2_000, 250, 4)).toBe(4_000);
+    expect(gridTrialRecipients(2_000, 500, 4)).toBe(8_000);
   });
 });
