@@ -97,8 +97,9 @@ export function createIngestor<Item>(options: IngestorOptions<Item>): Ingestor<I
   const { kind, itemSchema, check, apply, applyGroup, maxItems, maxBodyBytes, metrics, auth } = options;
   if (applyGroup && check) throw new Error(`The ${kind} ingestor cannot both check batches against the store and apply them in groups`);
 
-  // Batches of this kind are checked and applied one at a time in this process: no other batch of
-  // the process comes in between a check and its apply. Between replicas, the store's constraints
+  // Batches of this kind are checked and applied one at a time in this process (with `applyGroup`,
+  // group by group: see `flushGroups`): no other batch of the process comes in between a check and
+  // its apply. Between replicas, the store's constraints
   // (unique keys, conditional upserts) keep the same guarantees.
   let tail: Promise<unknown> = Promise.resolve();
   function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
