@@ -292,11 +292,8 @@ export function fillFallbacks(
         if (!field || !(key in value)) continue;
         const fieldPath = [...path, key];
         if (value[key] === null && isNonNullType(field.type) && table.has(`${type.name}.${name}`)) {
-          // Null where the contract says non-null: a failure below stopped here (the executed schema is loosened).
-          if (clientErrorUnder(fieldPath)) {
-            nullified = true; // The client's own error propagates as the contract says.
-            continue;
-          }
+          // Null where the contract says non-null: a failure below stopped here (the executed schema is
+          // loosened). A client's own error there has nulled this object already (above).
           value[key] = structuredClone(table.get(`${type.name}.${name}`));
           const service = failedServiceAt(log, errors, fieldPath);
           log.degraded.add(service);

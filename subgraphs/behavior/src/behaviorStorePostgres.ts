@@ -157,7 +157,7 @@ export function createPostgresBehaviorStore(db: PgDatabase, options: { sessionMs
     const pairs = tally.rows();
     if (pairs.skuA.length > 0) await tx.run('addCoView', ADD_COVIEWS, [pairs.skuA, pairs.skuB, pairs.n]);
 
-      return { accepted: inserted.size, duplicates: events.length - inserted.size, stale: 0 };
+    return { accepted: inserted.size, duplicates: events.length - inserted.size, stale: 0 };
   }
 
   return {
